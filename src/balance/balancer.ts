@@ -1,0 +1,83 @@
+/**
+ * The balancer interface every load-balancing policy implements (Envoy's chooseHost, Hono's Router<T>).
+ *
+ * Invariants:
+ * - A Balancer is built once per membership/health change from an immutable snapshot and then only
+ *   read; the proxy swaps the reference atomically, so no pick sees a half-built structure.
+ * - `pick` is pure with respect to its inputs: randomness and time come in through the context.
+ * - `undefined` means "no eligible upstream"; the proxy answers 503.
+ */
+import type { UpstreamId } from '../model/index.js';
+
+export type BalancerName = 'ring-hash' | 'maglev' | 'least-request' | 'round-robin' | 'random';
+
+/** One eligible member of the set a balancer picks from. */
+export interface PickCandidate {
+  readonly id: UpstreamId;
+  /** > 0; relative share of traffic. */
+  readonly weight: number;
+  /**
+   * When this upstream became eligible (joined, or recovered), in ms on the caller's clock; used by
+   * slow start. Undefined: eligible since before the balancer existed (no slow start).
+   */
+  readonly eligibleSinceMs?: number;
+}
+
+/** Immutable input to a balancer factory. Order does not matter: structures are keyed by id. */
+export interface UpstreamSnapshot {
+  readonly candidates: readonly PickCandidate[];
+}
+
+/** Live per-upstream stats owned by the proxy; a balancer only reads them. */
+export interface UpstreamLoad {
+  /** Requests currently in flight to this upstream from this peer. */
+  readonly inFlight: number;
+  /** Peak-EWMA of response latency in ms (0 when nothing measured yet). */
+  readonly latencyEwmaMs: number;
+}
+
+export interface PickContext {
+  /** The request's hash key (already extracted per `hashOn`); absent → non-hash fallback pick. */
+  readonly hashKey?: string | undefined;
+  /** 0 for the first try, 1.. for retries. */
+  readonly attempt?: number;
+  /** Upstreams already tried for this request; never picked again. */
+  readonly exclude?: ReadonlySet<UpstreamId> | undefined;
+  /** Read-only live view of per-upstream stats. Missing → treat every upstream as idle. */
+  readonly load?: ((id: UpstreamId) => UpstreamLoad | undefined) | undefined;
+  /** Current time (ms) on the same clock as `eligibleSinceMs`. */
+  readonly nowMs?: number;
+  /** Random source in [0, 1). Missing → the balancer's deterministic fallback. */
+  readonly random?: (() => number) | undefined;
+}
+
+/** Why a pick came out as it did; counted by the proxy (e.g. hash key missing → fallback). */
+export interface PickResult {
+  readonly id: UpstreamId | undefined;
+  /** True when a hash balancer had no key and fell back to a non-hash pick. */
+  readonly fallback?: boolean;
+}
+
+export interface Balancer {
+  readonly name: BalancerName;
+  pick(ctx: PickContext): UpstreamId | undefined;
+  /** Share of the key space each upstream owns (hash balancers); others return undefined. */
+  shares?(): ReadonlyMap<UpstreamId, number> | undefined;
+}
+
+export interface BalancerOptions {
+  /** Consistent hashing with bounded loads factor c (≥ 1); undefined = unbounded. */
+  readonly boundedLoad?: number | undefined;
+  /** ring-hash: minimum ring size (virtual nodes in total). */
+  readonly minRingSize?: number | undefined;
+  /** maglev: prime table size. */
+  readonly tableSize?: number | undefined;
+  /** least-request: Envoy's active_request_bias. */
+  readonly activeRequestBias?: number | undefined;
+  /** least-request: use peak-EWMA latency in the score. */
+  readonly peakEwma?: boolean | undefined;
+  /** Slow start window for newly eligible upstreams (ms); 0/undefined = off. */
+  readonly slowStartMs?: number | undefined;
+}
+
+export type BalancerFactory = (snapshot: UpstreamSnapshot, opts: BalancerOptions) => Balancer;
