@@ -11,7 +11,7 @@ import type { HealthStatus, ServiceName, UpstreamId } from '../model/index.js';
 export interface EventMap {
   'health:changed': { service: ServiceName; upstream: UpstreamId; from: HealthStatus; to: HealthStatus; reason: string };
   'outlier:ejected': { service: ServiceName; upstream: UpstreamId; untilMs: number; timesEjected: number; reason: string };
-  'outlier:restored': { service: ServiceName; upstream: UpstreamId };
+  'outlier:restored': { service: ServiceName; upstream: UpstreamId; reason?: string };
   'panic:changed': { service: ServiceName; panic: boolean; healthy: number; total: number };
   'config:reloaded': { generation: number; source: string; restartRequired: string[] };
   'config:rejected': { source: string; errors: string[] };

@@ -1,0 +1,116 @@
+/**
+ * Circuit breaking as Envoy does it: not a tripping state machine but hard concurrency limits that
+ * fail fast instead of queueing without bound (circuit_breaker.proto thresholds).
+ * - per upstream: at most `maxInFlightPerUpstream` requests in flight from this peer;
+ * - per service: at most `maxPending` requests waiting for an upstream connection.
+ *
+ * `tryAcquire*` returns `undefined` when the slot was taken, or the reason it was refused; the
+ * caller answers 503 and counts it. Every successful acquire must be paired with one release;
+ * releasing more than was acquired is a bug and throws.
+ *
+ * "Open" here is reporting only: a limit is open from its first refusal until usage drops below the
+ * limit again; `onOpen` fires on that transition (not on every refusal) so the event bus is not
+ * flooded under overload.
+ *
+ * Hot path: acquire/release are O(1) Map operations on numbers and allocate nothing.
+ */
+import type { ServiceName, UpstreamId } from '../model/index.js';
+
+export type BreakerReason = 'max-in-flight' | 'max-pending';
+
+export interface CircuitBreakerLimits {
+  readonly maxInFlightPerUpstream: number;
+  readonly maxPending: number;
+}
+
+/** Envoy's defaults: max_requests 1024, max_pending_requests 1024 (circuit_breaker.proto). */
+export const DEFAULT_BREAKER_LIMITS: CircuitBreakerLimits = Object.freeze({ maxInFlightPerUpstream: 1024, maxPending: 1024 });
+
+export class CircuitBreaker {
+  private limits: CircuitBreakerLimits;
+  private readonly inFlightBy = new Map<UpstreamId, number>();
+  private readonly openUpstreams = new Set<UpstreamId>();
+  private pendingCount = 0;
+  private pendingOpen = false;
+  /** Refusals since creation, for metrics. */
+  rejectedInFlight = 0;
+  rejectedPending = 0;
+
+  constructor(
+    readonly service: ServiceName,
+    limits: Partial<CircuitBreakerLimits> = {},
+    private readonly onOpen?: (kind: BreakerReason, upstream: UpstreamId | undefined) => void,
+  ) {
+    this.limits = resolveLimits(limits);
+  }
+
+  setLimits(limits: Partial<CircuitBreakerLimits>): void {
+    this.limits = resolveLimits(limits);
+  }
+
+  get config(): CircuitBreakerLimits {
+    return this.limits;
+  }
+
+  tryAcquire(upstream: UpstreamId): BreakerReason | undefined {
+    const n = this.inFlightBy.get(upstream) ?? 0;
+    if (n >= this.limits.maxInFlightPerUpstream) {
+      this.rejectedInFlight++;
+      if (!this.openUpstreams.has(upstream)) {
+        this.openUpstreams.add(upstream);
+        this.onOpen?.('max-in-flight', upstream);
+      }
+      return 'max-in-flight';
+    }
+    this.inFlightBy.set(upstream, n + 1);
+    return undefined;
+  }
+
+  release(upstream: UpstreamId): void {
+    const n = this.inFlightBy.get(upstream);
+    if (n === undefined || n <= 0) throw new Error(`circuit breaker: release without acquire for ${this.service}/${upstream}`);
+    if (n === 1) this.inFlightBy.delete(upstream);
+    else this.inFlightBy.set(upstream, n - 1);
+    if (n - 1 < this.limits.maxInFlightPerUpstream) this.openUpstreams.delete(upstream);
+  }
+
+  tryAcquirePending(): BreakerReason | undefined {
+    if (this.pendingCount >= this.limits.maxPending) {
+      this.rejectedPending++;
+      if (!this.pendingOpen) {
+        this.pendingOpen = true;
+        this.onOpen?.('max-pending', undefined);
+      }
+      return 'max-pending';
+    }
+    this.pendingCount++;
+    return undefined;
+  }
+
+  releasePending(): void {
+    if (this.pendingCount <= 0) throw new Error(`circuit breaker: releasePending without acquire for ${this.service}`);
+    this.pendingCount--;
+    if (this.pendingCount < this.limits.maxPending) this.pendingOpen = false;
+  }
+
+  inFlight(upstream: UpstreamId): number {
+    return this.inFlightBy.get(upstream) ?? 0;
+  }
+
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  isOpen(upstream?: UpstreamId): boolean {
+    return upstream === undefined ? this.pendingOpen : this.openUpstreams.has(upstream);
+  }
+}
+
+function resolveLimits(l: Partial<CircuitBreakerLimits>): CircuitBreakerLimits {
+  const out = {
+    maxInFlightPerUpstream: l.maxInFlightPerUpstream ?? DEFAULT_BREAKER_LIMITS.maxInFlightPerUpstream,
+    maxPending: l.maxPending ?? DEFAULT_BREAKER_LIMITS.maxPending,
+  };
+  if (!(out.maxInFlightPerUpstream >= 1) || !(out.maxPending >= 0)) throw new RangeError('circuit breaker limits out of range');
+  return out;
+}
