@@ -1,0 +1,582 @@
+/**
+ * Durable Raft storage: an append-only write-ahead log plus full-state snapshot files in `cluster.dataDir`.
+ * The pure core reads from a MemoryStorage; this module makes what goes into it durable and rebuilds it at
+ * start (`DiskStorage.open` → `recovered`). Only this file (and config/) may import node:fs (style.md rule 3).
+ *
+ * Layout of dataDir:
+ *   meta.json                  {"format":1,"nodeId":"gw-1"} written once at first boot (R-F6: ids are never
+ *                              reused; opening with another node.id fails with MG_ERR_RAFT_NODE_ID_MISMATCH)
+ *   wal-<seq:16 hex>.log       the live log segment (exactly one after a clean open)
+ *   snap-<index:16 hex>.snap   full-state snapshots; the newest two are kept
+ *
+ * WAL segment format (little-endian, every record 8-byte aligned so a length field never straddles a
+ * sector boundary — etcd wal/doc.go, R-E1):
+ *   file header, 16 bytes: "MGWAL\0" | u16 version=1 | u32 seq | u32 crc32c(previous 12 bytes)
+ *   record: u32 bodyLen | u32 crc32c(bodyLen bytes) | u32 crc32c(body) | u32 0 | body | zero pad to 8
+ *   body:   u8 type | payload
+ *     type 1 START   f64 index | f64 term      — entries in this segment follow (index, term); always first
+ *     type 2 BATCH   u8 flags | [f64 truncateFrom] | [HardState] | u32 n | n × Entry
+ *                    one record per persist call, so a torn write can only damage the last record.
+ *   Entry = f64 term | f64 index | u8 type | u32 len | data ; HardState = f64 term | f64 commit | u16 len | vote
+ *
+ * Snapshot file: "MGSNAP\0\0" | u32 version=1 | u32 bodyLen | body (codec.writeSnapshot) | u32 crc32c(all before)
+ *
+ * Invariants:
+ * - Every persist call writes one record and fdatasyncs before its promise resolves (R-E2); the driver sends
+ *   no message before that.
+ * - New files (segments, snapshots, meta) are written as temp file → fsync → rename → fsync dir (R-E3).
+ * - Any write/fsync error makes the storage permanently failed: later calls reject with
+ *   MG_ERR_RAFT_STORAGE_FAILED and nothing is retried, because after a failed fsync a later fsync can
+ *   falsely succeed (cockroachdb/cockroach#37102, R-E4).
+ * - Recovery drops only an invalid tail (no valid record after it) and fails closed with
+ *   MG_ERR_RAFT_CORRUPT_LOG (file + offset) on damage before the tail (R-E1, etcd-io/etcd#6378).
+ * - Writing entry i discards persisted entries ≥ i; such an overwrite is recorded explicitly (truncateFrom).
+ */
+import { promises as fsp, constants as fsc } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
+import {
+  BufReader,
+  BufWriter,
+  crc32c,
+  readEntry,
+  readHardState,
+  readSnapshot,
+  writeEntry,
+  writeHardState,
+  writeSnapshot,
+} from './codec.js';
+import { CorruptLogError, CorruptSnapshotError, NodeIdMismatchError, StorageFailedError } from './errors.js';
+import { noopLogger, type ClusterLogger } from './logger.js';
+import type { Entry, HardState, Snapshot } from './raft/types.js';
+
+export const WAL_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 1;
+export const META_FORMAT_VERSION = 1;
+const WAL_MAGIC = Buffer.from('MGWAL\0', 'latin1');
+const SNAP_MAGIC = Buffer.from('MGSNAP\0\0', 'latin1');
+const FILE_HEADER_BYTES = 16;
+const RECORD_HEADER_BYTES = 16;
+/** Upper bound for one record; a persist call larger than this is a driver bug (entries are KB-sized). */
+export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
+/** Snapshots kept on disk: the newest, plus one fallback in case the newest is found damaged. */
+const SNAPSHOTS_RETAINED = 2;
+
+const REC_START = 1;
+const REC_BATCH = 2;
+const BATCH_TRUNCATE = 1;
+const BATCH_HARDSTATE = 2;
+
+export const EMPTY_HARD_STATE: HardState = Object.freeze({ term: 0, vote: '', commit: 0 });
+
+export type SyncKind = 'wal' | 'snapshot' | 'meta' | 'dir';
+
+export interface DiskStorageOptions {
+  readonly dataDir: string;
+  readonly nodeId: string;
+  readonly logger?: ClusterLogger;
+  /** Replaces fdatasync/fsync; tests inject a failing sync to prove the failure is permanent. */
+  readonly syncForTest?: (fh: FileHandle, kind: SyncKind) => Promise<void>;
+}
+
+export interface RecoveredState {
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot | undefined;
+  /** Contiguous entries after the snapshot (or after the segment start when there is no snapshot). */
+  readonly entries: readonly Entry[];
+  /** meta.json did not exist: this is the first boot of this dataDir. */
+  readonly firstBoot: boolean;
+  /** Set when a torn tail was cut off during open. */
+  readonly tornTail: { readonly file: string; readonly offset: number; readonly droppedBytes: number } | undefined;
+}
+
+/** What one Ready asks to persist (etcd contract: snapshot, entries, hard state). */
+export interface PersistRequest {
+  readonly snapshot?: Snapshot | undefined;
+  readonly entries?: readonly Entry[];
+  readonly hardState?: HardState | undefined;
+}
+
+function pad8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+function segmentName(seq: number): string {
+  return `wal-${seq.toString(16).padStart(16, '0')}.log`;
+}
+
+function snapshotName(index: number): string {
+  return `snap-${index.toString(16).padStart(16, '0')}.snap`;
+}
+
+function encodeRecord(type: number, payload: Uint8Array): Buffer {
+  const bodyLen = 1 + payload.length;
+  const out = Buffer.alloc(RECORD_HEADER_BYTES + pad8(bodyLen));
+  out.writeUInt32LE(bodyLen, 0);
+  out.writeUInt32LE(crc32c(out, 0, 4), 4);
+  out.writeUInt8(type, RECORD_HEADER_BYTES);
+  out.set(payload, RECORD_HEADER_BYTES + 1);
+  out.writeUInt32LE(crc32c(out, RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + bodyLen), 8);
+  return out;
+}
+
+function encodeFileHeader(seq: number): Buffer {
+  const h = Buffer.alloc(FILE_HEADER_BYTES);
+  WAL_MAGIC.copy(h, 0);
+  h.writeUInt16LE(WAL_FORMAT_VERSION, 6);
+  h.writeUInt32LE(seq, 8);
+  h.writeUInt32LE(crc32c(h, 0, 12), 12);
+  return h;
+}
+
+type RecordCheck =
+  | { readonly ok: true; readonly end: number; readonly bodyStart: number; readonly bodyLen: number }
+  | { readonly ok: false; readonly reason: string; readonly headerValid: boolean; readonly end: number };
+
+/** Validates the record at `off` without decoding it. */
+function checkRecord(buf: Buffer, off: number): RecordCheck {
+  if (off + RECORD_HEADER_BYTES > buf.length) return { ok: false, reason: 'incomplete record header', headerValid: false, end: buf.length };
+  const bodyLen = buf.readUInt32LE(off);
+  if (crc32c(buf, off, off + 4) !== buf.readUInt32LE(off + 4) || bodyLen === 0 || bodyLen > MAX_RECORD_BYTES) {
+    return { ok: false, reason: 'bad record header', headerValid: false, end: off + 8 };
+  }
+  const bodyStart = off + RECORD_HEADER_BYTES;
+  const end = bodyStart + pad8(bodyLen);
+  if (bodyStart + bodyLen > buf.length) return { ok: false, reason: 'record extends past end of file', headerValid: true, end: buf.length };
+  if (crc32c(buf, bodyStart, bodyStart + bodyLen) !== buf.readUInt32LE(off + 8)) {
+    return { ok: false, reason: 'record checksum mismatch', headerValid: true, end: Math.min(end, buf.length) };
+  }
+  return { ok: true, end: Math.min(end, buf.length), bodyStart, bodyLen };
+}
+
+/** True when some fully valid record starts at an 8-aligned offset in [from, end of buffer). */
+function hasValidRecordAfter(buf: Buffer, from: number): boolean {
+  for (let o = pad8(from); o + RECORD_HEADER_BYTES <= buf.length; o += 8) {
+    if (checkRecord(buf, o).ok) return true;
+  }
+  return false;
+}
+
+interface ParsedSegment {
+  readonly startIndex: number;
+  readonly startTerm: number;
+  readonly entries: Entry[];
+  readonly hardState: HardState | undefined;
+  /** Offset just past the last valid record. */
+  readonly validEnd: number;
+  readonly tornReason: string | undefined;
+}
+
+function parseSegment(file: string, buf: Buffer, expectSeq: number): ParsedSegment {
+  if (buf.length < FILE_HEADER_BYTES) throw new CorruptLogError(file, 0, 'file header is incomplete');
+  if (!buf.subarray(0, 6).equals(WAL_MAGIC) || crc32c(buf, 0, 12) !== buf.readUInt32LE(12)) {
+    throw new CorruptLogError(file, 0, 'bad file header (magic or checksum)');
+  }
+  const version = buf.readUInt16LE(6);
+  if (version !== WAL_FORMAT_VERSION) throw new CorruptLogError(file, 6, `unsupported WAL format version ${version}`);
+  if (buf.readUInt32LE(8) !== expectSeq) throw new CorruptLogError(file, 8, 'segment sequence does not match its file name');
+
+  let off = FILE_HEADER_BYTES;
+  let startIndex = -1;
+  let startTerm = 0;
+  const entries: Entry[] = [];
+  let hardState: HardState | undefined;
+  let tornReason: string | undefined;
+  while (off < buf.length) {
+    const rec = checkRecord(buf, off);
+    if (!rec.ok) {
+      // A torn write can only damage the last record (one record per persist call). If any valid record
+      // follows, this is not a torn tail but damage in the middle: fail closed.
+      const scanFrom = rec.headerValid ? rec.end : off + 8;
+      if (hasValidRecordAfter(buf, scanFrom)) throw new CorruptLogError(file, off, `${rec.reason}, and valid records follow it`);
+      tornReason = rec.reason;
+      break;
+    }
+    const r = new BufReader(buf, rec.bodyStart, rec.bodyStart + rec.bodyLen);
+    try {
+      const type = r.u8();
+      if (startIndex < 0) {
+        if (type !== REC_START) throw new Error('first record is not a segment start record');
+        startIndex = r.uint();
+        startTerm = r.uint();
+      } else if (type === REC_BATCH) {
+        const flags = r.u8();
+        const base = startIndex;
+        const truncateFrom = flags & BATCH_TRUNCATE ? r.uint() : undefined;
+        if (flags & BATCH_HARDSTATE) hardState = readHardState(r);
+        const n = r.u32();
+        for (let i = 0; i < n; i++) {
+          const e = readEntry(r);
+          const last = base + entries.length;
+          if (i === 0 && (e.index <= last || truncateFrom !== undefined)) {
+            if (e.index <= base) throw new Error(`entry ${e.index} overwrites the compacted prefix (segment starts after ${base})`);
+            entries.length = e.index - base - 1;
+          } else if (e.index !== last + 1) {
+            throw new Error(`entry ${e.index} is not contiguous with last index ${last}`);
+          }
+          entries.push(e);
+        }
+      } else {
+        throw new Error(`unknown record type ${type}`);
+      }
+      r.done();
+    } catch (err) {
+      throw new CorruptLogError(file, off, `valid checksum but undecodable record: ${(err as Error).message}`);
+    }
+    off = rec.end;
+  }
+  if (startIndex < 0) throw new CorruptLogError(file, FILE_HEADER_BYTES, 'segment has no start record');
+  return { startIndex, startTerm, entries, hardState, validEnd: off, tornReason };
+}
+
+function encodeSnapshotFile(s: Snapshot): Buffer {
+  const body = new BufWriter(64 + s.data.length);
+  writeSnapshot(body, s);
+  const b = body.finish();
+  const out = Buffer.alloc(16 + b.length + 4);
+  SNAP_MAGIC.copy(out, 0);
+  out.writeUInt32LE(SNAPSHOT_FORMAT_VERSION, 8);
+  out.writeUInt32LE(b.length, 12);
+  out.set(b, 16);
+  out.writeUInt32LE(crc32c(out, 0, 16 + b.length), 16 + b.length);
+  return out;
+}
+
+/** Decodes a snapshot file; throws CorruptSnapshotError on any damage. Exported for tests and tools. */
+export function decodeSnapshotFile(file: string, buf: Buffer): Snapshot {
+  if (buf.length < 20) throw new CorruptSnapshotError(file, `truncated (${buf.length} bytes)`);
+  if (!buf.subarray(0, 8).equals(SNAP_MAGIC)) throw new CorruptSnapshotError(file, 'bad magic');
+  const version = buf.readUInt32LE(8);
+  if (version !== SNAPSHOT_FORMAT_VERSION) throw new CorruptSnapshotError(file, `unsupported format version ${version}`);
+  const len = buf.readUInt32LE(12);
+  if (16 + len + 4 !== buf.length) throw new CorruptSnapshotError(file, `truncated or oversized: body says ${len} bytes, file has ${buf.length - 20}`);
+  if (crc32c(buf, 0, 16 + len) !== buf.readUInt32LE(16 + len)) throw new CorruptSnapshotError(file, 'checksum mismatch');
+  try {
+    const r = new BufReader(buf, 16, 16 + len);
+    const s = readSnapshot(r);
+    r.done();
+    return s;
+  } catch (err) {
+    throw new CorruptSnapshotError(file, `undecodable: ${(err as Error).message}`);
+  }
+}
+
+const defaultSync = async (fh: FileHandle, kind: SyncKind): Promise<void> => {
+  // WAL appends need only data + size (fdatasync); renamed files and directories need a full fsync.
+  if (kind === 'wal') await fh.datasync();
+  else await fh.sync();
+};
+
+export class DiskStorage {
+  private failure: StorageFailedError | undefined;
+  private closed = false;
+  /** Serializes persist calls even if a caller forgets to await (the driver does await). */
+  private chain: Promise<unknown> = Promise.resolve();
+  private startIndex: number;
+  private lastIndex: number;
+  private hardState: HardState;
+
+  private constructor(
+    private readonly opts: DiskStorageOptions,
+    private readonly log: ClusterLogger,
+    private fh: FileHandle,
+    private seq: number,
+    startIndex: number,
+    readonly recovered: RecoveredState,
+    private snapshotIndex: number,
+  ) {
+    this.startIndex = startIndex;
+    const ents = recovered.entries;
+    this.lastIndex = ents.length > 0 ? ents[ents.length - 1]!.index : Math.max(startIndex, snapshotIndex);
+    this.hardState = recovered.hardState;
+  }
+
+  /** Opens (or creates) dataDir, checks the node id, recovers the log. */
+  static async open(opts: DiskStorageOptions): Promise<DiskStorage> {
+    const log = opts.logger ?? noopLogger;
+    const dir = path.resolve(opts.dataDir);
+    const sync = opts.syncForTest ?? defaultSync;
+    await fsp.mkdir(dir, { recursive: true });
+
+    // Leftover temp files are incomplete writes that were never renamed into place.
+    let names = await fsp.readdir(dir);
+    for (const n of names.filter((x) => x.endsWith('.tmp'))) await fsp.rm(path.join(dir, n), { force: true });
+    names = names.filter((x) => !x.endsWith('.tmp'));
+
+    const metaPath = path.join(dir, 'meta.json');
+    let firstBoot = false;
+    if (names.includes('meta.json')) {
+      let meta: { format?: unknown; nodeId?: unknown };
+      try {
+        meta = JSON.parse(await fsp.readFile(metaPath, 'utf8')) as typeof meta;
+      } catch (err) {
+        throw new CorruptLogError(metaPath, 0, `meta.json is unreadable: ${(err as Error).message}`);
+      }
+      if (meta.format !== META_FORMAT_VERSION || typeof meta.nodeId !== 'string') {
+        throw new CorruptLogError(metaPath, 0, `unsupported meta.json (format ${String(meta.format)})`);
+      }
+      if (meta.nodeId !== opts.nodeId) throw new NodeIdMismatchError(dir, meta.nodeId, opts.nodeId);
+    } else {
+      if (names.some((n) => n.startsWith('wal-') || n.startsWith('snap-'))) {
+        throw new CorruptLogError(metaPath, 0, 'raft files exist but meta.json is missing; refusing to guess the node id');
+      }
+      await writeFileDurably(dir, 'meta.json', Buffer.from(JSON.stringify({ format: META_FORMAT_VERSION, nodeId: opts.nodeId }) + '\n'), sync);
+      firstBoot = true;
+    }
+
+    // Snapshots, newest first; remember damaged ones so a fallback is logged.
+    const snapNames = names.filter((n) => /^snap-[0-9a-f]{16}\.snap$/.test(n)).sort().reverse();
+    const snapshots: { file: string; snap: Snapshot }[] = [];
+    const badSnapshots: CorruptSnapshotError[] = [];
+    for (const n of snapNames) {
+      const file = path.join(dir, n);
+      try {
+        snapshots.push({ file, snap: decodeSnapshotFile(file, await fsp.readFile(file)) });
+      } catch (err) {
+        if (err instanceof CorruptSnapshotError) badSnapshots.push(err);
+        else throw err;
+      }
+    }
+
+    const segNames = names.filter((n) => /^wal-[0-9a-f]{16}\.log$/.test(n)).sort();
+    let seq: number;
+    let parsed: ParsedSegment;
+    let tornTail: RecoveredState['tornTail'];
+    let fh: FileHandle;
+    if (segNames.length === 0) {
+      if (snapNames.length > 0) throw new CorruptLogError(path.join(dir, segmentName(1)), 0, 'snapshots exist but the log segment is missing (term and vote would be lost)');
+      seq = 1;
+      await writeFileDurably(dir, segmentName(seq), Buffer.concat([encodeFileHeader(seq), encodeRecord(REC_START, startPayload(0, 0))]), sync);
+      parsed = { startIndex: 0, startTerm: 0, entries: [], hardState: undefined, validEnd: 0, tornReason: undefined };
+      fh = await fsp.open(path.join(dir, segmentName(seq)), 'a');
+    } else {
+      const live = segNames[segNames.length - 1]!;
+      seq = parseInt(live.slice(4, 20), 16);
+      const file = path.join(dir, live);
+      const buf = await fsp.readFile(file);
+      parsed = parseSegment(file, buf, seq);
+      if (parsed.tornReason !== undefined) {
+        tornTail = { file, offset: parsed.validEnd, droppedBytes: buf.length - parsed.validEnd };
+        log.warn({ file, offset: parsed.validEnd, droppedBytes: tornTail.droppedBytes, reason: parsed.tornReason }, 'raft log: torn tail truncated back to the last valid record');
+        const t = await fsp.open(file, 'r+');
+        try {
+          await t.truncate(parsed.validEnd);
+          await sync(t, 'wal');
+        } finally {
+          await t.close();
+        }
+      }
+      fh = await fsp.open(file, 'a');
+      // Older segments were superseded by a rewrite that completed (the new one was renamed into place
+      // only after it was durable); they are left over from a crash before their deletion.
+      for (const old of segNames.slice(0, -1)) await fsp.rm(path.join(dir, old), { force: true });
+    }
+
+    // The snapshot must cover everything the segment start compacted away.
+    const usable = snapshots.find((s) => s.snap.metadata.index >= parsed.startIndex);
+    if (parsed.startIndex > 0 && usable === undefined) {
+      await fh.close();
+      const why = badSnapshots[0]?.message ?? 'no snapshot file found';
+      throw new CorruptSnapshotError(path.join(dir, snapshotName(parsed.startIndex)), `the log starts after index ${parsed.startIndex} but no usable snapshot covers it (${why})`);
+    }
+    if (usable && usable !== snapshots[0]) {
+      log.warn({ file: usable.file, damaged: badSnapshots.map((e) => e.file) }, 'raft: newest snapshot unusable, falling back to an older one');
+    } else if (badSnapshots.length > 0) {
+      log.warn({ damaged: badSnapshots.map((e) => e.file) }, 'raft: ignoring damaged snapshot files');
+    }
+    const snapshot = usable?.snap;
+    const snapIndex = snapshot?.metadata.index ?? 0;
+    const entries = parsed.entries.filter((e) => e.index > snapIndex);
+    const hardState = parsed.hardState ?? EMPTY_HARD_STATE;
+    const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : Math.max(snapIndex, parsed.startIndex);
+    if (hardState.commit > lastIndex) {
+      await fh.close();
+      throw new CorruptLogError(path.join(dir, segmentName(seq)), parsed.validEnd, `hard state commit ${hardState.commit} is beyond the durable log (last index ${lastIndex}); durable state was lost (tikv/tikv#994)`);
+    }
+    const recovered: RecoveredState = { hardState, snapshot, entries, firstBoot, tornTail };
+    return new DiskStorage({ ...opts, dataDir: dir }, log, fh, seq, parsed.startIndex, recovered, snapIndex);
+  }
+
+  /** True when nothing was ever persisted (no snapshot, no entries, no term): bootstrap may run. */
+  isEmpty(): boolean {
+    return this.snapshotIndex === 0 && this.lastIndex === 0 && this.hardState.term === 0;
+  }
+
+  get failed(): StorageFailedError | undefined {
+    return this.failure;
+  }
+
+  /** Last hard state made durable. */
+  get durableHardState(): HardState {
+    return this.hardState;
+  }
+
+  /**
+   * Makes one Ready's snapshot, entries and hard state durable, in that order; resolves only after fsync.
+   * A snapshot replaces the whole log (etcd MemoryStorage.ApplySnapshot semantics).
+   */
+  persist(req: PersistRequest): Promise<void> {
+    return this.serialize(async () => {
+      if (req.snapshot) {
+        await this.writeSnapshotFile(req.snapshot);
+        this.snapshotIndex = req.snapshot.metadata.index;
+        await this.rewriteSegment(req.snapshot.metadata.index, req.snapshot.metadata.term, req.hardState ?? this.hardState, []);
+      }
+      const entries = req.entries ?? [];
+      if (entries.length === 0 && (req.hardState === undefined || sameHardState(req.hardState, this.hardState))) return;
+      const w = new BufWriter(64 + entries.reduce((n, e) => n + e.data.length + 21, 0));
+      let flags = 0;
+      let truncateFrom: number | undefined;
+      const first = entries[0];
+      if (first) {
+        if (first.index > this.lastIndex + 1) throw new Error(`persist: gap, entry ${first.index} after last index ${this.lastIndex}`);
+        if (first.index <= this.startIndex) throw new Error(`persist: entry ${first.index} is inside the compacted prefix`);
+        if (first.index <= this.lastIndex) {
+          truncateFrom = first.index;
+          flags |= BATCH_TRUNCATE;
+        }
+      }
+      if (req.hardState) flags |= BATCH_HARDSTATE;
+      w.u8(flags);
+      if (truncateFrom !== undefined) w.f64(truncateFrom);
+      if (req.hardState) writeHardState(w, req.hardState);
+      w.u32(entries.length);
+      for (const e of entries) writeEntry(w, e);
+      await this.writeAll(this.fh, encodeRecord(REC_BATCH, w.finish()));
+      await this.sync(this.fh, 'wal');
+      if (first) this.lastIndex = entries[entries.length - 1]!.index;
+      if (req.hardState) this.hardState = req.hardState;
+    });
+  }
+
+  /**
+   * Durably records a snapshot taken locally and compacts the log: the segment is rewritten to start after
+   * (compactIndex, compactTerm) holding `retained` (the entries after compactIndex, from MemoryStorage).
+   * compactIndex ≤ snapshot index, so the kept trailing entries still serve slow followers (R-H3).
+   */
+  compact(snapshot: Snapshot, compactIndex: number, compactTerm: number, retained: readonly Entry[]): Promise<void> {
+    return this.serialize(async () => {
+      if (compactIndex > snapshot.metadata.index) throw new Error('compact: compactIndex beyond snapshot');
+      await this.writeSnapshotFile(snapshot);
+      this.snapshotIndex = snapshot.metadata.index;
+      if (compactIndex > this.startIndex) await this.rewriteSegment(compactIndex, compactTerm, this.hardState, retained);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain.catch(() => undefined);
+    await this.fh.close().catch(() => undefined);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  private serialize(fn: () => Promise<void>): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.failure) throw this.failure;
+      if (this.closed) throw new StorageFailedError('storage is closed');
+      await fn();
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private fail(what: string, err: unknown): StorageFailedError {
+    if (!this.failure) {
+      this.failure = new StorageFailedError(`raft storage failed permanently during ${what}: ${(err as Error)?.message ?? String(err)}`, err);
+      this.log.error({ err, dataDir: this.opts.dataDir }, 'raft storage failed; this peer stops acknowledging writes and votes');
+    }
+    return this.failure;
+  }
+
+  private async sync(fh: FileHandle, kind: SyncKind): Promise<void> {
+    try {
+      await (this.opts.syncForTest ?? defaultSync)(fh, kind);
+    } catch (err) {
+      throw this.fail(`${kind} fsync`, err);
+    }
+  }
+
+  private async writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+    try {
+      let off = 0;
+      while (off < buf.length) {
+        const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+        off += bytesWritten;
+      }
+    } catch (err) {
+      throw this.fail('write', err);
+    }
+  }
+
+  private async writeSnapshotFile(s: Snapshot): Promise<void> {
+    const dir = this.opts.dataDir;
+    try {
+      await writeFileDurably(dir, snapshotName(s.metadata.index), encodeSnapshotFile(s), this.opts.syncForTest ?? defaultSync);
+      const snaps = (await fsp.readdir(dir)).filter((n) => /^snap-[0-9a-f]{16}\.snap$/.test(n)).sort().reverse();
+      for (const old of snaps.slice(SNAPSHOTS_RETAINED)) await fsp.rm(path.join(dir, old), { force: true });
+    } catch (err) {
+      throw this.fail('snapshot write', err);
+    }
+  }
+
+  private async rewriteSegment(startIndex: number, startTerm: number, hs: HardState, entries: readonly Entry[]): Promise<void> {
+    const dir = this.opts.dataDir;
+    const next = this.seq + 1;
+    const w = new BufWriter(64 + entries.reduce((n, e) => n + e.data.length + 21, 0));
+    w.u8(BATCH_HARDSTATE);
+    writeHardState(w, hs);
+    w.u32(entries.length);
+    for (const e of entries) writeEntry(w, e);
+    const content = Buffer.concat([encodeFileHeader(next), encodeRecord(REC_START, startPayload(startIndex, startTerm)), encodeRecord(REC_BATCH, w.finish())]);
+    try {
+      await writeFileDurably(dir, segmentName(next), content, this.opts.syncForTest ?? defaultSync);
+      const nfh = await fsp.open(path.join(dir, segmentName(next)), 'a');
+      await this.fh.close();
+      this.fh = nfh;
+      await fsp.rm(path.join(dir, segmentName(this.seq)), { force: true });
+      await fsyncDir(dir, this.opts.syncForTest ?? defaultSync);
+    } catch (err) {
+      throw err instanceof StorageFailedError ? err : this.fail('segment rewrite', err);
+    }
+    this.seq = next;
+    this.startIndex = startIndex;
+    this.lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : Math.max(startIndex, this.snapshotIndex);
+    this.hardState = hs;
+  }
+}
+
+function startPayload(index: number, term: number): Buffer {
+  return new BufWriter(16).f64(index).f64(term).finish();
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+async function fsyncDir(dir: string, sync: (fh: FileHandle, kind: SyncKind) => Promise<void>): Promise<void> {
+  // Linux: a directory is fsynced through a read-only descriptor (google/renameio#11). Windows cannot.
+  if (process.platform === 'win32') return;
+  const d = await fsp.open(dir, fsc.O_RDONLY);
+  try {
+    await sync(d, 'dir');
+  } finally {
+    await d.close();
+  }
+}
+
+/** temp file → write → fsync → rename → fsync dir (R-E3). */
+async function writeFileDurably(dir: string, name: string, content: Buffer, sync: (fh: FileHandle, kind: SyncKind) => Promise<void>): Promise<void> {
+  const tmp = path.join(dir, `${name}.tmp`);
+  const fh = await fsp.open(tmp, 'w');
+  try {
+    let off = 0;
+    while (off < content.length) off += (await fh.write(content, off, content.length - off)).bytesWritten;
+    await sync(fh, name.endsWith('.snap') ? 'snapshot' : name === 'meta.json' ? 'meta' : 'wal');
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, path.join(dir, name));
+  await fsyncDir(dir, sync);
+}
