@@ -1,0 +1,114 @@
+// Starting the harness's own child processes (backend, simple targets, load generator) and
+// meshgate. Every child goes through ctx.procs (see procs.ts) so it is killed on exit.
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchContext, LoadResult } from './types.js';
+import type { ChildHandle } from './procs.js';
+import { freePort, httpGet, waitForHttp200 } from './procs.js';
+import type { LoadArgs } from './load.js';
+
+/** Our scripts print their port within milliseconds; this bound only catches a broken build. */
+const READY_TIMEOUT_MS = 10_000;
+/** meshgate starts prom-client, the admin server and its config loader before /healthz says 200. */
+const MESHGATE_READY_TIMEOUT_MS = 20_000;
+
+const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+
+/** A running HTTP server under test: where to send load, and how to stop it. */
+export interface Target {
+  name: string;
+  origin: string;
+  stop(): Promise<void>;
+  /** Output tail (stderr or log file), for error rows. */
+  tail(): string;
+}
+
+async function startScript(ctx: BenchContext, name: string, file: string, args: unknown): Promise<Target> {
+  const h = ctx.procs.spawnNode(name, script(file), args);
+  const { port } = await h.firstJsonLine<{ port: number }>(READY_TIMEOUT_MS);
+  return { name, origin: `http://127.0.0.1:${port}`, stop: () => h.stop(), tail: () => h.tail() };
+}
+
+export function startBackend(ctx: BenchContext, id = 'b1'): Promise<Target> {
+  return startScript(ctx, `backend ${id}`, 'backend', { id });
+}
+
+export function startHttpProxy(ctx: BenchContext, upstream: string): Promise<Target> {
+  return startScript(ctx, 'http-proxy', 'http-proxy-target', { upstream });
+}
+
+export function startUndiciMin(ctx: BenchContext, upstream: string): Promise<Target> {
+  return startScript(ctx, 'undici-min', 'undici-min-target', { upstream });
+}
+
+/** Runs the load generator in its own process against origin+path and returns its figures. */
+export async function runLoad(ctx: BenchContext, args: Omit<LoadArgs, 'connections' | 'durationSec' | 'warmupSec'> & Partial<LoadArgs>): Promise<LoadResult> {
+  const full: LoadArgs = { connections: ctx.connections, durationSec: ctx.durationSec, warmupSec: ctx.warmupSec, ...args };
+  const h = ctx.procs.spawnNode(`load ${args.origin}${args.path}`, script('load'), full);
+  return h.result<LoadResult>();
+}
+
+/** Fails fast, before a 6-second load run, when a target does not serve `path` correctly. */
+export async function checkServes(target: Target, path: string, expectBytes: number): Promise<void> {
+  let r: Awaited<ReturnType<typeof httpGet>>;
+  try {
+    r = await httpGet(`${target.origin}${path}`, 5_000);
+  } catch (err) {
+    throw new Error(`${target.name} GET ${path}: ${(err as Error).message}; ${target.tail()}`);
+  }
+  if (r.status !== 200 || r.bytes !== expectBytes) {
+    throw new Error(`${target.name} GET ${path}: status ${r.status}, ${r.bytes} bytes (want 200, ${expectBytes}); ${target.tail()}`);
+  }
+}
+
+export interface MeshgateService {
+  balancer: string;
+  hashOn?: string;
+  upstreams: Array<{ id: string; url: string }>;
+}
+
+/**
+ * The config shape of DESIGN.md §2 for one service `bench` routed from `/`; accessLog is the
+ * node-level switch the lead added for the logging-cost run.
+ */
+export function meshgateConfig(o: { id: string; port: number; adminPort: number; accessLog: boolean; service: MeshgateService }): string {
+  const lines = [
+    'node:',
+    `  id: ${o.id}`,
+    `  listen: 127.0.0.1:${o.port}`,
+    `  admin: { listen: 127.0.0.1:${o.adminPort} }`,
+    `  accessLog: ${o.accessLog}`,
+    'routes:',
+    '  - match: { pathPrefix: / }',
+    '    service: bench',
+    'services:',
+    '  bench:',
+    `    balancer: ${o.service.balancer}`,
+    ...(o.service.hashOn ? [`    hashOn: ${o.service.hashOn}`] : []),
+    '    upstreams:',
+    ...o.service.upstreams.map((u) => `      - { id: ${u.id}, url: ${u.url} }`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Starts `node dist/src/main.js --config <tmp yaml>` and waits for admin /healthz = 200.
+ * Its stdout/stderr (the access log, when on) go to a file in ctx.tmpDir, as a log shipper would
+ * read them — a pipe we did not drain would stall it, /dev/null would flatter it.
+ */
+export async function startMeshgate(ctx: BenchContext, name: string, o: { accessLog: boolean; service: MeshgateService }): Promise<Target> {
+  if (!existsSync(ctx.meshgateMain)) throw new Error(`${ctx.meshgateMain} missing (build meshgate first)`);
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const slug = name.replace(/[^a-z0-9]+/gi, '-');
+  const configFile = join(ctx.tmpDir, `${slug}.yaml`);
+  writeFileSync(configFile, meshgateConfig({ id: 'bench-1', port, adminPort, accessLog: o.accessLog, service: o.service }));
+  const h: ChildHandle = ctx.procs.spawnToFile(name, [process.execPath, ctx.meshgateMain, '--config', configFile], join(ctx.tmpDir, `${slug}.log`));
+  try {
+    await waitForHttp200(`http://127.0.0.1:${adminPort}/healthz`, MESHGATE_READY_TIMEOUT_MS, h);
+  } catch (err) {
+    await h.stop();
+    throw err;
+  }
+  return { name, origin: `http://127.0.0.1:${port}`, stop: () => h.stop(), tail: () => h.tail() };
+}

@@ -1,0 +1,61 @@
+// Comparison target: the smallest reasonable undici reverse proxy — the floor any Node proxy built
+// on node:http + undici (meshgate included) can reach. Per request: drop hop-by-hop headers
+// (RFC 9110 §7.6.1: Connection and the names it lists, plus the classic RFC 2616 §13.5.1 set),
+// Pool.stream() to the backend, write status and headers, pipe the body. No routing, no balancer,
+// no logs, no metrics, no x-forwarded-*.
+// Run as its own process: `node undici-min-target.js '{"upstream":"http://127.0.0.1:P"}'`;
+// prints `{"port":N}` once listening.
+import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { Pool } from 'undici';
+import { exitWhenParentGone } from './procs.js';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+  const listed = headers.connection;
+  const extra = typeof listed === 'string' ? listed.toLowerCase().split(',').map((s) => s.trim()) : [];
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || extra.includes(name)) continue;
+    const v = headers[name];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as { upstream: string };
+const pool = new Pool(args.upstream, { pipelining: 1, keepAliveTimeout: 60_000 });
+
+const server = createServer((req, res) => {
+  const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  pool
+    .stream(
+      {
+        path: req.url ?? '/',
+        method: req.method as 'GET',
+        headers: endToEnd(req.headers) as Record<string, string>,
+        body: hasBody ? req : null,
+      },
+      ({ statusCode, headers }) => {
+        res.writeHead(statusCode, endToEnd(headers));
+        return res;
+      },
+    )
+    .catch(() => {
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end('bad gateway\n');
+      } else {
+        res.destroy();
+      }
+    });
+});
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
+
+exitWhenParentGone();
+process.on('SIGTERM', () => process.exit(0));
+server.listen(0, '127.0.0.1', () => {
+  const addr = server.address();
+  process.stdout.write(`${JSON.stringify({ port: typeof addr === 'object' && addr ? addr.port : 0 })}\n`);
+});

@@ -1,0 +1,132 @@
+// Macro bench "proxies": the README throughput table (DESIGN.md §1 `npm run bench`, style.md
+// "benchmarks compare against alternatives in the same run"). One backend process, one load
+// generator, the same settings, one target at a time so targets never compete for the 2 cores:
+//   direct        load generator → backend (the ceiling of this machine)
+//   undici-min    a 50-line node:http + undici proxy (the floor cost of any Node proxy)
+//   http-proxy    node-http-proxy with a keep-alive agent (what Node projects usually deploy)
+//   meshgate      round-robin over the backend, access log off (metrics are always on)
+//   meshgate+log  the same with the access log on (its cost; the lead's target for logs+metrics ≤ 15 %)
+// for a 64-byte body (per-request overhead) and a 1 MiB body (streaming throughput).
+// Invariant: every row comes from this run; a target that fails to start or serve becomes an
+// error row, the others still run.
+import type { BenchContext, LoadResult, MacroResult, ResultRow } from '../lib/types.js';
+import { checkServes, runLoad, startBackend, startHttpProxy, startMeshgate, startUndiciMin, type Target } from '../lib/launch.js';
+import { fmtChange, fmtMs, fmtRatio, fmtRps, markdownTable } from '../lib/table.js';
+
+interface Size {
+  label: string;
+  path: string;
+  bytes: number;
+}
+
+const SIZES: Size[] = [
+  { label: '64 B', path: '/64', bytes: 64 },
+  { label: '1 MiB', path: '/1m', bytes: 1024 * 1024 },
+];
+
+const TARGETS: Array<{ name: string; start: (ctx: BenchContext, backend: Target) => Promise<Target> }> = [
+  { name: 'direct', start: async (_ctx, backend) => ({ ...backend, name: 'direct', stop: async () => {} }) },
+  { name: 'undici-min', start: (ctx, b) => startUndiciMin(ctx, b.origin) },
+  { name: 'http-proxy', start: (ctx, b) => startHttpProxy(ctx, b.origin) },
+  {
+    name: 'meshgate',
+    start: (ctx, b) => startMeshgate(ctx, 'meshgate', { accessLog: false, service: { balancer: 'round-robin', upstreams: [{ id: 'b1', url: b.origin }] } }),
+  },
+  {
+    name: 'meshgate+log',
+    start: (ctx, b) => startMeshgate(ctx, 'meshgate+log', { accessLog: true, service: { balancer: 'round-robin', upstreams: [{ id: 'b1', url: b.origin }] } }),
+  },
+];
+
+export async function run(ctx: BenchContext): Promise<MacroResult> {
+  const backend = await startBackend(ctx, 'b1');
+  const results = new Map<string, Map<string, LoadResult | Error>>();
+  try {
+    for (const t of TARGETS) {
+      if (!ctx.selected(t.name)) continue;
+      const perSize = new Map<string, LoadResult | Error>();
+      results.set(t.name, perSize);
+      let target: Target | undefined;
+      try {
+        ctx.log(`proxies: starting ${t.name}`);
+        target = await t.start(ctx, backend);
+        for (const s of SIZES) await checkServes(target, s.path, s.bytes);
+        for (const s of SIZES) {
+          ctx.log(`proxies: ${t.name} ${s.label} × ${ctx.connections} connections, ${ctx.durationSec} s`);
+          try {
+            perSize.set(s.label, await runLoad(ctx, { origin: target.origin, path: s.path }));
+          } catch (err) {
+            perSize.set(s.label, err as Error);
+          }
+        }
+      } catch (err) {
+        for (const s of SIZES) if (!perSize.has(s.label)) perSize.set(s.label, err as Error);
+        ctx.log(`proxies: ${t.name} failed: ${(err as Error).message.split('\n')[0]}`);
+      } finally {
+        await target?.stop();
+      }
+    }
+  } finally {
+    await backend.stop();
+  }
+
+  const ok = (name: string, size: string): LoadResult | undefined => {
+    const r = results.get(name)?.get(size);
+    return r instanceof Error ? undefined : r;
+  };
+  const rows: ResultRow[] = [];
+  const cells: Array<Array<string | number>> = [];
+  for (const s of SIZES) {
+    for (const [name, perSize] of results) {
+      const r = perSize.get(s.label);
+      if (!r || r instanceof Error) {
+        const msg = r ? r.message.split('\n')[0]!.slice(0, 100) : 'not run';
+        cells.push([name, s.label, `error: ${msg}`, '—', '—', '—', '—', '—']);
+        rows.push({ target: name, body: s.label, error: r ? r.message : 'not run' });
+        continue;
+      }
+      cells.push([
+        name,
+        s.label,
+        fmtRps(r.rps),
+        fmtMs(r.p50Ms),
+        fmtMs(r.p99Ms),
+        r.errors + r.non2xx === 0 ? '0' : `${r.errors} / ${r.non2xx} non-2xx`,
+        fmtRatio(r.rps, ok('http-proxy', s.label)?.rps),
+        fmtRatio(r.rps, ok('undici-min', s.label)?.rps),
+      ]);
+      rows.push({ target: name, body: s.label, ...flatten(r) });
+    }
+  }
+  const notes: string[] = [];
+  for (const s of SIZES) {
+    const off = ok('meshgate', s.label);
+    const on = ok('meshgate+log', s.label);
+    if (off && on) notes.push(`access log cost (${s.label}): req/s ${fmtChange(off.rps, on.rps)}, p99 ${fmtMs(off.p99Ms)} → ${fmtMs(on.p99Ms)} ms`);
+    const d = ok('direct', s.label);
+    const m = ok('meshgate', s.label);
+    if (d && m) notes.push(`meshgate vs direct (${s.label}): req/s ${fmtChange(d.rps, m.rps)}`);
+  }
+  const table = markdownTable(['target', 'body', 'req/s', 'p50 ms', 'p99 ms', 'errors', '÷ http-proxy', '÷ undici-min'], cells);
+  return {
+    title: `Proxy throughput — ${ctx.connections} keep-alive connections, ${ctx.durationSec} s after ${ctx.warmupSec} s warm-up, GET`,
+    table: notes.length > 0 ? `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}` : table,
+    rows,
+  };
+}
+
+function flatten(r: LoadResult): ResultRow {
+  return {
+    rps: r.rps,
+    requests: r.requests,
+    p50Ms: r.p50Ms,
+    p90Ms: r.p90Ms,
+    p99Ms: r.p99Ms,
+    maxMs: r.maxMs,
+    meanMs: r.meanMs,
+    errors: r.errors,
+    non2xx: r.non2xx,
+    bytesPerSec: r.bytesPerSec,
+    errorSamples: r.errorSamples.join('; ') || null,
+  };
+}

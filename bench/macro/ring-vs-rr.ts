@@ -1,0 +1,65 @@
+// Macro bench "ring-vs-rr" (issue 3): what consistent hashing costs on the data path. The same
+// meshgate binary, the same 3 backend processes, the same load (64-byte GETs, each carrying an
+// x-user-id drawn from 10,000 ids), once with `balancer: round-robin` and once with
+// `balancer: ring-hash, hashOn: header:x-user-id`, one after the other in this run.
+// The share column shows how requests spread over the 3 upstreams (from the backends'
+// x-backend-id response header): round-robin should be ⅓ each, ring-hash close to it.
+// Invariant: both rows use identical load settings and backends; a failed run is an error row.
+import type { BenchContext, LoadResult, MacroResult, ResultRow } from '../lib/types.js';
+import { checkServes, runLoad, startBackend, startMeshgate, type MeshgateService, type Target } from '../lib/launch.js';
+import { fmtMs, fmtRatio, fmtRps, markdownTable } from '../lib/table.js';
+
+const BACKENDS = ['b1', 'b2', 'b3'];
+/** Enough distinct keys that each of the 3 upstreams owns thousands of them. */
+const USER_IDS = 10_000;
+
+export async function run(ctx: BenchContext): Promise<MacroResult> {
+  const backends: Target[] = [];
+  const results = new Map<string, LoadResult | Error>();
+  try {
+    for (const id of BACKENDS) backends.push(await startBackend(ctx, id));
+    const upstreams = backends.map((b, i) => ({ id: BACKENDS[i]!, url: b.origin }));
+    const cases: Array<{ name: string; service: MeshgateService }> = [
+      { name: 'round-robin', service: { balancer: 'round-robin', upstreams } },
+      { name: 'ring-hash', service: { balancer: 'ring-hash', hashOn: 'header:x-user-id', upstreams } },
+    ];
+    for (const c of cases) {
+      if (!ctx.selected(c.name)) continue;
+      let target: Target | undefined;
+      try {
+        ctx.log(`ring-vs-rr: meshgate ${c.name}`);
+        target = await startMeshgate(ctx, `meshgate ${c.name}`, { accessLog: false, service: c.service });
+        await checkServes(target, '/64', 64);
+        results.set(c.name, await runLoad(ctx, { origin: target.origin, path: '/64', headerName: 'x-user-id', headerValues: USER_IDS, countHeader: 'x-backend-id' }));
+      } catch (err) {
+        results.set(c.name, err as Error);
+        ctx.log(`ring-vs-rr: ${c.name} failed: ${(err as Error).message.split('\n')[0]}`);
+      } finally {
+        await target?.stop();
+      }
+    }
+  } finally {
+    await Promise.all(backends.map((b) => b.stop()));
+  }
+
+  const rr = results.get('round-robin');
+  const rrRps = rr instanceof Error ? undefined : rr?.rps;
+  const rows: ResultRow[] = [];
+  const cells: Array<Array<string | number>> = [];
+  for (const [name, r] of results) {
+    if (r instanceof Error) {
+      cells.push([name, `error: ${r.message.split('\n')[0]!.slice(0, 100)}`, '—', '—', '—', '—', '—']);
+      rows.push({ balancer: name, error: r.message });
+      continue;
+    }
+    const total = Object.values(r.headerCounts ?? {}).reduce((a, b) => a + b, 0);
+    const share = BACKENDS.map((id) => (total ? `${(((r.headerCounts?.[id] ?? 0) / total) * 100).toFixed(0)}%` : '—')).join(' / ');
+    cells.push([name, fmtRps(r.rps), fmtMs(r.p50Ms), fmtMs(r.p99Ms), String(r.errors + r.non2xx), share, fmtRatio(r.rps, rrRps)]);
+    rows.push({ balancer: name, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors, non2xx: r.non2xx, share: JSON.stringify(r.headerCounts ?? {}) });
+  }
+  return {
+    title: `Balancer cost — meshgate, 3 backends, 64 B GET with x-user-id (${USER_IDS} ids), ${ctx.connections} connections, ${ctx.durationSec} s`,
+    table: markdownTable(['balancer', 'req/s', 'p50 ms', 'p99 ms', 'errors', `share ${BACKENDS.join('/')}`, '÷ round-robin'], cells),
+    rows,
+  };
+}
