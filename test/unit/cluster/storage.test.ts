@@ -114,7 +114,7 @@ describe('DiskStorage', () => {
     await s.close();
 
     const buf = await readFile(file);
-    buf[secondRecordAt + 40] ^= 0xff; // bit rot inside the second batch's body
+    buf[secondRecordAt + 40]! ^= 0xff; // bit rot inside the second batch's body
     await writeFile(file, buf);
 
     const err = await reopen().then(
@@ -185,7 +185,7 @@ describe('DiskStorage', () => {
     await s.close();
     const newest = path.join(dir, (await readdir(dir)).filter((n) => n.startsWith('snap-')).sort().pop()!);
     const buf = await readFile(newest);
-    buf[buf.length - 10] ^= 1;
+    buf[buf.length - 10]! ^= 1;
     await writeFile(newest, buf);
     const r = await reopen();
     expect(r.recovered.snapshot?.metadata.index).toBe(5);
