@@ -275,6 +275,8 @@ export class DiskStorage {
   private startIndex: number;
   private lastIndex: number;
   private hardState: HardState;
+  /** Any snapshot was ever made durable (the bootstrap configuration is an index-0 snapshot). */
+  private hasSnapshot: boolean;
 
   private constructor(
     private readonly opts: DiskStorageOptions,
@@ -289,6 +291,7 @@ export class DiskStorage {
     const ents = recovered.entries;
     this.lastIndex = ents.length > 0 ? ents[ents.length - 1]!.index : Math.max(startIndex, snapshotIndex);
     this.hardState = recovered.hardState;
+    this.hasSnapshot = recovered.snapshot !== undefined;
   }
 
   /** Opens (or creates) dataDir, checks the node id, recovers the log. */
@@ -399,7 +402,7 @@ export class DiskStorage {
 
   /** True when nothing was ever persisted (no snapshot, no entries, no term): bootstrap may run. */
   isEmpty(): boolean {
-    return this.snapshotIndex === 0 && this.lastIndex === 0 && this.hardState.term === 0;
+    return !this.hasSnapshot && this.lastIndex === 0 && this.hardState.term === 0;
   }
 
   get failed(): StorageFailedError | undefined {
@@ -420,6 +423,7 @@ export class DiskStorage {
       if (req.snapshot) {
         await this.writeSnapshotFile(req.snapshot);
         this.snapshotIndex = req.snapshot.metadata.index;
+        this.hasSnapshot = true;
         await this.rewriteSegment(req.snapshot.metadata.index, req.snapshot.metadata.term, req.hardState ?? this.hardState, []);
       }
       const entries = req.entries ?? [];
@@ -459,6 +463,7 @@ export class DiskStorage {
       if (compactIndex > snapshot.metadata.index) throw new Error('compact: compactIndex beyond snapshot');
       await this.writeSnapshotFile(snapshot);
       this.snapshotIndex = snapshot.metadata.index;
+      this.hasSnapshot = true;
       if (compactIndex > this.startIndex) await this.rewriteSegment(compactIndex, compactTerm, this.hardState, retained);
     });
   }
