@@ -1,0 +1,85 @@
+/**
+ * Configuration of one Raft node (etcd-io/raft Config), validated once at construction.
+ *
+ * Defaults follow the research note (raft.md §0, §9 R-G1): PreVote and CheckQuorum on — together they
+ * stop a partitioned or removed node from disrupting a healthy leader (Raft thesis §9.6, §4.2.3) and
+ * make a leader without quorum contact step down (thesis §6.2).
+ */
+import { ErrInvalidConfig } from './errors.js';
+import type { RaftStorage } from './storage.js';
+import type { NodeId } from './types.js';
+
+/**
+ * Deliberately broken behaviours, enabled only by tests to prove the simulator catches them
+ * (raft.md R-C5). Never set in production code.
+ */
+export type RaftMutationForTest =
+  /** (1) commit an entry of a previous term by counting replicas (Raft §5.4.2, Figure 8). */
+  | 'commit-prior-term-by-counting'
+  /** (2) grant votes comparing only the last log index, not the last log term (skiff's bug). */
+  | 'vote-ignores-last-log-term'
+  /** (3) accept MsgApp whenever an entry exists at prevLogIndex, ignoring prevLogTerm (liferaft's bug). */
+  | 'append-ignores-prev-log-term'
+  /** (4) release messages in a Ready whose changed HardState is withheld until the next Ready. */
+  | 'messages-before-hard-state'
+  /** (5) accept a conf change before the new leader committed an entry of its own term (2015 bug). */
+  | 'conf-change-before-own-term-commit';
+
+export interface RaftConfig {
+  id: NodeId;
+  storage: RaftStorage;
+  /** Election timeout in ticks; the randomized timeout is drawn from [electionTick, 2*electionTick). */
+  electionTick: number;
+  /** Heartbeat interval in ticks; must be < electionTick (etcd suggests electionTick = 10 × heartbeatTick). */
+  heartbeatTick: number;
+  /** Uniform [0, 1) source, injected so runs are reproducible (raft.md R-A2). */
+  rand: () => number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  /** Upper bound on the bytes of entries in one MsgApp (at least one entry is always sent). */
+  maxSizePerMsg?: number;
+  /** Max MsgApp in flight per follower in replicate state. */
+  maxInflightMsgs?: number;
+  /** Last index the application has applied (on restart); defaults to the snapshot index. */
+  applied?: number;
+  /** Test-only fault injection; see RaftMutationForTest. */
+  mutationsForTest?: ReadonlySet<RaftMutationForTest>;
+}
+
+/**
+ * 1 MiB: meshgate's membership commands are a few hundred bytes, so this only bounds catch-up
+ * batches; it matches etcd server's default MaxSizePerMsg order of magnitude.
+ */
+export const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024;
+/** 256 pipelined MsgApps per follower: with batching, far more than a loopback/LAN BDP needs. */
+export const DEFAULT_MAX_INFLIGHT_MSGS = 256;
+
+export interface ResolvedConfig extends Required<Omit<RaftConfig, 'applied' | 'mutationsForTest'>> {
+  applied: number;
+  mutations: ReadonlySet<RaftMutationForTest>;
+}
+
+export function resolveConfig(cfg: RaftConfig): ResolvedConfig {
+  if (typeof cfg.id !== 'string' || cfg.id === '') throw new ErrInvalidConfig('id must be a non-empty string');
+  if (!Number.isInteger(cfg.heartbeatTick) || cfg.heartbeatTick <= 0) throw new ErrInvalidConfig('heartbeatTick must be a positive integer');
+  if (!Number.isInteger(cfg.electionTick) || cfg.electionTick <= cfg.heartbeatTick) throw new ErrInvalidConfig('electionTick must be an integer greater than heartbeatTick');
+  if (typeof cfg.rand !== 'function') throw new ErrInvalidConfig('rand must be a function returning [0, 1)');
+  if (!cfg.storage) throw new ErrInvalidConfig('storage is required');
+  const maxInflight = cfg.maxInflightMsgs ?? DEFAULT_MAX_INFLIGHT_MSGS;
+  if (!Number.isInteger(maxInflight) || maxInflight <= 0) throw new ErrInvalidConfig('maxInflightMsgs must be a positive integer');
+  const maxSize = cfg.maxSizePerMsg ?? DEFAULT_MAX_SIZE_PER_MSG;
+  if (!(maxSize >= 0)) throw new ErrInvalidConfig('maxSizePerMsg must be ≥ 0');
+  return {
+    id: cfg.id,
+    storage: cfg.storage,
+    electionTick: cfg.electionTick,
+    heartbeatTick: cfg.heartbeatTick,
+    rand: cfg.rand,
+    preVote: cfg.preVote ?? true,
+    checkQuorum: cfg.checkQuorum ?? true,
+    maxSizePerMsg: maxSize,
+    maxInflightMsgs: maxInflight,
+    applied: cfg.applied ?? 0,
+    mutations: cfg.mutationsForTest ?? new Set(),
+  };
+}
