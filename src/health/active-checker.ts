@@ -100,6 +100,8 @@ interface HostState {
   lastCheck: LastCheck | undefined;
   timer: TimerHandle | undefined;
   inflight: AbortController | undefined;
+  /** Timeout guard of the in-flight probe. */
+  guard: TimerHandle | undefined;
   /** Bumped on removal/url change/stop so stale probe results are dropped. */
   generation: number;
 }
@@ -150,7 +152,7 @@ export class ActiveChecker {
       if (h === undefined) {
         const fresh: HostState = {
           url, health: 'unknown', successes: 0, failures: 0, lastCheck: undefined,
-          timer: undefined, inflight: undefined, generation: 0,
+          timer: undefined, inflight: undefined, guard: undefined, generation: 0,
         };
         this.hosts.set(id, fresh);
         this.schedule(id, fresh, this.firstDelayMs());
@@ -188,7 +190,9 @@ export class ActiveChecker {
   /** Pending timers + in-flight probes; 0 after stop(). For tests. */
   pendingForTest(): number {
     let n = 0;
-    for (const h of this.hosts.values()) n += (h.timer !== undefined ? 1 : 0) + (h.inflight !== undefined ? 1 : 0);
+    for (const h of this.hosts.values()) {
+      n += (h.timer !== undefined ? 1 : 0) + (h.inflight !== undefined ? 1 : 0) + (h.guard !== undefined ? 1 : 0);
+    }
     return n;
   }
 
@@ -196,6 +200,8 @@ export class ActiveChecker {
     h.generation++;
     if (h.timer !== undefined) this.deps.scheduler.clearTimeout(h.timer);
     h.timer = undefined;
+    if (h.guard !== undefined) this.deps.scheduler.clearTimeout(h.guard);
+    h.guard = undefined;
     if (h.inflight !== undefined) h.inflight.abort(new Error('health check cancelled'));
     h.inflight = undefined;
   }
@@ -226,6 +232,7 @@ export class ActiveChecker {
     this.probesStarted++;
     const started = this.deps.nowMs();
     const guard = this.deps.scheduler.setTimeout(() => ac.abort(new ProbeTimeoutError(cfg.timeoutMs)), cfg.timeoutMs);
+    h.guard = guard;
     let probed: Promise<{ status: number }>;
     try {
       probed = this.deps.probe(h.url, cfg.path, cfg.timeoutMs, ac.signal);
@@ -247,6 +254,7 @@ export class ActiveChecker {
     this.deps.scheduler.clearTimeout(guard);
     if (h.generation !== gen || this.stopped) return; // removed, url changed, or stopped meanwhile
     h.inflight = undefined;
+    h.guard = undefined;
     const atMs = this.deps.nowMs();
     const ok = status !== undefined && statusMatches(status, this.cfg.expectedStatuses ?? DEFAULT_EXPECTED_STATUSES);
     h.lastCheck = { atMs, ok, status, error, durationMs: Math.max(0, atMs - started) };
