@@ -29,7 +29,7 @@
 // Invariant: no process outlives the run — children are stopped after each bench, SIGKILLed on
 // 'exit', and stopped on SIGINT/SIGTERM; our child scripts also exit when their stdin pipe closes.
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ProcessGroup } from './lib/procs.js';
@@ -40,6 +40,8 @@ import type { BenchContext, MacroBench, MacroResult, MicroBench, MicroRow } from
 const MACRO_FIRST = ['proxies', 'ring-vs-rr'];
 /** A micro bench that runs longer than this is cut off and reported as an error row. */
 const MICRO_TIMEOUT_MS = 120_000;
+/** Load average above this share of the CPU count at start means the machine was not idle. */
+const BUSY_LOAD_SHARE = 0.25;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -116,6 +118,11 @@ async function main(): Promise<number> {
     `Load: one closed-loop undici generator process, ${ctx.connections} keep-alive connections, ${ctx.warmupSec} s warm-up then ${ctx.durationSec} s measured; ` +
     'backend, target and load generator each in their own process on this machine.';
   process.stdout.write(`${header}\n\n`);
+  const loadBefore = loadavg()[0]!;
+  // Other work on the machine skews req/s far more than it skews CPU µs/req; say so in the report.
+  if (loadBefore > cpuList.length * BUSY_LOAD_SHARE) {
+    process.stdout.write(`> warning: 1-minute load average was ${loadBefore.toFixed(2)} on ${cpuList.length} CPUs when the run started; other processes share this machine, so req/s and latency are pessimistic.\n\n`);
+  }
 
   let failed = false;
   const macroOut: Array<{ name: string } & Partial<MacroResult> & { error?: string }> = [];
@@ -178,6 +185,7 @@ async function main(): Promise<number> {
           platform: `${process.platform}/${process.arch}`,
           cpus: cpuList.length,
           cpuModel: cpuList[0]?.model ?? null,
+          loadAverage1m: { atStart: loadBefore, atEnd: loadavg()[0] },
           settings: { durationSec: ctx.durationSec, warmupSec: ctx.warmupSec, connections: ctx.connections, only, targets },
           macro: macroOut,
           micro: microOut.map((r) => ({ ...r, value: Number.isFinite(r.value) ? r.value : null })),

@@ -1,6 +1,6 @@
 // Starting the harness's own child processes (backend, simple targets, load generator) and
 // meshgate. Every child goes through ctx.procs (see procs.ts) so it is killed on exit.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext, LoadResult } from './types.js';
@@ -19,6 +19,8 @@ const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, i
 export interface Target {
   name: string;
   origin: string;
+  /** Process whose CPU time is charged to this target (the proxy; the backend for `direct`). */
+  pid?: number;
   stop(): Promise<void>;
   /** Output tail (stderr or log file), for error rows. */
   tail(): string;
@@ -27,7 +29,7 @@ export interface Target {
 async function startScript(ctx: BenchContext, name: string, file: string, args: unknown): Promise<Target> {
   const h = ctx.procs.spawnNode(name, script(file), args);
   const { port } = await h.firstJsonLine<{ port: number }>(READY_TIMEOUT_MS);
-  return { name, origin: `http://127.0.0.1:${port}`, stop: () => h.stop(), tail: () => h.tail() };
+  return { name, origin: `http://127.0.0.1:${port}`, pid: h.child.pid, stop: () => h.stop(), tail: () => h.tail() };
 }
 
 export function startBackend(ctx: BenchContext, id = 'b1'): Promise<Target> {
@@ -42,11 +44,39 @@ export function startUndiciMin(ctx: BenchContext, upstream: string): Promise<Tar
   return startScript(ctx, 'undici-min', 'undici-min-target', { upstream });
 }
 
-/** Runs the load generator in its own process against origin+path and returns its figures. */
-export async function runLoad(ctx: BenchContext, args: Omit<LoadArgs, 'connections' | 'durationSec' | 'warmupSec'> & Partial<LoadArgs>): Promise<LoadResult> {
+/**
+ * Runs the load generator in its own process against origin+path and returns its figures.
+ * With `cpuPid`, also the CPU time (user+system) that process spent per request over the whole
+ * run, warm-up included: a cost figure that, unlike req/s, barely moves when other work shares the
+ * machine (Linux only; undefined elsewhere).
+ */
+export async function runLoad(
+  ctx: BenchContext,
+  args: Omit<LoadArgs, 'connections' | 'durationSec' | 'warmupSec'> & Partial<LoadArgs>,
+  cpuPid?: number,
+): Promise<LoadResult & { cpuUsPerReq?: number }> {
   const full: LoadArgs = { connections: ctx.connections, durationSec: ctx.durationSec, warmupSec: ctx.warmupSec, ...args };
+  const before = cpuPid === undefined ? undefined : cpuTicks(cpuPid);
   const h = ctx.procs.spawnNode(`load ${args.origin}${args.path}`, script('load'), full);
-  return h.result<LoadResult>();
+  const r = await h.result<LoadResult>();
+  const after = cpuPid === undefined ? undefined : cpuTicks(cpuPid);
+  if (before === undefined || after === undefined || r.totalRequests === 0) return r;
+  return { ...r, cpuUsPerReq: ((after - before) * (1e6 / USER_HZ)) / r.totalRequests };
+}
+
+/** Linux reports /proc/<pid>/stat times in USER_HZ ticks, 100 per second on every mainstream arch. */
+const USER_HZ = 100;
+
+/** utime + stime of a process in ticks (proc(5), fields 14 and 15), or undefined off Linux. */
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces; fields after the closing paren are plain.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Fails fast, before a 6-second load run, when a target does not serve `path` correctly. */
@@ -110,5 +140,5 @@ export async function startMeshgate(ctx: BenchContext, name: string, o: { access
     await h.stop();
     throw err;
   }
-  return { name, origin: `http://127.0.0.1:${port}`, stop: () => h.stop(), tail: () => h.tail() };
+  return { name, origin: `http://127.0.0.1:${port}`, pid: h.child.pid, stop: () => h.stop(), tail: () => h.tail() };
 }

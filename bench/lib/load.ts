@@ -63,6 +63,7 @@ function main(args: LoadArgs): void {
   let stopping = false;
   let inFlight = 0;
   let completed = 0;
+  let totalCompleted = 0;
   let errors = 0;
   let non2xx = 0;
   let bytes = 0;
@@ -78,6 +79,7 @@ function main(args: LoadArgs): void {
     if (args.headerName) opts.headers = { [args.headerName]: nextId() };
     const done = (err?: Error): void => {
       inFlight--;
+      if (!err) totalCompleted++;
       const end = performance.now();
       if (end >= measureStart && end <= measureEnd) {
         if (err) {
@@ -122,6 +124,7 @@ function main(args: LoadArgs): void {
     const result: LoadResult = {
       rps: completed / args.durationSec,
       requests: completed,
+      totalRequests: totalCompleted,
       p50Ms: hist.percentile(50) / 1000,
       p90Ms: hist.percentile(90) / 1000,
       p99Ms: hist.percentile(99) / 1000,

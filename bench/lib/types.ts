@@ -52,6 +52,8 @@ export interface LoadResult {
   /** Completed requests per second over the measured window (closed loop; see load.ts). */
   rps: number;
   requests: number;
+  /** Every completed request of the run, warm-up and drain included (for CPU time per request). */
+  totalRequests: number;
   p50Ms: number;
   p90Ms: number;
   p99Ms: number;

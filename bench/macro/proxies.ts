@@ -19,6 +19,9 @@ interface Size {
   bytes: number;
 }
 
+/** Load figures plus the target process's CPU time per request (see runLoad). */
+type Measured = LoadResult & { cpuUsPerReq?: number };
+
 const SIZES: Size[] = [
   { label: '64 B', path: '/64', bytes: 64 },
   { label: '1 MiB', path: '/1m', bytes: 1024 * 1024 },
@@ -39,12 +42,14 @@ const TARGETS: Array<{ name: string; start: (ctx: BenchContext, backend: Target)
 ];
 
 export async function run(ctx: BenchContext): Promise<MacroResult> {
+  const title = `Proxy throughput — ${ctx.connections} keep-alive connections, ${ctx.durationSec} s after ${ctx.warmupSec} s warm-up, GET`;
+  if (!TARGETS.some((t) => ctx.selected(t.name))) return { title, table: `(no target selected; targets: ${TARGETS.map((t) => t.name).join(', ')})` };
   const backend = await startBackend(ctx, 'b1');
-  const results = new Map<string, Map<string, LoadResult | Error>>();
+  const results = new Map<string, Map<string, Measured | Error>>();
   try {
     for (const t of TARGETS) {
       if (!ctx.selected(t.name)) continue;
-      const perSize = new Map<string, LoadResult | Error>();
+      const perSize = new Map<string, Measured | Error>();
       results.set(t.name, perSize);
       let target: Target | undefined;
       try {
@@ -54,7 +59,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         for (const s of SIZES) {
           ctx.log(`proxies: ${t.name} ${s.label} × ${ctx.connections} connections, ${ctx.durationSec} s`);
           try {
-            perSize.set(s.label, await runLoad(ctx, { origin: target.origin, path: s.path }));
+            perSize.set(s.label, await runLoad(ctx, { origin: target.origin, path: s.path }, target.pid));
           } catch (err) {
             perSize.set(s.label, err as Error);
           }
@@ -70,7 +75,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
     await backend.stop();
   }
 
-  const ok = (name: string, size: string): LoadResult | undefined => {
+  const ok = (name: string, size: string): Measured | undefined => {
     const r = results.get(name)?.get(size);
     return r instanceof Error ? undefined : r;
   };
@@ -81,7 +86,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       const r = perSize.get(s.label);
       if (!r || r instanceof Error) {
         const msg = r ? r.message.split('\n')[0]!.slice(0, 100) : 'not run';
-        cells.push([name, s.label, `error: ${msg}`, '—', '—', '—', '—', '—']);
+        cells.push([name, s.label, `error: ${msg}`, '—', '—', '—', '—', '—', '—']);
         rows.push({ target: name, body: s.label, error: r ? r.message : 'not run' });
         continue;
       }
@@ -91,6 +96,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         fmtRps(r.rps),
         fmtMs(r.p50Ms),
         fmtMs(r.p99Ms),
+        r.cpuUsPerReq === undefined ? '—' : r.cpuUsPerReq.toFixed(0),
         r.errors + r.non2xx === 0 ? '0' : `${r.errors} / ${r.non2xx} non-2xx`,
         fmtRatio(r.rps, ok('http-proxy', s.label)?.rps),
         fmtRatio(r.rps, ok('undici-min', s.label)?.rps),
@@ -98,7 +104,9 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       rows.push({ target: name, body: s.label, ...flatten(r) });
     }
   }
-  const notes: string[] = [];
+  const notes: string[] = [
+    'CPU µs/req: user+system CPU time of the target process (the backend for `direct`) per completed request, warm-up included; less sensitive than req/s to other work on the machine, though not immune (a starved event loop batches less).',
+  ];
   for (const s of SIZES) {
     const off = ok('meshgate', s.label);
     const on = ok('meshgate+log', s.label);
@@ -107,16 +115,17 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
     const m = ok('meshgate', s.label);
     if (d && m) notes.push(`meshgate vs direct (${s.label}): req/s ${fmtChange(d.rps, m.rps)}`);
   }
-  const table = markdownTable(['target', 'body', 'req/s', 'p50 ms', 'p99 ms', 'errors', '÷ http-proxy', '÷ undici-min'], cells);
+  const table = markdownTable(['target', 'body', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', '÷ http-proxy', '÷ undici-min'], cells);
   return {
-    title: `Proxy throughput — ${ctx.connections} keep-alive connections, ${ctx.durationSec} s after ${ctx.warmupSec} s warm-up, GET`,
-    table: notes.length > 0 ? `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}` : table,
+    title,
+    table: `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}`,
     rows,
   };
 }
 
-function flatten(r: LoadResult): ResultRow {
+function flatten(r: Measured): ResultRow {
   return {
+    cpuUsPerReq: r.cpuUsPerReq ?? null,
     rps: r.rps,
     requests: r.requests,
     p50Ms: r.p50Ms,

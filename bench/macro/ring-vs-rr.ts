@@ -13,9 +13,13 @@ const BACKENDS = ['b1', 'b2', 'b3'];
 /** Enough distinct keys that each of the 3 upstreams owns thousands of them. */
 const USER_IDS = 10_000;
 
+const CASES = ['round-robin', 'ring-hash'];
+
 export async function run(ctx: BenchContext): Promise<MacroResult> {
+  const title = `Balancer cost — meshgate, 3 backends, 64 B GET with x-user-id (${USER_IDS} ids), ${ctx.connections} connections, ${ctx.durationSec} s`;
+  if (!CASES.some((c) => ctx.selected(c))) return { title, table: `(no case selected; cases: ${CASES.join(', ')})` };
   const backends: Target[] = [];
-  const results = new Map<string, LoadResult | Error>();
+  const results = new Map<string, (LoadResult & { cpuUsPerReq?: number }) | Error>();
   try {
     for (const id of BACKENDS) backends.push(await startBackend(ctx, id));
     const upstreams = backends.map((b, i) => ({ id: BACKENDS[i]!, url: b.origin }));
@@ -30,7 +34,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         ctx.log(`ring-vs-rr: meshgate ${c.name}`);
         target = await startMeshgate(ctx, `meshgate ${c.name}`, { accessLog: false, service: c.service });
         await checkServes(target, '/64', 64);
-        results.set(c.name, await runLoad(ctx, { origin: target.origin, path: '/64', headerName: 'x-user-id', headerValues: USER_IDS, countHeader: 'x-backend-id' }));
+        results.set(c.name, await runLoad(ctx, { origin: target.origin, path: '/64', headerName: 'x-user-id', headerValues: USER_IDS, countHeader: 'x-backend-id' }, target.pid));
       } catch (err) {
         results.set(c.name, err as Error);
         ctx.log(`ring-vs-rr: ${c.name} failed: ${(err as Error).message.split('\n')[0]}`);
@@ -48,18 +52,18 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
   const cells: Array<Array<string | number>> = [];
   for (const [name, r] of results) {
     if (r instanceof Error) {
-      cells.push([name, `error: ${r.message.split('\n')[0]!.slice(0, 100)}`, '—', '—', '—', '—', '—']);
+      cells.push([name, `error: ${r.message.split('\n')[0]!.slice(0, 100)}`, '—', '—', '—', '—', '—', '—']);
       rows.push({ balancer: name, error: r.message });
       continue;
     }
     const total = Object.values(r.headerCounts ?? {}).reduce((a, b) => a + b, 0);
     const share = BACKENDS.map((id) => (total ? `${(((r.headerCounts?.[id] ?? 0) / total) * 100).toFixed(0)}%` : '—')).join(' / ');
-    cells.push([name, fmtRps(r.rps), fmtMs(r.p50Ms), fmtMs(r.p99Ms), String(r.errors + r.non2xx), share, fmtRatio(r.rps, rrRps)]);
-    rows.push({ balancer: name, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors, non2xx: r.non2xx, share: JSON.stringify(r.headerCounts ?? {}) });
+    cells.push([name, fmtRps(r.rps), fmtMs(r.p50Ms), fmtMs(r.p99Ms), r.cpuUsPerReq === undefined ? '—' : r.cpuUsPerReq.toFixed(0), String(r.errors + r.non2xx), share, fmtRatio(r.rps, rrRps)]);
+    rows.push({ balancer: name, rps: r.rps, cpuUsPerReq: r.cpuUsPerReq ?? null, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors, non2xx: r.non2xx, share: JSON.stringify(r.headerCounts ?? {}) });
   }
   return {
-    title: `Balancer cost — meshgate, 3 backends, 64 B GET with x-user-id (${USER_IDS} ids), ${ctx.connections} connections, ${ctx.durationSec} s`,
-    table: markdownTable(['balancer', 'req/s', 'p50 ms', 'p99 ms', 'errors', `share ${BACKENDS.join('/')}`, '÷ round-robin'], cells),
+    title,
+    table: markdownTable(['balancer', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', `share ${BACKENDS.join('/')}`, '÷ round-robin'], cells),
     rows,
   };
 }
