@@ -1,0 +1,400 @@
+/**
+ * StickyResolver: what the proxy calls once per request of a sticky service (DESIGN.md §5).
+ *
+ * Per request: a fresh local cache entry whose upstream is usable → answer at once (no store call).
+ * Otherwise one store round trip (get-or-create + conditional renewal, single-flighted per session on
+ * this peer); if the pinned upstream is not usable, one compare-and-set move (fence + 1) and adopt
+ * whatever the store says won. If the store is down, slow, or returned garbage, fall back without
+ * waiting: `hash` → last pin this peer knew, else `hashPick(key)`; `reject` → {kind:'reject'}.
+ *
+ * Invariants:
+ * - A resolve never waits on the store longer than `budgetMs` in total (every call gets the budget
+ *   that remains), and never throws: expected outcomes are results (style.md "Errors at runtime").
+ * - Staleness bound: a cached pin is trusted for at most `cacheTtlMs` after the store confirmed it.
+ *   So after another peer moves a session, this peer may route it to the old (still usable)
+ *   upstream for up to cacheTtlMs; an unusable cached upstream is never trusted.
+ * - No write per request: a pin is renewed only inside the cache-miss call, when its remaining TTL
+ *   fell below (1 − renewFraction)·ttl, so at most once per renewFraction·ttl per session for the
+ *   whole fleet (the TTL is shared). cacheTtlMs is clamped to ≤ renewFraction·ttl so a busy session
+ *   always reaches the store before its renewal window ends.
+ * - No flap-back: pins only move away from an unusable upstream; a recovered upstream gets nobody back.
+ * - After an outage, a session's create proposes the upstream it was routed to during the outage
+ *   (last-known pin, else the same hash), so it moves at most once when pins re-form, and minFence
+ *   (the highest fence this peer saw) keeps new fences above old ones.
+ * - Fence 0 means "no lease" (degraded routing without a confirmed pin). Backends that check fences
+ *   see 0 as unfenced.
+ */
+import type { Clock } from '../lib/clock.js';
+import type { EventBus } from '../observability/events.js';
+import { Breaker, type BreakerState } from './breaker.js';
+import { StoreDataError, StoreTimeoutError } from './errors.js';
+import { monotonicClock } from './monotonic-clock.js';
+import type { PinStore } from './pin-store.js';
+import { isValidSessionKey, newSessionKey, sessionIdFor } from './session-key.js';
+
+export interface StickyRequest {
+  readonly service: string;
+  /** Raw cookie/header value (from sessionKeyFrom); undefined → new session. */
+  readonly sessionKey: string | undefined;
+  /** Existing pins may stay here: upstream present, state active|draining, healthy (this peer's view). */
+  usable(id: string): boolean;
+  /** New pins may go here: active and healthy. */
+  pickable(id: string): boolean;
+  /** The balancer's pick among pickable upstreams (for new and moved pins). */
+  pick(): string | undefined;
+  /** Stateless fallback: a hash of the session key every peer computes alike (e.g. ring-hash). */
+  hashPick(key: string): string | undefined;
+}
+
+export type StickyEvent = 'hit' | 'created' | 'moved' | 'renewed' | 'fallback-last-known' | 'fallback-hash';
+
+export type StickyResult =
+  | { readonly kind: 'pinned'; readonly upstream: string; readonly fence: number; readonly newSessionKey?: string; readonly event: StickyEvent }
+  | { readonly kind: 'reject'; readonly reason: string }
+  | { readonly kind: 'none' };
+
+export type StoreOp = 'get' | 'create' | 'move' | 'renew';
+
+export type StickyMetric =
+  | { readonly type: 'resolve'; readonly service: string; readonly outcome: StickyEvent | 'reject' | 'none'; readonly cached: boolean }
+  | { readonly type: 'store'; readonly op: StoreOp; readonly ms: number; readonly ok: boolean; readonly error?: 'timeout' | 'unavailable' | 'bad-data' }
+  | { readonly type: 'breaker'; readonly state: BreakerState };
+
+export interface StickyResolverOptions {
+  readonly store: PinStore;
+  /** Idle TTL of a pin (ms). Default 10 min: NGINX `sticky learn timeout` (research §7). */
+  readonly ttlMs?: number;
+  /** Local cache trust window (ms). Default 1 s: NGINX zone_sync's 1 s inconsistency window. */
+  readonly cacheTtlMs?: number;
+  /** Renew when less than (1 − f)·ttl remains, i.e. at most once per f·ttl. Default 1/3 (Redisson watchdog rhythm). */
+  readonly renewFraction?: number;
+  readonly onStoreDown?: 'hash' | 'reject';
+  /** Total store time one resolve may spend (ms). Default 50 (see redis-connection.ts DEFAULT_BUDGET_MS). */
+  readonly budgetMs?: number;
+  /** Monotonic clock (ms). Default performance.now. */
+  readonly clock?: Clock;
+  /** [0,1) source (breaker jitter). Default Math.random. */
+  readonly random?: () => number;
+  readonly breaker?: { readonly failureThreshold?: number; readonly coolDownMs?: number };
+  /** Most cached pins (LRU). Default 100 000 (~10 MB). */
+  readonly cacheMax?: number;
+  readonly onMetric?: (m: StickyMetric) => void;
+  readonly bus?: EventBus;
+  /** Mints new session keys. Default newSessionKey (128 CSPRNG bits). */
+  readonly newKey?: () => string;
+}
+
+export interface StickyStats {
+  readonly resolves: number;
+  readonly cacheHits: number;
+  readonly hits: number;
+  readonly created: number;
+  readonly renewed: number;
+  /** Moves this peer won by CAS (fence + 1). */
+  readonly moved: number;
+  /** Moves done by another peer (or a lost CAS race) that this peer adopted. */
+  readonly adopted: number;
+  readonly fallbackLastKnown: number;
+  readonly fallbackHash: number;
+  readonly rejects: number;
+  readonly none: number;
+  readonly storeCalls: number;
+  readonly storeErrors: { readonly timeout: number; readonly unavailable: number; readonly badData: number };
+  readonly breaker: BreakerState;
+  readonly breakerOpens: number;
+  readonly cacheSize: number;
+  /** Recent store call latencies (last LATENCY_WINDOW calls). */
+  readonly storeLatencyMs: { readonly samples: number; readonly p50: number; readonly p99: number; readonly max: number };
+}
+
+export const DEFAULT_TTL_MS = 10 * 60_000;
+export const DEFAULT_CACHE_TTL_MS = 1000;
+export const DEFAULT_RENEW_FRACTION = 1 / 3;
+export const DEFAULT_CACHE_MAX = 100_000;
+/** A move whose CAS lost may find the winner's upstream unusable too; bounded so a flapping fleet cannot loop. */
+const MAX_MOVE_ATTEMPTS = 3;
+/** Store latency samples kept for stats() percentiles. */
+const LATENCY_WINDOW = 512;
+
+interface CacheEntry {
+  upstream: string;
+  /** Highest fence confirmed by the store (0 if never confirmed); the minFence of the next call. */
+  fence: number;
+  /** When the store confirmed this pin, or when degraded routing chose it (clock ms). */
+  at: number;
+  /** True when `upstream` is the store's answer; false when it was a degraded-mode choice. */
+  confirmed: boolean;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export class StickyResolver {
+  private readonly store: PinStore;
+  private readonly ttlMs: number;
+  private readonly cacheTtlMs: number;
+  private readonly renewBelowMs: number;
+  private readonly onStoreDown: 'hash' | 'reject';
+  private readonly budgetMs: number;
+  private readonly clock: Clock;
+  private readonly cacheMax: number;
+  private readonly breaker: Breaker;
+  private readonly newKey: () => string;
+  private readonly onMetric: ((m: StickyMetric) => void) | undefined;
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inflight = new Map<string, Promise<StickyResult>>();
+  private readonly latencies = new Float64Array(LATENCY_WINDOW);
+  private latencyCount = 0;
+  private readonly counters: Mutable<Omit<StickyStats, 'storeErrors' | 'breaker' | 'breakerOpens' | 'cacheSize' | 'storeLatencyMs'>> = {
+    resolves: 0, cacheHits: 0, hits: 0, created: 0, renewed: 0, moved: 0, adopted: 0,
+    fallbackLastKnown: 0, fallbackHash: 0, rejects: 0, none: 0, storeCalls: 0,
+  };
+  private readonly errors = { timeout: 0, unavailable: 0, badData: 0 };
+
+  constructor(opts: StickyResolverOptions) {
+    this.store = opts.store;
+    this.ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
+    if (!(this.ttlMs >= 10)) throw new RangeError('ttlMs must be at least 10 ms');
+    const fraction = opts.renewFraction ?? DEFAULT_RENEW_FRACTION;
+    if (!(fraction > 0 && fraction < 1)) throw new RangeError('renewFraction must be in (0, 1)');
+    this.renewBelowMs = Math.floor(this.ttlMs * (1 - fraction));
+    this.cacheTtlMs = Math.max(0, Math.min(opts.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS, Math.floor(this.ttlMs * fraction)));
+    this.onStoreDown = opts.onStoreDown ?? 'hash';
+    this.budgetMs = opts.budgetMs ?? 50;
+    this.clock = opts.clock ?? monotonicClock;
+    this.cacheMax = opts.cacheMax ?? DEFAULT_CACHE_MAX;
+    this.newKey = opts.newKey ?? newSessionKey;
+    this.onMetric = opts.onMetric;
+    const bus = opts.bus;
+    this.breaker = new Breaker({
+      clock: this.clock,
+      random: opts.random ?? Math.random,
+      ...(opts.breaker ?? {}),
+      onChange: (state, reason) => {
+        bus?.emit('sticky:store', { up: state === 'closed', reason: `breaker ${state}: ${reason}` });
+        this.emit({ type: 'breaker', state });
+      },
+    });
+  }
+
+  async resolve(req: StickyRequest): Promise<StickyResult> {
+    this.counters.resolves++;
+    const deadline = this.clock.nowMs() + this.budgetMs;
+    let key = req.sessionKey;
+    let isNew = false;
+    if (key === undefined || !isValidSessionKey(key)) {
+      key = this.newKey();
+      isNew = true;
+    }
+    const sid = sessionIdFor(req.service, key);
+    const cached = this.cache.get(sid);
+    if (!isNew && cached?.confirmed && this.clock.nowMs() - cached.at < this.cacheTtlMs && req.usable(cached.upstream)) {
+      this.counters.cacheHits++;
+      return this.finish(req, { kind: 'pinned', upstream: cached.upstream, fence: cached.fence, event: 'hit' }, true);
+    }
+    // Single flight: concurrent misses for one session on this peer share one store round trip.
+    const pending = this.inflight.get(sid);
+    if (pending) return pending;
+    const p = this.resolveViaStore(req, key, sid, isNew, deadline).finally(() => this.inflight.delete(sid));
+    this.inflight.set(sid, p);
+    return p;
+  }
+
+  /**
+   * Extend a session's pin without a request (long-lived connections: call every renewFraction·ttl
+   * while the connection is open). Returns false when the pin is gone, moved, or the store is down.
+   */
+  async renew(service: string, sessionKey: string): Promise<boolean> {
+    if (!isValidSessionKey(sessionKey)) return false;
+    const sid = sessionIdFor(service, sessionKey);
+    const cached = this.cache.get(sid);
+    if (!cached?.confirmed || !this.breaker.allow()) return false;
+    const r = await this.call('renew', () => this.store.renew(sid, cached.fence, { ttlMs: this.ttlMs, budgetMs: this.budgetMs }));
+    if (r instanceof Error) return false;
+    if (r.outcome === 'renewed') this.counters.renewed++;
+    if (r.outcome === 'absent') return false;
+    this.remember(sid, { upstream: r.upstream, fence: r.fence, at: this.clock.nowMs(), confirmed: true });
+    return r.outcome === 'renewed';
+  }
+
+  stats(): StickyStats {
+    const n = Math.min(this.latencyCount, LATENCY_WINDOW);
+    const sorted = Array.from(this.latencies.subarray(0, n)).sort((a, b) => a - b);
+    const q = (p: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]!);
+    return {
+      ...this.counters,
+      storeErrors: { ...this.errors },
+      breaker: this.breaker.state,
+      breakerOpens: this.breaker.openCount,
+      cacheSize: this.cache.size,
+      storeLatencyMs: { samples: n, p50: q(0.5), p99: q(0.99), max: n === 0 ? 0 : sorted[n - 1]! },
+    };
+  }
+
+  /** Drop local state (the store is owned by the caller and closed separately). */
+  close(): void {
+    this.cache.clear();
+    this.inflight.clear();
+  }
+
+  private async resolveViaStore(req: StickyRequest, key: string, sid: string, isNew: boolean, deadline: number): Promise<StickyResult> {
+    const known = this.cache.get(sid);
+    if (!this.breaker.allow()) return this.degraded(req, key, sid, known, isNew, 'store breaker open');
+    const candidate = this.candidate(req, key, known, isNew);
+    if (candidate === undefined && isNew) return this.finish(req, { kind: 'none' }, false);
+    const minFence = known?.fence ?? 0;
+
+    let pin: { upstream: string; fence: number };
+    let event: StickyEvent;
+    if (candidate === undefined) {
+      const g = await this.call('get', () => this.store.get(sid, { budgetMs: this.remaining(deadline) }));
+      if (g instanceof Error) return this.degraded(req, key, sid, known, isNew, g.message);
+      if (g.outcome === 'absent') return this.finish(req, { kind: 'none' }, false);
+      pin = g;
+      event = 'hit';
+    } else {
+      const c = await this.call('create', () =>
+        this.store.createIfAbsent(sid, candidate, { ttlMs: this.ttlMs, renewBelowMs: this.renewBelowMs, minFence, budgetMs: this.remaining(deadline) }),
+      );
+      if (c instanceof Error) return this.degraded(req, key, sid, known, isNew, c.message);
+      pin = c;
+      event = c.outcome === 'created' ? 'created' : c.renewed ? 'renewed' : 'hit';
+    }
+    if (known?.confirmed && (pin.upstream !== known.upstream || pin.fence !== known.fence) && event !== 'created') {
+      this.counters.adopted++; // another peer moved it since we last looked
+    }
+
+    for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS && !req.usable(pin.upstream); attempt++) {
+      const from: { upstream: string; fence: number } = pin;
+      const target = req.pick();
+      if (target === undefined || target === from.upstream || !req.pickable(target)) {
+        this.remember(sid, { upstream: from.upstream, fence: from.fence, at: this.clock.nowMs(), confirmed: true });
+        return this.finish(req, { kind: 'none' }, false);
+      }
+      const m = await this.call('move', () =>
+        this.store.compareAndMove(sid, from, target, { ttlMs: this.ttlMs, minFence: Math.max(minFence, from.fence), budgetMs: this.remaining(deadline) }),
+      );
+      if (m instanceof Error) return this.degraded(req, key, sid, known, isNew, m.message);
+      pin = m;
+      if (m.outcome === 'moved') {
+        this.counters.moved++;
+        event = 'moved';
+      } else if (m.outcome === 'created') {
+        event = 'created';
+      } else {
+        this.counters.adopted++;
+        event = 'moved';
+      }
+    }
+    if (!req.usable(pin.upstream)) return this.finish(req, { kind: 'none' }, false);
+    this.remember(sid, { upstream: pin.upstream, fence: pin.fence, at: this.clock.nowMs(), confirmed: true });
+    const result: StickyResult = isNew
+      ? { kind: 'pinned', upstream: pin.upstream, fence: pin.fence, newSessionKey: key, event }
+      : { kind: 'pinned', upstream: pin.upstream, fence: pin.fence, event };
+    return this.finish(req, result, false);
+  }
+
+  /**
+   * Upstream to propose when creating: a new session takes the balancer's pick; a known session
+   * keeps what this peer last routed it to (confirmed or degraded) if still usable, else the hash
+   * every peer computes alike, so racing peers and post-outage recovery propose the same upstream.
+   */
+  private candidate(req: StickyRequest, key: string, known: CacheEntry | undefined, isNew: boolean): string | undefined {
+    if (isNew) return req.pick();
+    if (known && this.clock.nowMs() - known.at < this.ttlMs && req.usable(known.upstream)) return known.upstream;
+    const h = req.hashPick(key);
+    if (h !== undefined && req.pickable(h)) return h;
+    return req.pick();
+  }
+
+  private degraded(req: StickyRequest, key: string, sid: string, known: CacheEntry | undefined, isNew: boolean, reason: string): StickyResult {
+    // Fail-closed mode rejects sessions it cannot confirm; requests without a key are still served
+    // (research SL-16), on the hash so their next requests land alike on every peer.
+    if (this.onStoreDown === 'reject' && !isNew) return this.finish(req, { kind: 'reject', reason }, false);
+    const now = this.clock.nowMs();
+    if (!isNew && known && now - known.at < this.ttlMs && req.usable(known.upstream)) {
+      const r: StickyResult = known.confirmed
+        ? { kind: 'pinned', upstream: known.upstream, fence: known.fence, event: 'fallback-last-known' }
+        : { kind: 'pinned', upstream: known.upstream, fence: 0, event: 'fallback-hash' };
+      return this.finish(req, r, false);
+    }
+    const h = req.hashPick(key);
+    if (h === undefined || !req.usable(h)) return this.finish(req, { kind: 'none' }, false);
+    // Remember the degraded choice (keeping the highest confirmed fence for minFence) so the session
+    // stays put for the rest of the outage and proposes this upstream when pins re-form.
+    this.remember(sid, { upstream: h, fence: known?.fence ?? 0, at: now, confirmed: false });
+    const r: StickyResult = isNew
+      ? { kind: 'pinned', upstream: h, fence: 0, newSessionKey: key, event: 'fallback-hash' }
+      : { kind: 'pinned', upstream: h, fence: 0, event: 'fallback-hash' };
+    return this.finish(req, r, false);
+  }
+
+  /** Run one store call: time it, feed the breaker, classify errors. Never throws. */
+  private async call<T>(op: StoreOp, fn: () => Promise<T>): Promise<T | Error> {
+    this.counters.storeCalls++;
+    const t0 = this.clock.nowMs();
+    try {
+      const r = await fn();
+      this.sample(op, this.clock.nowMs() - t0, true);
+      this.breaker.success();
+      return r;
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      const kind = err instanceof StoreTimeoutError ? 'timeout' : err instanceof StoreDataError ? 'bad-data' : 'unavailable';
+      if (kind === 'timeout') this.errors.timeout++;
+      else if (kind === 'bad-data') this.errors.badData++;
+      else this.errors.unavailable++;
+      this.sample(op, this.clock.nowMs() - t0, false, kind);
+      // Garbage in one key says nothing about Redis being down; only outages feed the breaker.
+      if (kind === 'bad-data') this.breaker.success();
+      else this.breaker.failure(e.message);
+      return e;
+    }
+  }
+
+  private remaining(deadline: number): number {
+    const left = Math.floor(deadline - this.clock.nowMs());
+    // Past the deadline: the call fails at once as a timeout (1 ms timer) rather than being skipped,
+    // so the breaker learns that the store is slow.
+    return Math.max(1, left);
+  }
+
+  private sample(op: StoreOp, ms: number, ok: boolean, error?: 'timeout' | 'unavailable' | 'bad-data'): void {
+    this.latencies[this.latencyCount % LATENCY_WINDOW] = ms;
+    this.latencyCount++;
+    if (this.onMetric) this.emit(error ? { type: 'store', op, ms, ok, error } : { type: 'store', op, ms, ok });
+  }
+
+  private remember(sid: string, e: CacheEntry): void {
+    this.cache.delete(sid);
+    if (this.cache.size >= this.cacheMax) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
+    }
+    this.cache.set(sid, e);
+  }
+
+  private finish(req: StickyRequest, r: StickyResult, cached: boolean): StickyResult {
+    if (r.kind === 'reject') this.counters.rejects++;
+    else if (r.kind === 'none') this.counters.none++;
+    else {
+      switch (r.event) {
+        case 'hit': this.counters.hits++; break;
+        case 'created': this.counters.created++; break;
+        case 'renewed': this.counters.renewed++; break;
+        case 'fallback-last-known': this.counters.fallbackLastKnown++; break;
+        case 'fallback-hash': this.counters.fallbackHash++; break;
+        case 'moved': break; // counted as moved/adopted where it happens
+      }
+    }
+    if (this.onMetric) this.emit({ type: 'resolve', service: req.service, outcome: r.kind === 'pinned' ? r.event : r.kind, cached });
+    return r;
+  }
+
+  private emit(m: StickyMetric): void {
+    try {
+      this.onMetric?.(m);
+    } catch {
+      // a metrics hook must never break routing
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Starts a real `redis-server` for integration tests: loopback, a free port, no persistence
+ * (`--save "" --appendonly no`), its own temp dir. Returns {port, url, stop, kill, restart}.
+ *
+ * Invariants: every server this helper started is SIGKILLed when the test process exits (even after a
+ * crash or a SIGSTOP, since SIGKILL works on stopped processes); `stop()` is idempotent; `restart()`
+ * reuses the same port so clients reconnect to the "same" Redis, now empty.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServer {
+  readonly port: number;
+  readonly url: string;
+  /** Send a signal to the current process (SIGKILL, SIGSTOP, SIGCONT, …). */
+  kill(signal: NodeJS.Signals): void;
+  /** Start again on the same port (after a SIGKILL, or kills the running one first). Empty data. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  /** Extra server args, e.g. ['--appendonly', 'yes']; applied on the next restart. */
+  args: string[];
+}
+
+const REDIS_BIN = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    let buf = '';
+    const done = (ok: boolean): void => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(500, () => done(false));
+    s.once('error', () => done(false));
+    s.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+    s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
+  });
+}
+
+export async function startRedis(opts: { args?: string[] } = {}): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'mg-redis-'));
+  let child: ChildProcess | undefined;
+  let stopped = false;
+
+  const launch = async (port: number): Promise<void> => {
+    const c = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning', ...server.args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    live.add(c);
+    c.once('exit', () => live.delete(c));
+    child = c;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (c.exitCode !== null) throw new Error(`redis-server exited with ${c.exitCode}`);
+      if (await ping(port)) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    c.kill('SIGKILL');
+    throw new Error('redis-server did not become ready in 10 s');
+  };
+
+  const killAndWait = async (): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGKILL');
+    await exited;
+  };
+
+  const server: RedisServer = {
+    port: 0,
+    url: '',
+    args: opts.args ?? [],
+    kill(signal) {
+      child?.kill(signal);
+    },
+    async restart() {
+      await killAndWait();
+      await launch(server.port);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await killAndWait();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+
+  // A port can be taken between freePort() and bind; try a few.
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    (server as { port: number }).port = port;
+    (server as { url: string }).url = `redis://127.0.0.1:${port}`;
+    try {
+      await launch(port);
+      return server;
+    } catch (err) {
+      await killAndWait();
+      if (attempt >= 4) throw err;
+    }
+  }
+}
