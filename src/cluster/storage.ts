@@ -95,6 +95,11 @@ export interface PersistRequest {
   readonly snapshot?: Snapshot | undefined;
   readonly entries?: readonly Entry[];
   readonly hardState?: HardState | undefined;
+  /**
+   * false only when nothing but the commit index changed (Ready.mustSync, etcd MustSync): the write is not
+   * fsynced because a lost commit index is recomputed from a quorum. Default true.
+   */
+  readonly mustSync?: boolean;
 }
 
 function pad8(n: number): number {
@@ -447,7 +452,7 @@ export class DiskStorage {
       w.u32(entries.length);
       for (const e of entries) writeEntry(w, e);
       await this.writeAll(this.fh, encodeRecord(REC_BATCH, w.finish()));
-      await this.sync(this.fh, 'wal');
+      if (req.mustSync !== false || entries.length > 0) await this.sync(this.fh, 'wal');
       if (first) this.lastIndex = entries[entries.length - 1]!.index;
       if (req.hardState) this.hardState = req.hardState;
     });
