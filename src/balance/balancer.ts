@@ -49,6 +49,11 @@ export interface PickContext {
   readonly nowMs?: number;
   /** Random source in [0, 1). Missing → the balancer's deterministic fallback. */
   readonly random?: (() => number) | undefined;
+  /**
+   * Sum of `inFlight` over the snapshot's upstreams, when the proxy keeps it; bounded loads need it
+   * and otherwise sum `load` over every candidate (O(n) per pick).
+   */
+  readonly totalInFlight?: number | undefined;
 }
 
 /** Why a pick came out as it did; counted by the proxy (e.g. hash key missing → fallback). */
@@ -56,11 +61,15 @@ export interface PickResult {
   readonly id: UpstreamId | undefined;
   /** True when a hash balancer had no key and fell back to a non-hash pick. */
   readonly fallback?: boolean;
+  /** True when bounded loads moved the request past its key's home upstream (it was at its bound). */
+  readonly overflowed?: boolean;
 }
 
 export interface Balancer {
   readonly name: BalancerName;
   pick(ctx: PickContext): UpstreamId | undefined;
+  /** `pick` plus why (fallback, overflow), for the proxy's counters. Every built-in balancer has it. */
+  pickDetailed?(ctx: PickContext): PickResult;
   /** Share of the key space each upstream owns (hash balancers); others return undefined. */
   shares?(): ReadonlyMap<UpstreamId, number> | undefined;
 }
@@ -78,6 +87,16 @@ export interface BalancerOptions {
   readonly peakEwma?: boolean | undefined;
   /** Slow start window for newly eligible upstreams (ms); 0/undefined = off. */
   readonly slowStartMs?: number | undefined;
+  /** Slow start: Envoy's aggression (default 1 = linear ramp). */
+  readonly slowStartAggression?: number | undefined;
+  /** Slow start: Envoy's min_weight_percent (default 10). */
+  readonly slowStartMinWeightPercent?: number | undefined;
+  /** ring-hash: virtual nodes per unit of weight (fixed, so membership changes move ~1/n of keys). */
+  readonly vnodesPerWeight?: number | undefined;
+  /** ring-hash: cap on virtual nodes in total; above it every count is scaled down. */
+  readonly maxRingSize?: number | undefined;
+  /** least-request with peakEwma: latency assumed for an upstream with nothing measured yet (ms). */
+  readonly defaultRttMs?: number | undefined;
 }
 
 export type BalancerFactory = (snapshot: UpstreamSnapshot, opts: BalancerOptions) => Balancer;
