@@ -260,12 +260,13 @@ export class Raft {
       self.becomeReplicate();
       self.recentActive = true;
     }
-    // 2015 fix (raft.md §8): no conf change until everything up to here — including the no-op below —
-    // is committed and applied, i.e. until this leader committed an entry of its own term.
-    this.pendingConfIndex = this.has('conf-change-before-own-term-commit') ? 0 : this.raftLog.lastIndex();
     // Raft §8: an empty entry of the new term lets the leader learn the commit index quickly.
     this.appendEntries([{ term: 0, index: 0, type: 'normal', data: EMPTY }]);
-    if (this.has('conf-change-before-own-term-commit')) this.pendingConfIndex = 0;
+    // 2015 fix (raft.md §8): no conf change until everything up to and including the no-op is
+    // committed and applied, i.e. until this leader committed an entry of its own term.
+    // (etcd sets this before the no-op, which is safe with apply-time configs; we follow the brief's
+    // stricter rule and also wait for the no-op itself.)
+    this.pendingConfIndex = this.has('conf-change-before-own-term-commit') ? 0 : this.raftLog.lastIndex();
   }
 
   // ---------------------------------------------------------------- ticks

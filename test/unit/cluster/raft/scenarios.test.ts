@@ -1,0 +1,513 @@
+/**
+ * Multi-node scenario tests of the Raft core on a deterministic in-process network (etcd-io/raft
+ * raft_test.go families, raft.md R-B1): PreVote, CheckQuorum, the leader lease, leadership transfer,
+ * ReadIndex, learners, membership-change gating (Ongaro 2015), snapshots, leader removal, the
+ * Figure 8 scenario, fast log rejection and the RawNode error surface.
+ */
+import { describe, expect, it } from 'vitest';
+import { RawNode } from '../../../../src/cluster/raft/raw-node.js';
+import { MemoryStorage } from '../../../../src/cluster/raft/memory-storage.js';
+import { RaftError } from '../../../../src/cluster/raft/errors.js';
+import { createSeededRandom } from '../../../../src/lib/rng.js';
+import { enc, ent, msg, Network, newTestRaft, readMessages, storageWith } from './helpers.js';
+
+const P3 = ['1', '2', '3'];
+const P5 = ['1', '2', '3', '4', '5'];
+
+function codeOf(fn: () => void): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return e instanceof RaftError ? e.code : `not a RaftError: ${String(e)}`;
+  }
+  return undefined;
+}
+
+describe('elections', () => {
+  it('a 3-node cluster elects the campaigning node and every node learns the term and leader', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    expect(nt.leaders()).toEqual(['1']);
+    for (const id of P3) expect(nt.get(id).node.status()).toMatchObject({ term: 1, lead: '1' });
+  });
+
+  it('a single voter elects itself and commits its proposal in the same Ready that persists it', () => {
+    const s = storageWith(['1']);
+    const n = new RawNode({ id: '1', storage: s, electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(1) });
+    n.campaign();
+    let rd = n.ready();
+    expect(rd.softState?.role).toBe('leader');
+    s.append(rd.entries);
+    n.advance(rd);
+    rd = n.ready();
+    n.advance(rd);
+    n.propose(enc('x'));
+    rd = n.ready();
+    // Committed entries are handed out together with the entries to persist; the driver persists first.
+    expect(rd.entries.map((e) => e.index)).toContain(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    expect(rd.mustSync).toBe(true);
+  });
+
+  it('dueling candidates: the candidate with the shorter log loses and everyone converges on the higher term', () => {
+    const nt = new Network(P3);
+    nt.cutLink('1', '3');
+    nt.campaign('1');
+    nt.campaign('3'); // '2' voted for '1' in term 1 and knows it as leader: rejects
+    expect(nt.raft('3').role).toBe('candidate');
+    nt.recover();
+    nt.campaign('3'); // term 2, but '3' misses the leader's no-op: '1' and '2' reject
+    for (const id of P3) expect(nt.raft(id).term).toBe(2);
+    expect(nt.raft('3').role).toBe('follower');
+    expect(nt.raft('1').raftLog.committed).toBe(1);
+  });
+
+  it('dueling pre-candidates: with PreVote the losing pre-candidate never bumps the term nor deposes the leader', () => {
+    const nt = new Network(P3, { preVote: true });
+    nt.cutLink('1', '3');
+    nt.campaign('1');
+    nt.campaign('3');
+    nt.recover();
+    nt.campaign('3');
+    expect(nt.leaders()).toEqual(['1']);
+    for (const id of P3) expect(nt.raft(id).term).toBe(1);
+  });
+
+  it('disruptive follower without PreVote: a rejoining partitioned node forces the leader to step down', () => {
+    const nt = new Network(P3, { checkQuorum: true });
+    nt.campaign('1');
+    nt.isolate('3');
+    nt.tick(25, ['3']); // '3' times out and campaigns alone, raising its term
+    expect(nt.raft('3').term).toBeGreaterThan(1);
+    nt.recover();
+    nt.get('1').node.tick(); // heartbeat reaches '3', which answers with its higher term
+    nt.stabilize();
+    expect(nt.raft('1').role).toBe('follower');
+  });
+
+  it('disruptive follower with PreVote: the partitioned node stays a pre-candidate and the leader keeps its term', () => {
+    const nt = new Network(P3, { checkQuorum: true, preVote: true });
+    nt.campaign('1');
+    nt.isolate('3');
+    nt.tick(25, ['3']);
+    expect(nt.raft('3').role).toBe('pre-candidate');
+    expect(nt.raft('3').term).toBe(1);
+    nt.recover();
+    nt.tick(3);
+    expect(nt.leaders()).toEqual(['1']);
+    expect(nt.raft('1').term).toBe(1);
+    expect(nt.raft('3').role).toBe('follower');
+  });
+
+  it('a node with a smaller term can still complete an election under PreVote (etcd#8243)', () => {
+    const nt = new Network(P3, { checkQuorum: true, preVote: true });
+    nt.campaign('1');
+    nt.isolate('1');
+    nt.tick(25, ['2', '3']); // '2' or '3' becomes leader at term 2
+    const newLeader = nt.leaders().find((id) => id !== '1')!;
+    expect(newLeader).toBeDefined();
+    nt.recover();
+    nt.tick(5);
+    // The old leader learned the new term and the cluster has exactly one leader.
+    expect(nt.leaders()).toEqual([newLeader]);
+    expect(nt.raft('1').term).toBe(nt.raft(newLeader).term);
+  });
+});
+
+describe('CheckQuorum and the leader lease', () => {
+  it('a leader that cannot reach a quorum steps down within two election timeouts', () => {
+    const nt = new Network(P3, { checkQuorum: true });
+    nt.campaign('1');
+    nt.isolate('1');
+    // The first CheckQuorum round still counts the replies from before the partition.
+    nt.tick(10, ['1']);
+    expect(nt.raft('1').role).toBe('leader');
+    nt.tick(10, ['1']);
+    expect(nt.raft('1').role).toBe('follower');
+    expect(nt.raft('1').term).toBe(1);
+  });
+
+  it('a leader that keeps hearing from a quorum stays leader', () => {
+    const nt = new Network(P3, { checkQuorum: true });
+    nt.campaign('1');
+    nt.isolate('3');
+    nt.tick(30, ['1', '2']);
+    expect(nt.leaders()).toEqual(['1']);
+  });
+
+  it('followers that heard from the leader within the election timeout ignore vote requests (lease)', () => {
+    const nt = new Network(P3, { checkQuorum: true });
+    nt.campaign('1');
+    const r2 = nt.raft('2');
+    r2.step(msg('MsgVote', '3', '2', 5, { index: 100, logTerm: 5 }));
+    expect(readMessages(r2)).toEqual([]); // ignored: no term change, no reply
+    expect(r2.term).toBe(1);
+    expect(r2.vote).toBe('1');
+  });
+
+  it('after the lease expires, a follower grants a vote to an up-to-date candidate', () => {
+    const nt = new Network(P3, { checkQuorum: true });
+    nt.campaign('1');
+    nt.isolate('1');
+    nt.tick(10, ['2']);
+    const r2 = nt.raft('2');
+    readMessages(r2);
+    r2.step(msg('MsgVote', '3', '2', 2, { index: 1, logTerm: 1 }));
+    expect(readMessages(r2).map((m) => [m.type, m.to, !!m.reject])).toEqual([['MsgVoteResp', '3', false]]);
+  });
+});
+
+describe('leadership transfer (thesis §3.10)', () => {
+  it('transfers to an up-to-date follower via MsgTimeoutNow', () => {
+    const nt = new Network(P3, { checkQuorum: true, preVote: true });
+    nt.campaign('1');
+    nt.get('1').node.transferLeader('2');
+    nt.stabilize();
+    expect(nt.leaders()).toEqual(['2']);
+    expect(nt.raft('2').term).toBe(2);
+  });
+
+  it('catches a slow follower up before transferring to it', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.isolate('3');
+    nt.propose('1', 'a');
+    nt.propose('1', 'b');
+    nt.recover();
+    nt.get('1').node.transferLeader('3');
+    nt.stabilize();
+    expect(nt.leaders()).toEqual(['3']);
+    expect(nt.appliedData('3')).toEqual(['a', 'b']);
+  });
+
+  it('transfer to self, to a non-member or to a learner is a no-op', () => {
+    const nt = new Network(P3, {}, ['4']);
+    nt.campaign('1');
+    for (const to of ['1', '9', '4']) {
+      nt.get('1').node.transferLeader(to);
+      nt.stabilize();
+      expect(nt.leaders()).toEqual(['1']);
+      expect(nt.get('1').node.status().leadTransferee).toBeUndefined();
+    }
+  });
+
+  it('drops proposals while a transfer is in progress and aborts the transfer after an election timeout', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.isolate('3');
+    nt.get('1').node.transferLeader('3');
+    nt.stabilize();
+    expect(nt.get('1').node.status().leadTransferee).toBe('3');
+    expect(codeOf(() => nt.get('1').node.propose(enc('x')))).toBe('MG_ERR_RAFT_PROPOSAL_DROPPED');
+    nt.tick(10, ['1']);
+    expect(nt.get('1').node.status().leadTransferee).toBeUndefined();
+    expect(nt.leaders()).toEqual(['1']);
+    nt.propose('1', 'after');
+    expect(nt.appliedData('2')).toEqual(['after']);
+  });
+
+  it('can transfer leadership back to the original leader', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.get('1').node.transferLeader('2');
+    nt.stabilize();
+    nt.get('2').node.transferLeader('1');
+    nt.stabilize();
+    expect(nt.leaders()).toEqual(['1']);
+    expect(nt.raft('1').term).toBe(3);
+  });
+
+  it('a transfer request on a follower is forwarded to the leader', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.get('3').node.transferLeader('3');
+    nt.stabilize();
+    expect(nt.leaders()).toEqual(['3']);
+  });
+});
+
+describe('ReadIndex (thesis §6.4)', () => {
+  it('the leader answers a read after a heartbeat round confirms its leadership', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.propose('1', 'a');
+    nt.get('1').node.readIndex('ctx-1');
+    nt.stabilize();
+    expect(nt.get('1').readStates).toEqual([{ index: 2, context: 'ctx-1' }]);
+  });
+
+  it('a follower read is forwarded to the leader and answered with the leader commit index', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.propose('1', 'a');
+    nt.get('2').node.readIndex('ctx-f');
+    nt.stabilize();
+    expect(nt.get('2').readStates).toEqual([{ index: 2, context: 'ctx-f' }]);
+  });
+
+  it('a leader cut off from the quorum never answers a read', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.isolate('1');
+    nt.get('1').node.readIndex('stale');
+    nt.tick(5, ['1']);
+    expect(nt.get('1').readStates).toEqual([]);
+  });
+
+  it('a new leader answers reads only after committing an entry of its own term', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.ignore('MsgAppResp'); // the new leader's no-op cannot commit
+    nt.campaign('2');
+    expect(nt.leaders()).toEqual(['2']);
+    nt.get('2').node.readIndex('early');
+    nt.stabilize();
+    expect(nt.get('2').readStates).toEqual([]);
+    nt.recover();
+    nt.tick(1, ['2']); // heartbeat → responses → probe/append → commit of the no-op
+    nt.stabilize();
+    expect(nt.get('2').readStates).toEqual([{ index: 2, context: 'early' }]);
+  });
+
+  it('readIndex without a known leader throws ErrReadIndexDropped', () => {
+    const nt = new Network(P3);
+    expect(codeOf(() => nt.get('1').node.readIndex('x'))).toBe('MG_ERR_RAFT_READ_INDEX_DROPPED');
+  });
+});
+
+describe('learners and membership changes', () => {
+  it('a learner receives entries, never campaigns and is not counted in the quorum', () => {
+    const nt = new Network(['1', '2'], {}, ['3']);
+    nt.tick(50, ['3']);
+    expect(nt.raft('3').role).toBe('follower');
+    expect(nt.raft('3').term).toBe(0);
+    nt.campaign('1');
+    nt.propose('1', 'a');
+    expect(nt.appliedData('3')).toEqual(['a']);
+    nt.isolate('2');
+    nt.propose('1', 'b'); // only the leader and the learner hold it: no voter majority
+    expect(nt.raft('1').raftLog.committed).toBe(2);
+  });
+
+  it('a learner grants its vote when asked (it may have been promoted without knowing yet, etcd#10998)', () => {
+    const r = newTestRaft('3', ['1', '2'], 10, 1, storageWith(['1', '2'], ['3']));
+    r.step(msg('MsgVote', '2', '3', 2, { index: 0, logTerm: 0 }));
+    expect(readMessages(r).map((m) => [m.type, !!m.reject])).toEqual([['MsgVoteResp', false]]);
+  });
+
+  it('promotes a caught-up learner to voter, which can then campaign and win', () => {
+    const nt = new Network(['1', '2'], {}, ['3']);
+    nt.campaign('1');
+    nt.get('1').node.proposeConfChange({ kind: 'add-voter', node: '3' });
+    nt.stabilize();
+    for (const id of ['1', '2', '3']) expect(nt.get(id).confState.voters).toEqual(['1', '2', '3']);
+    nt.campaign('3');
+    expect(nt.leaders()).toEqual(['3']);
+  });
+
+  it('refuses a second membership change while the first is unapplied', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.isolate('1');
+    nt.get('1').node.proposeConfChange({ kind: 'add-learner', node: '4' });
+    nt.stabilize();
+    expect(codeOf(() => nt.get('1').node.proposeConfChange({ kind: 'add-learner', node: '5' }))).toBe('MG_ERR_RAFT_CONF_CHANGE_PENDING');
+    nt.recover();
+    nt.tick(1, ['1']);
+    expect(nt.get('1').confState.learners).toEqual(['4']);
+    expect(codeOf(() => nt.get('1').node.proposeConfChange({ kind: 'add-learner', node: '5' }))).toBeUndefined();
+  });
+
+  it('a new leader refuses membership changes until it committed an entry of its own term (2015 fix)', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.ignore('MsgAppResp');
+    nt.campaign('2');
+    expect(nt.leaders()).toEqual(['2']);
+    expect(codeOf(() => nt.get('2').node.proposeConfChange({ kind: 'remove', node: '3' }))).toBe('MG_ERR_RAFT_CONF_CHANGE_PENDING');
+    nt.recover();
+    nt.tick(1, ['2']);
+    expect(nt.raft('2').raftLog.applied).toBe(2);
+    expect(codeOf(() => nt.get('2').node.proposeConfChange({ kind: 'remove', node: '3' }))).toBeUndefined();
+  });
+
+  it('removing the leader: it steps down once the removal is applied and the rest elect a leader', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.get('1').node.proposeConfChange({ kind: 'remove', node: '1' });
+    nt.stabilize();
+    expect(nt.raft('1').role).toBe('follower');
+    expect(nt.get('2').confState.voters).toEqual(['2', '3']);
+    nt.tick(25, ['2', '3']);
+    const leaders = nt.leaders();
+    expect(leaders).toHaveLength(1);
+    expect(leaders[0]).not.toBe('1');
+    nt.tick(40, ['1']);
+    expect(nt.raft('1').role).toBe('follower'); // a removed node never campaigns
+  });
+
+  it('a forwarded membership change that the leader refuses becomes a no-op entry', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.get('2').node.proposeConfChange({ kind: 'remove', node: '1' });
+    nt.get('3').node.proposeConfChange({ kind: 'remove', node: '2' });
+    nt.stabilize();
+    expect(nt.get('1').confState.voters).toEqual(['2', '3']);
+  });
+
+  it('rejects malformed membership changes and removing the last voter', () => {
+    const nt = new Network(['1']);
+    nt.campaign('1');
+    expect(codeOf(() => nt.get('1').node.proposeConfChange({ kind: 'bogus', node: '2' } as never))).toBe('MG_ERR_RAFT_INVALID_CONF_CHANGE');
+    expect(codeOf(() => nt.get('1').node.proposeConfChange({ kind: 'remove', node: '1' }))).toBe('MG_ERR_RAFT_INVALID_CONF_CHANGE');
+  });
+});
+
+describe('log replication details', () => {
+  it('a follower whose next entries were compacted catches up through a snapshot', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.isolate('3');
+    for (let i = 0; i < 5; i++) nt.propose('1', `v${i}`);
+    const lead = nt.get('1');
+    const applied = nt.raft('1').raftLog.applied;
+    lead.storage.createSnapshot(applied, lead.confState, enc('state@' + applied));
+    lead.storage.compact(applied);
+    nt.recover();
+    nt.tick(1, ['1']);
+    nt.stabilize();
+    const s3 = nt.get('3');
+    expect(s3.storage.snapshot().metadata.index).toBe(applied);
+    expect(s3.node.status().commit).toBe(applied);
+    expect(nt.raft('1').trk.progress.get('3')!.match).toBe(applied);
+    nt.propose('1', 'after');
+    expect(nt.appliedData('3')).toEqual(['after']);
+  });
+
+  it('fast log rejection: a follower with a long conflicting log is fixed in few round trips', () => {
+    const leaderLog = [ent(1, 1), ent(2, 2), ent(3, 2), ent(4, 4), ent(5, 4), ent(6, 4), ent(7, 4)];
+    const followerLog = [ent(1, 1), ent(2, 2), ent(3, 2), ent(4, 3), ent(5, 3), ent(6, 3), ent(7, 3), ent(8, 3), ent(9, 3), ent(10, 3), ent(11, 3)];
+    const lead = newTestRaft('1', P3, 10, 1, storageWith(P3, [], leaderLog, 4));
+    const fol = newTestRaft('2', P3, 10, 1, storageWith(P3, [], followerLog, 3));
+    lead.becomeCandidate();
+    lead.becomeLeader();
+    readMessages(lead);
+    lead.step(msg('MsgHeartbeatResp', '2', '1', lead.term));
+    let rejects = 0;
+    for (let round = 0; round < 20; round++) {
+      const out = readMessages(lead).filter((m) => m.to === '2');
+      if (out.length === 0) break;
+      for (const m of out) {
+        fol.step(m);
+        for (const r of readMessages(fol)) { if (r.reject) rejects++; lead.step(r); }
+      }
+    }
+    expect(rejects).toBeLessThanOrEqual(2); // one term skip per round trip, not one index
+    expect(fol.raftLog.slice(1, fol.raftLog.lastIndex() + 1).map((e) => e.term)).toEqual([1, 2, 2, 4, 4, 4, 4, 5]);
+  });
+
+  it('ignores a stale (reordered) append response instead of regressing progress', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.propose('1', 'a');
+    const r1 = nt.raft('1');
+    const match = r1.trk.progress.get('2')!.match;
+    r1.step(msg('MsgAppResp', '2', '1', 1, { index: 1 }));
+    r1.step(msg('MsgAppResp', '2', '1', 1, { index: 0, reject: true, rejectHint: 0 }));
+    expect(r1.trk.progress.get('2')!.match).toBe(match);
+    expect(r1.trk.progress.get('2')!.state).toBe('replicate');
+  });
+
+  it('flow control: in replicate state at most maxInflightMsgs appends are outstanding', () => {
+    const nt = new Network(P3, { maxInflightMsgs: 3, maxSizePerMsg: 1 });
+    nt.campaign('1');
+    nt.ignore('MsgAppResp');
+    const r1 = nt.raft('1');
+    for (let i = 0; i < 10; i++) r1.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, `e${i}`)] }));
+    const apps = readMessages(r1).filter((m) => m.type === 'MsgApp' && m.to === '2');
+    expect(apps.length).toBe(3);
+    expect(r1.trk.progress.get('2')!.isPaused()).toBe(true);
+  });
+});
+
+describe('Figure 8 (Raft §5.4.2)', () => {
+  it('a leader does not commit a previous-term entry that a later leader could overwrite', () => {
+    // Explicit logs at the moment S1 (term 4) has replicated (2, term 2) to S2 and S3.
+    const logs: Record<string, number[]> = { '1': [1, 2], '2': [1, 2], '3': [1, 2], '4': [1], '5': [1, 3] };
+    const build = (mutate: boolean) => {
+      const rafts = Object.fromEntries(P5.map((id) => [id, newTestRaft(id, P5, 10, 1,
+        storageWith(P5, [], logs[id]!.map((t, i) => ent(i + 1, t)), 3),
+        { mutationsForTest: mutate ? new Set(['commit-prior-term-by-counting'] as const) : undefined })]));
+      const s1 = rafts['1']!;
+      s1.becomeCandidate(); // term 4
+      s1.becomeLeader(); // no-op (3, term 4), not yet replicated
+      readMessages(s1);
+      // S2 and S3 acknowledge index 2 only (the no-op is still in flight).
+      s1.step(msg('MsgAppResp', '2', '1', 4, { index: 2 }));
+      s1.step(msg('MsgAppResp', '3', '1', 4, { index: 2 }));
+      return { s1, rafts };
+    };
+    const correct = build(false);
+    expect(correct.s1.raftLog.committed).toBe(0);
+    // Once the term-4 no-op is on a majority, index 2 commits indirectly — and S5 can no longer win.
+    correct.s1.step(msg('MsgAppResp', '2', '1', 4, { index: 3 }));
+    correct.s1.step(msg('MsgAppResp', '3', '1', 4, { index: 3 }));
+    expect(correct.s1.raftLog.committed).toBe(3);
+    for (const id of ['2', '3']) {
+      const r = correct.rafts[id]!;
+      r.step(msg('MsgApp', '1', id, 4, { index: 2, logTerm: 2, entries: [ent(3, 4)], commit: 3 }));
+      readMessages(r);
+      r.step(msg('MsgVote', '5', id, 5, { index: 2, logTerm: 3 }));
+      expect(readMessages(r).map((m) => !!m.reject)).toEqual([true]);
+    }
+    const broken = build(true);
+    expect(broken.s1.raftLog.committed).toBe(2); // the mutation "commits" (2, term 2)…
+    // …yet S5 (last term 3) can still win term 5 with S2, S3, S4, whose last terms are ≤ 2.
+    for (const id of ['2', '3', '4']) {
+      const r = broken.rafts[id]!;
+      r.step(msg('MsgVote', '5', id, 5, { index: 2, logTerm: 3 }));
+      expect(readMessages(r).map((m) => !!m.reject)).toEqual([false]);
+    }
+  });
+});
+
+describe('RawNode error surface', () => {
+  it('step rejects local-only, malformed and unknown-peer messages with typed errors', () => {
+    const n = new RawNode({ id: '1', storage: storageWith(P3), electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(3) });
+    expect(codeOf(() => n.step(msg('MsgHup', '2', '1', 1)))).toBe('MG_ERR_RAFT_STEP_LOCAL_MSG');
+    expect(codeOf(() => n.step(msg('MsgAppResp', '9', '1', 1, { index: 1 })))).toBe('MG_ERR_RAFT_STEP_PEER_NOT_FOUND');
+    expect(codeOf(() => n.step({ type: 'MsgBogus', from: '2', to: '1', term: 1 } as never))).toBe('MG_ERR_RAFT_INVALID_MESSAGE');
+    expect(codeOf(() => n.step(msg('MsgApp', '2', '1', 0)))).toBe('MG_ERR_RAFT_INVALID_MESSAGE');
+    expect(codeOf(() => n.step(msg('MsgApp', '', '1', 1)))).toBe('MG_ERR_RAFT_INVALID_MESSAGE');
+  });
+
+  it('propose without a leader throws ErrProposalDropped', () => {
+    const n = new RawNode({ id: '1', storage: storageWith(P3), electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(3) });
+    expect(codeOf(() => n.propose(enc('x')))).toBe('MG_ERR_RAFT_PROPOSAL_DROPPED');
+  });
+
+  it('rejects invalid configuration', () => {
+    const base = { id: '1', storage: new MemoryStorage(), electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(1) };
+    expect(codeOf(() => new RawNode({ ...base, id: '' }))).toBe('MG_ERR_RAFT_INVALID_CONFIG');
+    expect(codeOf(() => new RawNode({ ...base, electionTick: 1 }))).toBe('MG_ERR_RAFT_INVALID_CONFIG');
+    expect(codeOf(() => new RawNode({ ...base, heartbeatTick: 0 }))).toBe('MG_ERR_RAFT_INVALID_CONFIG');
+  });
+
+  it('a vote response leaves in the same Ready as the hard state recording that vote', () => {
+    const n = new RawNode({ id: '2', storage: storageWith(P3), electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(3), checkQuorum: false });
+    n.step(msg('MsgVote', '1', '2', 1, { index: 0, logTerm: 0 }));
+    const rd = n.ready();
+    expect(rd.messages.map((m) => m.type)).toEqual(['MsgVoteResp']);
+    expect(rd.hardState).toEqual({ term: 1, vote: '1', commit: 0 });
+    expect(rd.mustSync).toBe(true);
+  });
+
+  it('restarting from storage restores term, vote, commit and configuration', () => {
+    const s = storageWith(P3, [], [ent(1, 1), ent(2, 1)]);
+    s.setHardState({ term: 3, vote: '2', commit: 2 });
+    const n = new RawNode({ id: '1', storage: s, electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(3) });
+    expect(n.status()).toMatchObject({ term: 3, vote: '2', commit: 2, applied: 0, voters: P3, lastIndex: 2 });
+    const rd = n.ready();
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([1, 2]);
+    expect(rd.hardState).toBeUndefined();
+  });
+});
