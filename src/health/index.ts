@@ -13,7 +13,8 @@
  * - emits on the EventBus: `health:changed` on active transitions, `outlier:ejected` /
  *   `outlier:restored`, `panic:changed` on panic transitions.
  *
- * Invariants: `recordResult(success)` and `eligibility()` are O(1) and allocate nothing; state of
+ * Invariants: `recordResult(service, id, CALL_SUCCESS)` and `eligibility()` are O(1) and allocate
+ * nothing (pass the shared CALL_SUCCESS rather than a fresh `{ kind: 'success' }`); state of
  * unchanged upstreams survives `setService`; after `close()` no timer is pending and no probe is in
  * flight.
  */
@@ -119,7 +120,7 @@ export class HealthMonitor {
 
   /** Creates or updates a service; keeps health and ejection state of unchanged upstreams. */
   setService(service: ServiceName, cfg: ServiceHealthConfig): void {
-    if (this.closed) throw new Error('HealthMonitor is closed');
+    if (this.closed) return; // a reload racing with shutdown: nothing left to configure
     let s = this.services.get(service);
     if (s === undefined) {
       const entry: ServiceEntry = {
