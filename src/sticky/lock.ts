@@ -209,6 +209,11 @@ export class LockManager {
     return result;
   }
 
+  /** runWhileHeld calls in progress (each owns at most two timers, cleared when it returns). */
+  get activeRuns(): number {
+    return this.running.size;
+  }
+
   /** Stop every runWhileHeld extension loop (shutdown); their leases then run out on their own. */
   close(): void {
     for (const stop of this.running) stop();
@@ -298,7 +303,7 @@ export class MemoryLockBackend implements LockBackend {
     private readonly wallClock: Clock = { nowMs: () => Date.now() },
   ) {}
 
-  async acquire(name: string, owner: string, ttlMs: number): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }> {
+  async acquire(name: string, owner: string, ttlMs: number, _budgetMs?: number): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }> {
     const now = this.clock.nowMs();
     const cur = this.locks.get(name);
     if (cur && cur.expiresAt > now) return { acquired: false, retryAfterMs: cur.expiresAt - now };
@@ -308,14 +313,14 @@ export class MemoryLockBackend implements LockBackend {
     return { acquired: true, fence };
   }
 
-  async extend(name: string, owner: string, ttlMs: number): Promise<boolean> {
+  async extend(name: string, owner: string, ttlMs: number, _budgetMs?: number): Promise<boolean> {
     const cur = this.locks.get(name);
     if (!cur || cur.owner !== owner || cur.expiresAt <= this.clock.nowMs()) return false;
     cur.expiresAt = this.clock.nowMs() + ttlMs;
     return true;
   }
 
-  async release(name: string, owner: string): Promise<boolean> {
+  async release(name: string, owner: string, _budgetMs?: number): Promise<boolean> {
     const cur = this.locks.get(name);
     if (!cur || cur.owner !== owner || cur.expiresAt <= this.clock.nowMs()) return false;
     this.locks.delete(name);

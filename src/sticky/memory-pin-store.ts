@@ -24,6 +24,7 @@ import {
   type PinStore,
   type RenewOptions,
   type RenewResult,
+  type StoreCallOptions,
 } from './pin-store.js';
 
 interface Entry {
@@ -62,7 +63,7 @@ export class MemoryPinStore implements PinStore {
     return this.pins.size;
   }
 
-  async get(sid: string): Promise<GetResult> {
+  async get(sid: string, _opts?: StoreCallOptions): Promise<GetResult> {
     assertSid(sid);
     const e = this.live(sid);
     if (!e) return { outcome: 'absent' };

@@ -208,7 +208,7 @@ export class StickyResolver {
     const sid = sessionIdFor(service, sessionKey);
     const cached = this.cache.get(sid);
     if (!cached?.confirmed || !this.breaker.allow()) return false;
-    const r = await this.call('renew', () => this.store.renew(sid, cached.fence, { ttlMs: this.ttlMs, budgetMs: this.budgetMs }));
+    const r = await this.call('renew', () => this.store.renew(sid, cached.fence, { ttlMs: this.ttlMs, budgetMs: this.budgetMs }), this.budgetMs);
     if (r instanceof Error) return false;
     if (r.outcome === 'renewed') this.counters.renewed++;
     if (r.outcome === 'absent') return false;
@@ -246,14 +246,18 @@ export class StickyResolver {
     let pin: { upstream: string; fence: number };
     let event: StickyEvent;
     if (candidate === undefined) {
-      const g = await this.call('get', () => this.store.get(sid, { budgetMs: this.remaining(deadline) }));
+      const budgetMs = this.remaining(deadline);
+      const g = await this.call('get', () => this.store.get(sid, { budgetMs }), budgetMs);
       if (g instanceof Error) return this.degraded(req, key, sid, known, isNew, g.message);
       if (g.outcome === 'absent') return this.finish(req, { kind: 'none' }, false);
       pin = g;
       event = 'hit';
     } else {
-      const c = await this.call('create', () =>
-        this.store.createIfAbsent(sid, candidate, { ttlMs: this.ttlMs, renewBelowMs: this.renewBelowMs, minFence, budgetMs: this.remaining(deadline) }),
+      const budgetMs = this.remaining(deadline);
+      const c = await this.call(
+        'create',
+        () => this.store.createIfAbsent(sid, candidate, { ttlMs: this.ttlMs, renewBelowMs: this.renewBelowMs, minFence, budgetMs }),
+        budgetMs,
       );
       if (c instanceof Error) return this.degraded(req, key, sid, known, isNew, c.message);
       pin = c;
@@ -270,8 +274,11 @@ export class StickyResolver {
         this.remember(sid, { upstream: from.upstream, fence: from.fence, at: this.clock.nowMs(), confirmed: true });
         return this.finish(req, { kind: 'none' }, false);
       }
-      const m = await this.call('move', () =>
-        this.store.compareAndMove(sid, from, target, { ttlMs: this.ttlMs, minFence: Math.max(minFence, from.fence), budgetMs: this.remaining(deadline) }),
+      const budgetMs = this.remaining(deadline);
+      const m = await this.call(
+        'move',
+        () => this.store.compareAndMove(sid, from, target, { ttlMs: this.ttlMs, minFence: Math.max(minFence, from.fence), budgetMs }),
+        budgetMs,
       );
       if (m instanceof Error) return this.degraded(req, key, sid, known, isNew, m.message);
       pin = m;
@@ -329,11 +336,11 @@ export class StickyResolver {
   }
 
   /** Run one store call: time it, feed the breaker, classify errors. Never throws. */
-  private async call<T>(op: StoreOp, fn: () => Promise<T>): Promise<T | Error> {
+  private async call<T>(op: StoreOp, fn: () => Promise<T>, budgetMs: number): Promise<T | Error> {
     this.counters.storeCalls++;
     const t0 = this.clock.nowMs();
     try {
-      const r = await fn();
+      const r = await withBudget(fn(), budgetMs);
       this.sample(op, this.clock.nowMs() - t0, true);
       this.breaker.success();
       return r;
@@ -397,4 +404,24 @@ export class StickyResolver {
       // a metrics hook must never break routing
     }
   }
+}
+
+/**
+ * The resolver's own bound on a store call, whatever the store does (a custom PinStore may ignore
+ * budgetMs). The store's late settlement is swallowed.
+ */
+function withBudget<T>(p: Promise<T>, budgetMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StoreTimeoutError(budgetMs)), budgetMs);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
