@@ -1,0 +1,214 @@
+/**
+ * The admin listener (DESIGN.md §4): health, metrics, status, membership writes, cluster changes,
+ * reload, events and the dashboard. JSON in and out; errors as {error: {code, message}}.
+ *
+ * Invariants:
+ * - Every mutating call (PUT, POST, DELETE) needs `Authorization: Bearer <token>` when a token is
+ *   configured; the comparison is constant-time. Reads stay open (it listens on loopback by default).
+ * - Request bodies are capped (node.admin.maxBodySize); a bigger body is refused 413 without being read whole.
+ * - The admin API reads the rest of the peer only through the AdminBackend interface the app passes in.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { AdminError, badRequest, notFound } from './errors.js';
+import type { EventStreams } from './sse.js';
+
+export interface AdminBackend {
+  isServing(): boolean;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  status(): unknown;
+  serviceUpstreams(service: string): unknown;
+  putUpstream(service: string, id: string, body: unknown, requestId: string | undefined): Promise<unknown>;
+  deleteUpstream(service: string, id: string, requestId: string | undefined): Promise<unknown>;
+  addPeer(body: unknown): Promise<unknown>;
+  removePeer(id: string): Promise<unknown>;
+  transferLeadership(body: unknown): Promise<unknown>;
+  reload(): Promise<{ ok: boolean }>;
+  consistentRead?(): Promise<void>;
+  dashboardHtml(): string;
+  dashboardAsset(name: string): { type: string; body: Buffer | string } | undefined;
+}
+
+export interface AdminOptions {
+  readonly token: string | undefined;
+  readonly maxBodyBytes: number;
+}
+
+export class AdminServer {
+  readonly server: Server;
+  private readonly tokenHash: Buffer | undefined;
+
+  constructor(private readonly backend: AdminBackend, private readonly events: EventStreams, private readonly opts: AdminOptions) {
+    this.tokenHash = opts.token ? sha256(`Bearer ${opts.token}`) : undefined;
+    this.server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => sendError(res, err));
+    });
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const a = this.server.address();
+        resolve(typeof a === 'object' && a ? a.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.events.close();
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (!this.tokenHash) return true;
+    const got = req.headers.authorization;
+    return typeof got === 'string' && timingSafeEqual(sha256(got), this.tokenHash);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      if (!this.authorized(req)) {
+        throw new AdminError(req.headers.authorization ? 403 : 401, 'MG_ERR_ADMIN_UNAUTHORIZED', 'a valid bearer token is required for this call');
+      }
+    }
+    const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined;
+
+    if (path === '/healthz' && method === 'GET') {
+      const ok = this.backend.isServing();
+      return sendJson(res, ok ? 200 : 503, { status: ok ? 'serving' : 'not serving' });
+    }
+    if (path === '/metrics' && method === 'GET') {
+      const m = await this.backend.metrics();
+      res.writeHead(200, { 'content-type': m.contentType });
+      res.end(m.body);
+      return;
+    }
+    if (path === '/api/v1/status' && method === 'GET') {
+      if (url.searchParams.get('consistent') === 'true') await this.consistent();
+      return sendJson(res, 200, this.backend.status());
+    }
+    if (path === '/api/v1/events' && method === 'GET') {
+      this.events.attach(res);
+      return;
+    }
+    if ((path === '/dashboard' || path === '/dashboard/') && method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(this.backend.dashboardHtml());
+      return;
+    }
+    if (path.startsWith('/dashboard/assets/') && method === 'GET') {
+      const asset = this.backend.dashboardAsset(path.slice('/dashboard/assets/'.length));
+      if (!asset) throw notFound(`no asset ${path}`);
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' });
+      res.end(asset.body);
+      return;
+    }
+    if (path === '/api/v1/config/reload' && method === 'POST') {
+      await readJson(req, this.opts.maxBodyBytes, true);
+      const r = await this.backend.reload();
+      return sendJson(res, r.ok ? 200 : 400, r);
+    }
+    if (path === '/api/v1/cluster/peers' && method === 'POST') {
+      return sendJson(res, 200, await this.backend.addPeer(await readJson(req, this.opts.maxBodyBytes)));
+    }
+    if (path === '/api/v1/cluster/leadership-transfer' && method === 'POST') {
+      return sendJson(res, 200, await this.backend.transferLeadership(await readJson(req, this.opts.maxBodyBytes, true)));
+    }
+    let m = /^\/api\/v1\/cluster\/peers\/([^/]+)$/.exec(path);
+    if (m && method === 'DELETE') return sendJson(res, 200, await this.backend.removePeer(decodeURIComponent(m[1]!)));
+    m = /^\/api\/v1\/services\/([^/]+)\/upstreams$/.exec(path);
+    if (m && method === 'GET') {
+      if (url.searchParams.get('consistent') === 'true') await this.consistent();
+      const svc = decodeURIComponent(m[1]!);
+      const out = this.backend.serviceUpstreams(svc);
+      if (out === undefined) throw notFound(`unknown service "${svc}"`);
+      return sendJson(res, 200, out);
+    }
+    m = /^\/api\/v1\/services\/([^/]+)\/upstreams\/([^/]+)$/.exec(path);
+    if (m && method === 'PUT') {
+      const body = await readJson(req, this.opts.maxBodyBytes);
+      return sendJson(res, 200, await this.backend.putUpstream(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), body, requestId));
+    }
+    if (m && method === 'DELETE') {
+      return sendJson(res, 200, await this.backend.deleteUpstream(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), requestId));
+    }
+    throw notFound(`no such admin endpoint: ${method} ${path}`);
+  }
+
+  private async consistent(): Promise<void> {
+    if (!this.backend.consistentRead) return;
+    await this.backend.consistentRead();
+  }
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (err instanceof AdminError) return sendJson(res, err.status, { error: { code: err.code, message: err.message } });
+  const e = err as { status?: number; code?: string; message?: string };
+  // Typed errors from other areas (raft, config) carry a stable code and sometimes a status.
+  if (typeof e?.code === 'string' && e.code.startsWith('MG_ERR_')) {
+    return sendJson(res, e.status ?? statusForCode(e.code), { error: { code: e.code, message: e.message ?? e.code } });
+  }
+  sendJson(res, 500, { error: { code: 'MG_ERR_ADMIN_INTERNAL', message: (err as Error)?.message ?? 'internal error' } });
+}
+
+function statusForCode(code: string): number {
+  if (code.includes('NO_QUORUM') || code.includes('NOT_LEADER') || code.includes('UNAVAILABLE') || code.includes('TIMEOUT')) return 503;
+  if (code.includes('CONFLICT') || code.includes('IN_PROGRESS') || code.includes('PENDING')) return 409;
+  if (code.includes('NOT_FOUND') || code.includes('UNKNOWN')) return 404;
+  return 400;
+}
+
+/** Reads a JSON body, refusing more than `max` bytes (413) without buffering past it. */
+export function readJson(req: IncomingMessage, max: number, optional = false): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > max) {
+      req.resume();
+      reject(new AdminError(413, 'MG_ERR_ADMIN_BODY_TOO_LARGE', `request body over ${max} bytes`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.destroy();
+        reject(new AdminError(413, 'MG_ERR_ADMIN_BODY_TOO_LARGE', `request body over ${max} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('error', reject);
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8').trim();
+      if (text === '') return optional ? resolve({}) : reject(badRequest('a JSON body is required'));
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(badRequest('the body is not valid JSON'));
+      }
+    });
+  });
+}

@@ -1,0 +1,298 @@
+/**
+ * The composition root: builds every concrete piece of one meshgate peer, owns the start and stop
+ * order, reloads, and the status the admin API and dashboard show. Nothing imports app/.
+ *
+ * Start order: config → logs/metrics/bus → health → router (first table) → cluster (membership) →
+ * sticky → admin → data plane. Stop order is the reverse, with the data plane drained first
+ * (DESIGN.md §6: stop accepting, finish in-flight up to the drain timeout, hand Raft leadership over,
+ * close pools, exit 0).
+ */
+import { randomInt } from 'node:crypto';
+import { createSeededRandom } from '../lib/rng.js';
+import { loadConfigFile, formatIssue, type ConfigIssue } from '../config/load.js';
+import { effectiveConfig, restartRequired } from '../config/diff.js';
+import { ConfigWatcher } from '../config/watch.js';
+import type { Config } from '../config/schema.js';
+import { EventBus } from '../observability/events.js';
+import { createLogger, flushLogs, type Logger } from '../observability/log.js';
+import { Metrics } from '../observability/metrics.js';
+import { HealthMonitor } from '../health/index.js';
+import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
+import { Router } from '../proxy/routing.js';
+import { UpstreamPools } from '../proxy/upstream-pools.js';
+import { ServiceStates } from '../proxy/service-state.js';
+import { UpgradeProxy } from '../proxy/upgrade.js';
+import { DataPlane } from '../proxy/server.js';
+import type { StickyView } from '../proxy/sticky-view.js';
+import { AdminServer } from '../admin/server.js';
+import { EventStreams } from '../admin/sse.js';
+import { dashboardAsset, dashboardHtml } from '../dashboard/index.js';
+import type { ClusterMembership } from '../model/index.js';
+import { buildStatus, serviceUpstreams } from './status.js';
+import { MembershipWrites, type ClusterPart } from './cluster-part.js';
+import { createStickyPart, type StickyPart } from './sticky-part.js';
+import { VERSION } from './version.js';
+
+export interface ReloadOutcome {
+  ok: boolean;
+  generation: number;
+  source: string;
+  at: string;
+  errors?: string[];
+  restartRequired?: string[];
+}
+
+export interface PeerOptions {
+  readonly configFile: string;
+  readonly prettyLogs?: boolean;
+  /** Start the file watcher (default true). */
+  readonly watch?: boolean;
+}
+
+export class Peer {
+  readonly bus = new EventBus();
+  readonly metrics = new Metrics();
+  readonly startedAt = Date.now();
+  config!: Config;
+  log!: Logger;
+  generation = 0;
+  lastReload: ReloadOutcome | undefined;
+  private accessLog: Logger | undefined;
+  private readonly random = createSeededRandom(randomInt(2 ** 31));
+  private readonly pools = new UpstreamPools();
+  private router!: Router;
+  private states!: ServiceStates;
+  private health!: HealthMonitor;
+  private probe!: HealthProbeHandle;
+  private upgrades!: UpgradeProxy;
+  private dataPlane!: DataPlane;
+  private admin!: AdminServer;
+  private events!: EventStreams;
+  private watcher: ConfigWatcher | undefined;
+  cluster: ClusterPart | undefined;
+  sticky: StickyPart | undefined;
+  private writes!: MembershipWrites;
+  private stopping: Promise<void> | undefined;
+  private reloading: Promise<ReloadOutcome> = Promise.resolve(undefined as unknown as ReloadOutcome);
+  dataPort = 0;
+  adminPort = 0;
+
+  constructor(private readonly opts: PeerOptions) {}
+
+  /** Loads the config; returns its issues instead of starting when it is invalid. */
+  async start(): Promise<{ ok: true } | { ok: false; issues: ConfigIssue[] }> {
+    const loaded = loadConfigFile(this.opts.configFile);
+    if (!loaded.ok) return { ok: false, issues: loaded.issues };
+    const cfg = loaded.config;
+    this.config = cfg;
+    this.log = createLogger({ level: cfg.node.logLevel, nodeId: cfg.node.id, pretty: this.opts.prettyLogs ?? false });
+    this.accessLog = cfg.node.accessLog ? this.log.child({ kind: 'access' }) : undefined;
+    this.generation = 1;
+    this.metrics.configGeneration.set(1);
+    this.lastReload = { ok: true, generation: 1, source: 'start', at: new Date().toISOString() };
+
+    this.probe = createHealthProbe();
+    this.health = new HealthMonitor({ bus: this.bus, probe: this.probe.probe, random: this.random });
+    this.router = new Router(this.pools, this.metrics);
+    this.router.health = this.health;
+    this.states = new ServiceStates((service, kind, upstream) => this.bus.emit('breaker:open', { service, kind, ...(upstream ? { upstream } : {}) }));
+    this.health.onChange((service) => {
+      this.router.rebuildService(service);
+      this.updateHealthMetrics(service);
+    });
+    this.bus.subscribe((ev) => {
+      if (ev.type === 'outlier:ejected') {
+        const d = ev.data as { service: string; upstream: string };
+        this.metrics.ejectionsTotal.labels(d.service, d.upstream).inc();
+      }
+    });
+
+    if (cfg.cluster) {
+      const { startClusterPart } = await import('./cluster-part.js');
+      this.cluster = await startClusterPart(cfg, this.bus, this.log, this.metrics, () => this.rebuildRouting('membership'));
+    }
+    this.writes = new MembershipWrites(this.cluster, () => this.config);
+    this.applyConfig(cfg);
+
+    this.sticky = await createStickyPart(cfg, this.bus, this.log, this.metrics, this.random);
+    this.upgrades = new UpgradeProxy(this.router, this.log, this.random);
+    const stickyView: StickyView | undefined = this.sticky?.view(this.router, () => this.health);
+    this.dataPlane = new DataPlane(
+      {
+        router: this.router,
+        states: (s) => this.states.get(s),
+        metrics: this.metrics,
+        log: this.log,
+        accessLog: this.accessLog,
+        sticky: stickyView,
+        maxBodyBytes: cfg.node.maxBodySize,
+        random: this.random,
+      },
+      this.upgrades,
+      this.metrics,
+      this.log,
+      { maxHeaderBytes: cfg.node.maxHeaderSize, keepAliveTimeoutMs: 65_000 },
+    );
+    this.events = new EventStreams(this.bus);
+    this.admin = new AdminServer(this.adminBackend(), this.events, { token: cfg.node.admin.token || undefined, maxBodyBytes: cfg.node.admin.maxBodySize });
+    const [ah, ap] = splitHostPort(cfg.node.admin.listen);
+    this.adminPort = await this.admin.listen(ah, ap);
+    const [dh, dp] = splitHostPort(cfg.node.listen);
+    this.dataPort = await this.dataPlane.listen(dh, dp);
+
+    if (this.opts.watch !== false) {
+      this.watcher = new ConfigWatcher(this.opts.configFile, () => void this.reload('file'));
+      this.watcher.start();
+    }
+    this.log.info({ data: `${dh}:${this.dataPort}`, admin: `${ah}:${this.adminPort}`, version: VERSION }, 'meshgate peer started');
+    return { ok: true };
+  }
+
+  /** Builds and swaps the routing table for `cfg` + current cluster membership; configures health. */
+  private applyConfig(cfg: Config): void {
+    this.states.configure(cfg.services);
+    const membership = this.cluster?.membership();
+    for (const [name, svc] of Object.entries(cfg.services)) {
+      this.health.setService(name, {
+        upstreams: liveMembersFor(name, svc, membership),
+        healthCheck: svc.healthCheck && {
+          path: svc.healthCheck.path,
+          intervalMs: svc.healthCheck.interval,
+          timeoutMs: svc.healthCheck.timeout,
+          healthyThreshold: svc.healthCheck.healthyThreshold,
+          unhealthyThreshold: svc.healthCheck.unhealthyThreshold,
+          expectedStatuses: svc.healthCheck.expectedStatus?.map((s) => [s, s] as const),
+        },
+        outlierDetection: svc.outlierDetection && {
+          consecutive5xx: svc.outlierDetection.consecutive5xx,
+          consecutiveLocalOriginFailures: svc.outlierDetection.consecutiveLocalOriginFailures,
+          baseEjectionTimeMs: svc.outlierDetection.baseEjectionTime,
+          maxEjectionTimeMs: svc.outlierDetection.maxEjectionTime,
+          maxEjectionPercent: svc.outlierDetection.maxEjectionPercent,
+        },
+        panicThresholdPercent: svc.panicThreshold,
+      });
+    }
+    for (const name of this.health.serviceNames()) if (!(name in cfg.services)) this.health.removeService(name);
+    this.router.apply(cfg, membership, this.generation);
+    for (const name of Object.keys(cfg.services)) this.updateHealthMetrics(name);
+  }
+
+  /** Membership changed (Raft apply): rebuild routing from the running config. */
+  private rebuildRouting(_why: string): void {
+    if (!this.router) return;
+    this.applyConfig(this.config);
+  }
+
+  private updateHealthMetrics(service: string): void {
+    const svc = this.router.table?.services.get(service);
+    if (!svc) return;
+    let ejected = 0;
+    for (const id of svc.upstreams.keys()) {
+      const h = this.health.upstreamHealth(service, id);
+      this.metrics.upstreamHealthy.labels(service, id).set(h && h.health !== 'unhealthy' && !h.ejected ? 1 : 0);
+      if (h?.ejected) ejected++;
+    }
+    this.metrics.ejectionsActive.labels(service).set(ejected);
+    this.metrics.panic.labels(service).set(this.health.eligibility(service).panic ? 1 : 0);
+  }
+
+  /** Reloads the config file (file watch, SIGHUP, admin call). Serialized: one reload at a time. */
+  reload(source: string): Promise<ReloadOutcome> {
+    this.reloading = this.reloading.then(() => this.reloadNow(source), () => this.reloadNow(source));
+    return this.reloading;
+  }
+
+  private async reloadNow(source: string): Promise<ReloadOutcome> {
+    const at = new Date().toISOString();
+    this.watcher?.markSeen();
+    const loaded = loadConfigFile(this.opts.configFile);
+    if (!loaded.ok) {
+      const errors = loaded.issues.map(formatIssue);
+      this.lastReload = { ok: false, generation: this.generation, source, at, errors };
+      this.metrics.configReloads.labels('rejected').inc();
+      this.bus.emit('config:rejected', { source, errors });
+      for (const e of errors) this.log.error({ source }, `config rejected, old config keeps serving: ${e}`);
+      return this.lastReload;
+    }
+    const restart = restartRequired(this.config, loaded.config);
+    const cfg = restart.length ? effectiveConfig(this.config, loaded.config) : loaded.config;
+    this.generation++;
+    this.config = cfg;
+    this.applyConfig(cfg);
+    this.metrics.configGeneration.set(this.generation);
+    this.metrics.configReloads.labels('applied').inc();
+    this.lastReload = { ok: true, generation: this.generation, source, at, ...(restart.length ? { restartRequired: restart } : {}) };
+    this.bus.emit('config:reloaded', { generation: this.generation, source, restartRequired: restart });
+    if (restart.length) this.log.warn({ keys: restart }, 'config reloaded; these keys changed but need a restart and keep their running values');
+    else this.log.info({ generation: this.generation, source }, 'config reloaded');
+    return this.lastReload;
+  }
+
+  private adminBackend() {
+    return {
+      isServing: () => !this.dataPlane.isDraining && this.stopping === undefined,
+      metrics: () => {
+        this.refreshGauges();
+        return this.metrics.render();
+      },
+      status: () => buildStatus(this),
+      serviceUpstreams: (svc: string) => serviceUpstreams(this, svc),
+      putUpstream: (svc: string, id: string, body: unknown, rid: string | undefined) => this.writes.put(svc, id, body, rid),
+      deleteUpstream: (svc: string, id: string, rid: string | undefined) => this.writes.remove(svc, id, rid),
+      addPeer: (body: unknown) => this.writes.addPeer(body),
+      removePeer: (id: string) => this.writes.removePeer(id),
+      transferLeadership: (body: unknown) => this.writes.transferLeadership(body),
+      consistentRead: () => this.writes.consistentRead(),
+      reload: () => this.reload('admin'),
+      dashboardHtml,
+      dashboardAsset,
+    };
+  }
+
+  private refreshGauges(): void {
+    const st = this.cluster?.status();
+    if (st) {
+      this.metrics.raftTerm.set(st.term);
+      this.metrics.raftIsLeader.set(st.role === 'leader' ? 1 : 0);
+      this.metrics.raftCommitIndex.set(st.commitIndex);
+      this.metrics.raftAppliedIndex.set(st.appliedIndex);
+      this.metrics.raftHasQuorum.set(st.hasQuorum ? 1 : 0);
+    }
+  }
+
+  /** Internals the status builder reads. */
+  get internals() {
+    return { router: this.router, health: this.health, dataPlane: this.dataPlane, events: this.events, upgrades: this.upgrades };
+  }
+
+  /** Graceful stop: drain the data plane, hand leadership over, close everything. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const t0 = Date.now();
+      this.watcher?.stop();
+      this.log.info({ inFlight: this.dataPlane?.requestsInFlight }, 'draining');
+      const drained = await this.dataPlane?.drain(this.config.node.drainTimeout);
+      await this.cluster?.stop();
+      await this.sticky?.close();
+      this.health?.close();
+      await this.probe?.close();
+      await this.admin?.close();
+      await this.pools.closeAll(drained?.forced ?? false);
+      this.log.info({ forced: drained?.forced ?? false, ms: Date.now() - t0 }, 'stopped');
+      flushLogs();
+    })();
+    return this.stopping;
+  }
+}
+
+import { liveMembers as liveMembersFor } from '../proxy/routing.js';
+
+function splitHostPort(s: string): [string, number] {
+  const i = s.lastIndexOf(':');
+  let host = s.slice(0, i);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return [host, Number(s.slice(i + 1))];
+}
+
+export type { ClusterMembership };

@@ -1,0 +1,68 @@
+/**
+ * The status document of /api/v1/status and the dashboard (DESIGN.md §4): peer id, version, uptime,
+ * config generation and last reload, raft, sticky, and per service each upstream's source, state,
+ * health, in-flight, counters, latency and ring share.
+ */
+import type { Peer } from './peer.js';
+import { VERSION } from './version.js';
+
+export function buildStatus(peer: Peer) {
+  const { router, health, dataPlane, events, upgrades } = peer.internals;
+  const table = router.table;
+  const services: Record<string, unknown> = {};
+  for (const [name, svc] of table?.services ?? []) {
+    const shares = svc.balancer.shares?.();
+    const elig = health.eligibility(name);
+    services[name] = {
+      balancer: svc.cfg.balancer,
+      hashOn: svc.cfg.hashOn,
+      sticky: svc.cfg.sticky ? { cookie: svc.cfg.sticky.cookie, header: svc.cfg.sticky.header } : undefined,
+      panic: elig.panic,
+      upstreams: [...svc.upstreams.values()].map((rt) => {
+        const h = health.upstreamHealth(name, rt.spec.id);
+        const lat = rt.latencyPercentiles();
+        return {
+          id: rt.spec.id,
+          url: rt.spec.url,
+          weight: rt.spec.weight,
+          source: rt.spec.source,
+          state: rt.spec.state,
+          health: h?.health ?? 'unknown',
+          ejected: h?.ejected ?? false,
+          ejectedUntil: h?.ejectedUntilMs ? new Date(h.ejectedUntilMs).toISOString() : undefined,
+          timesEjected: h?.timesEjected ?? 0,
+          lastCheck: h?.lastCheck,
+          eligible: elig.pickable.some((p) => p.id === rt.spec.id),
+          inFlight: rt.inFlight,
+          requests: rt.requests,
+          failures: rt.failures,
+          latencyMs: lat ? { p50: round(lat.p50), p99: round(lat.p99) } : undefined,
+          ringShare: shares?.get(rt.spec.id),
+        };
+      }),
+    };
+  }
+  return {
+    id: peer.config.node.id,
+    version: VERSION,
+    uptimeSeconds: Math.round((Date.now() - peer.startedAt) / 1000),
+    generation: peer.generation,
+    lastReload: peer.lastReload,
+    serving: !dataPlane.isDraining,
+    inFlight: dataPlane.requestsInFlight,
+    websockets: upgrades.openCount,
+    eventClients: events.count,
+    raft: peer.cluster ? peer.cluster.status() : { configured: false },
+    sticky: peer.sticky ? peer.sticky.status() : { configured: false },
+    services,
+  };
+}
+
+export function serviceUpstreams(peer: Peer, service: string) {
+  const status = buildStatus(peer) as { services: Record<string, unknown> };
+  return status.services[service];
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

@@ -1,0 +1,50 @@
+/**
+ * What changed between two configs, and which of those changes need a restart. Pure.
+ *
+ * Listen addresses, node id, the cluster block (listen, data dir, secret, bootstrap) and the redis
+ * connection cannot change in a running peer (sockets, Raft identity and log, open connections).
+ * Decision (docs/config.md "Reload"): a reload that touches them still applies everything else, keeps
+ * the old value of those keys, and reports each one as `restartRequired` — refusing the whole file
+ * would block an urgent routing fix behind an unrelated edit. Nothing is ever half-applied: the
+ * routing part is swapped whole.
+ */
+import type { Config } from './schema.js';
+
+const RESTART_KEYS: Array<[string, (c: Config) => unknown]> = [
+  ['node.id', (c) => c.node.id],
+  ['node.listen', (c) => c.node.listen],
+  ['node.admin.listen', (c) => c.node.admin.listen],
+  ['node.admin.token', (c) => c.node.admin.token],
+  ['node.maxHeaderSize', (c) => c.node.maxHeaderSize],
+  ['node.logLevel', (c) => c.node.logLevel],
+  ['node.accessLog', (c) => c.node.accessLog],
+  ['cluster', (c) => c.cluster],
+  ['redis', (c) => c.redis],
+];
+
+/** Keys whose new value differs but cannot be applied live. */
+export function restartRequired(before: Config, after: Config): string[] {
+  const out: string[] = [];
+  for (const [key, get] of RESTART_KEYS) {
+    if (JSON.stringify(get(before)) !== JSON.stringify(get(after))) out.push(key);
+  }
+  return out;
+}
+
+/** The config actually put in effect: the new one, with restart-only keys kept at their running values. */
+export function effectiveConfig(running: Config, next: Config): Config {
+  return {
+    ...next,
+    node: {
+      ...next.node,
+      id: running.node.id,
+      listen: running.node.listen,
+      admin: { ...next.node.admin, listen: running.node.admin.listen, token: running.node.admin.token },
+      maxHeaderSize: running.node.maxHeaderSize,
+      logLevel: running.node.logLevel,
+      accessLog: running.node.accessLog,
+    },
+    cluster: running.cluster,
+    redis: running.redis,
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * Loads config.yaml: read → YAML with positions → `${ENV}` substitution → schema → deep-frozen Config.
+ *
+ * Invariant: every problem comes back as a ConfigIssue with file, line and column (1-based), formatted
+ * `file:line:column: message` (like `nginx -t`); nothing throws for bad input, and a Config is returned
+ * only when there are no issues at all (a file is accepted or refused as a whole).
+ */
+import { readFileSync } from 'node:fs';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
+import type { ZodIssue } from 'zod';
+import { substituteEnv } from './env.js';
+import { configSchema, type Config } from './schema.js';
+
+export interface ConfigIssue {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+  readonly code: 'MG_ERR_CONFIG_YAML' | 'MG_ERR_CONFIG_UNKNOWN_KEY' | 'MG_ERR_CONFIG_INVALID' | 'MG_ERR_CONFIG_ENV' | 'MG_ERR_CONFIG_READ';
+}
+
+export type LoadResult =
+  | { ok: true; config: Config; text: string }
+  | { ok: false; issues: ConfigIssue[] };
+
+export function formatIssue(i: ConfigIssue): string {
+  return `${i.file}:${i.line}:${i.column}: ${i.message}`;
+}
+
+/** Reads and validates a config file. */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { ok: false, issues: [{ file, line: 1, column: 1, code: 'MG_ERR_CONFIG_READ', message: `cannot read config: ${(err as Error).message}` }] };
+  }
+  return parseConfigText(text, file, env);
+}
+
+/** Validates config text; `file` names it in messages. */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
+  const at = (offset: number | undefined) => {
+    const p = lc.linePos(offset ?? 0);
+    return { line: p.line, column: p.col };
+  };
+  const issues: ConfigIssue[] = [];
+  for (const e of doc.errors) {
+    issues.push({ file, ...at(e.pos[0]), code: 'MG_ERR_CONFIG_YAML', message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (issues.length > 0) return { ok: false, issues };
+
+  // Substitute ${ENV} inside string scalars only, so positions of everything else stay exact.
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const r = substituteEnv(node.value, env);
+      for (const name of r.missing) {
+        issues.push({ file, ...at(node.range?.[0]), code: 'MG_ERR_CONFIG_ENV', message: `environment variable ${name} is not set (use \${${name}:-default} for a default)` });
+      }
+      node.value = r.value;
+    },
+  });
+  if (issues.length > 0) return { ok: false, issues };
+
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const zi of parsed.error.issues) issues.push(...issuesFromZod(zi, doc, file, at));
+    issues.sort((a, b) => a.line - b.line || a.column - b.column);
+    return { ok: false, issues };
+  }
+  return { ok: true, config: deepFreeze(parsed.data), text };
+}
+
+function issuesFromZod(
+  zi: ZodIssue,
+  doc: Document,
+  file: string,
+  at: (o: number | undefined) => { line: number; column: number },
+): ConfigIssue[] {
+  const path = zi.path;
+  const dotted = path.length ? path.join('.') : '(top level)';
+  if (zi.code === 'unrecognized_keys') {
+    return zi.keys.map((key) => ({
+      file,
+      ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)),
+      code: 'MG_ERR_CONFIG_UNKNOWN_KEY' as const,
+      message: `unknown key "${key}" in ${dotted}`,
+    }));
+  }
+  let message = zi.message;
+  if (zi.code === 'invalid_type' && zi.received === 'undefined') message = `missing required key`;
+  return [{ file, ...at(nodeOffset(doc, path)), code: 'MG_ERR_CONFIG_INVALID', message: `${dotted}: ${message}` }];
+}
+
+/** Offset of the deepest existing node on `path` (a missing key points at its parent). */
+function nodeOffset(doc: Document, path: (string | number)[]): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as YamlNode | undefined;
+    if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return node.range[0];
+  }
+  return 0;
+}
+
+function keyOffset(doc: Document, path: (string | number)[], key: string): number | undefined {
+  const parent = path.length ? doc.getIn(path, true) : doc.contents;
+  if (!isMap(parent)) return undefined;
+  for (const pair of parent.items) {
+    if (isScalar(pair.key) && String(pair.key.value) === key) return pair.key.range?.[0];
+  }
+  return undefined;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}

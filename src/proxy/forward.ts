@@ -1,0 +1,434 @@
+/**
+ * The request path: route → pick → forward through the upstream's undici Pool → stream back.
+ *
+ * Invariants:
+ * - Bodies stream both ways with backpressure (undici reads the client request as a stream; the
+ *   response body is piped to the client); nothing is buffered whole.
+ * - Every outcome the network can cause is answered, never thrown: no route 404, no eligible upstream
+ *   503, breaker open 503, connect failure / reset / malformed upstream response 502, response
+ *   timeout 504. Each local answer has a short text body, an `x-meshgate-reason` header, a metric and a
+ *   log line that names the service and upstream.
+ * - Retries (DESIGN.md §6) go to an upstream not yet tried, only for requests without a body (so the
+ *   body was never consumed), only for the configured causes, and only within the service's retry
+ *   budget. Non-idempotent methods are retried only when the request never reached an upstream
+ *   (connect failure).
+ * - A client that goes away aborts the upstream request (AbortSignal into undici).
+ * - in-flight accounting (per upstream, per service) is released exactly once per attempt.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
+import type { ServiceState } from './service-state.js';
+import type { UpstreamRuntime } from './upstream-runtime.js';
+import type { StickyView } from './sticky-view.js';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export interface ForwarderDeps {
+  readonly router: Router;
+  readonly states: (service: string) => ServiceState;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** undefined when `node.accessLog: false`. */
+  readonly accessLog: Logger | undefined;
+  readonly sticky: StickyView | undefined;
+  readonly maxBodyBytes: number;
+  readonly random: () => number;
+  /** True while the peer drains: responses carry `Connection: close`. */
+  readonly isDraining: () => boolean;
+}
+
+type Failure = 'connect-failure' | 'reset' | 'timeout' | 'malformed' | 'aborted';
+
+/** Classify an undici error that happened before response headers. */
+export function classifyError(err: NodeJS.ErrnoException): Failure {
+  const code = err.code ?? '';
+  switch (code) {
+    case 'ECONNREFUSED': case 'UND_ERR_CONNECT_TIMEOUT': case 'EHOSTUNREACH': case 'ENETUNREACH':
+    case 'ENOTFOUND': case 'EAI_AGAIN': case 'UND_ERR_CLOSED': case 'UND_ERR_DESTROYED': case 'EADDRNOTAVAIL':
+      return 'connect-failure';
+    case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT':
+      return 'timeout';
+    case 'UND_ERR_ABORTED': case 'ABORT_ERR':
+      return 'aborted';
+    default:
+      if (code.startsWith('HPE_') || err.name === 'HTTPParserError' || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'malformed';
+      return 'reset';
+  }
+}
+
+/** One request's journey. A class rather than closures: one allocation per request, not a dozen. */
+class Exchange {
+  readonly startMs = performance.now();
+  readonly method: string;
+  readonly hasBody: boolean;
+  readonly requestId: string;
+  readonly clientIp: string;
+  tried: Set<string> | undefined;
+  attempt = 0;
+  fence: number | undefined;
+  pinnedUpstream: string | undefined;
+  setCookie: string | undefined;
+  upstream: UpstreamRuntime | undefined;
+  abort: AbortController | undefined;
+  status = 0;
+  reason = '';
+  done = false;
+  /** True while the current attempt is a retry holding a slot of the service's retry budget. */
+  holdsRetrySlot = false;
+
+  constructor(
+    readonly deps: ForwarderDeps,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly svc: ServiceRoute,
+    readonly state: ServiceState,
+  ) {
+    this.method = req.method ?? 'GET';
+    const cl = req.headers['content-length'];
+    this.hasBody = cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
+    this.requestId = requestIdFor(req.headers['x-request-id']);
+    this.clientIp = clientIpOf(req.socket.remoteAddress);
+  }
+
+  start(): void {
+    this.state.budget.onRequestStart();
+    this.res.once('close', () => this.onClientClose());
+    if (this.svc.cfg.sticky && this.deps.sticky) {
+      this.deps.sticky.resolve(this).then(
+        (r) => {
+          if (this.done) return;
+          if (r.kind === 'reject') return this.local(503, 'sticky-store-down', 'session store unavailable');
+          if (r.kind === 'none') return this.local(503, 'no-healthy-upstream', 'no healthy upstream');
+          this.fence = r.fence;
+          this.pinnedUpstream = r.upstream;
+          this.setCookie = r.setCookie;
+          this.send();
+        },
+        (err: Error) => {
+          this.deps.log.error({ err, service: this.svc.name }, 'sticky resolve failed');
+          if (!this.done) this.local(503, 'sticky-error', 'session routing failed');
+        },
+      );
+      return;
+    }
+    this.send();
+  }
+
+  hashKey(): string | undefined {
+    const h = this.svc.hashOn;
+    return h === undefined ? undefined : hashKeyOf(h, this.req, this.clientIp);
+  }
+
+  /** The balancer's pick for this request (also used by sticky for new and moved pins). */
+  pick(): string | undefined {
+    const svc = this.svc;
+    const key = this.hashKey();
+    if (svc.hashOn !== undefined && key === undefined) this.deps.metrics.hashFallbacks.labels(svc.name).inc();
+    return svc.balancer.pick({ hashKey: key, attempt: this.attempt, exclude: this.tried, load: svc.load, nowMs: Date.now(), random: this.deps.random });
+  }
+
+  private send(): void {
+    const svc = this.svc;
+    let id: string | undefined;
+    if (this.pinnedUpstream !== undefined && this.attempt === 0) id = this.pinnedUpstream;
+    else id = this.pick();
+    const rt = id === undefined ? undefined : svc.upstreams.get(id);
+    if (rt === undefined) {
+      if (this.attempt > 0) return this.local(502, 'upstreams-exhausted', 'no upstream answered');
+      return this.local(503, 'no-healthy-upstream', 'no healthy upstream');
+    }
+    const refused = this.state.breaker.tryAcquire(rt.spec.id);
+    if (refused !== undefined) {
+      this.deps.metrics.breakerRejections.labels(svc.name, refused).inc();
+      return this.local(503, 'circuit-open', `upstream ${rt.spec.id} at max in-flight`);
+    }
+    const pendingRefused = this.state.breaker.tryAcquirePending();
+    if (pendingRefused !== undefined) {
+      this.state.breaker.release(rt.spec.id);
+      this.deps.metrics.breakerRejections.labels(svc.name, pendingRefused).inc();
+      return this.local(503, 'circuit-open', `service ${svc.name} at max pending`);
+    }
+    this.upstream = rt;
+    rt.inFlight++;
+    rt.series.inFlight.inc();
+    this.abort = new AbortController();
+    const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
+      clientIp: this.clientIp,
+      proto: 'http',
+      requestId: this.requestId,
+      fence: this.fence,
+    });
+    const sentAt = performance.now();
+    rt.pool.request(
+      {
+        method: this.method as Dispatcher.HttpMethod,
+        path: this.req.url ?? '/',
+        headers,
+        body: this.hasBody ? limitBody(this.req, this.deps.maxBodyBytes, this) : null,
+        signal: this.abort.signal,
+        headersTimeout: svc.cfg.timeouts.response,
+        bodyTimeout: svc.cfg.timeouts.idle,
+      },
+      (err, data) => {
+        this.state.breaker.releasePending();
+        if (err) return this.onUpstreamError(rt, err as NodeJS.ErrnoException);
+        this.onResponse(rt, data, performance.now() - sentAt);
+      },
+    );
+  }
+
+  private onResponse(rt: UpstreamRuntime, data: Dispatcher.ResponseData, latencyMs: number): void {
+    const status = data.statusCode;
+    const svc = this.svc;
+    rt.recordLatency(latencyMs);
+    rt.series.observeSeconds(latencyMs / 1000);
+    this.deps.router.health?.recordResult(svc.name, rt.spec.id, status >= 500 ? { kind: '5xx', status } : SUCCESS);
+    if (status >= 500 && this.retryAllowed(String(status) as '503')) {
+      this.releaseRetrySlot();
+      if (this.startRetry()) {
+        data.body.on('error', noop).resume();
+        rt.requests++;
+        rt.series.countStatus(status);
+        this.releaseUpstream(rt);
+        return this.send();
+      }
+    }
+    if (this.done) {
+      data.body.on('error', noop).destroy();
+      this.releaseAttempt(rt);
+      return;
+    }
+    this.status = status;
+    const res = this.res;
+    const headers = clientResponseHeaders(data.headers, this.requestId);
+    if (this.setCookie !== undefined) appendSetCookie(headers, this.setCookie);
+    if (this.deps.isDraining()) res.shouldKeepAlive = false;
+    try {
+      res.writeHead(status, headers);
+    } catch (err) {
+      // An upstream header Node refuses to send (invalid characters): treat as a malformed response.
+      data.body.on('error', noop).destroy();
+      this.releaseAttempt(rt);
+      this.deps.log.warn({ err, service: svc.name, upstream: rt.spec.id }, 'upstream sent an unsendable header');
+      return this.local(502, 'bad-upstream-response', 'bad response from upstream');
+    }
+    pipeline(data.body, res, (err) => {
+      rt.requests++;
+      rt.series.countStatus(status);
+      if (err && !this.res.writableFinished) {
+        rt.failures++;
+        this.reason = 'stream-error';
+      }
+      this.releaseAttempt(rt);
+      this.finish();
+    });
+  }
+
+  private onUpstreamError(rt: UpstreamRuntime, err: NodeJS.ErrnoException): void {
+    const failure = classifyError(err);
+    this.releaseAttempt(rt);
+    if (failure === 'aborted' || this.done) {
+      // The client went away; the abort is ours, not the upstream's fault.
+      return this.finish();
+    }
+    rt.failures++;
+    rt.series.connectError(failure);
+    const svc = this.svc;
+    const passive: CallResult = failure === 'timeout' ? TIMEOUT : failure === 'connect-failure' ? CONNECT_FAILURE : RESET;
+    this.deps.router.health?.recordResult(svc.name, rt.spec.id, passive);
+    this.deps.log.warn({ service: svc.name, upstream: rt.spec.id, requestId: this.requestId, code: err.code, failure }, `upstream ${failure}`);
+    if (failure !== 'malformed' && this.retryAllowed(failure) && this.startRetry()) return this.send();
+    if (failure === 'timeout') return this.local(504, 'upstream-timeout', 'upstream response timeout');
+    if (failure === 'malformed') return this.local(502, 'bad-upstream-response', 'bad response from upstream');
+    return this.local(502, failure === 'connect-failure' ? 'upstream-connect-failure' : 'upstream-reset', 'upstream unavailable');
+  }
+
+  /** Policy check only (attempts left, cause configured, body-less, idempotency). */
+  private retryAllowed(cause: Failure | '502' | '503' | '504'): boolean {
+    const policy = this.svc.cfg.retries;
+    if (this.attempt >= policy.attempts || this.done || this.hasBody) return false;
+    if (!policy.on.includes(cause as never)) return false;
+    // A request that never reached an upstream may always be retried; one that did only if idempotent.
+    return cause === 'connect-failure' || IDEMPOTENT.has(this.method);
+  }
+
+  /** Takes a retry-budget slot for the next attempt (held until that attempt ends). */
+  private startRetry(): boolean {
+    if (!this.state.budget.tryStartRetry()) {
+      this.deps.metrics.retries.labels(this.svc.name, 'budget-exhausted').inc();
+      return false;
+    }
+    this.holdsRetrySlot = true;
+    (this.tried ??= new Set()).add(this.upstream!.spec.id);
+    this.attempt++;
+    this.deps.metrics.retries.labels(this.svc.name, 'started').inc();
+    return true;
+  }
+
+  private releaseRetrySlot(): void {
+    if (this.holdsRetrySlot) {
+      this.holdsRetrySlot = false;
+      this.state.budget.onRetryEnd();
+    }
+  }
+
+  private releaseUpstream(rt: UpstreamRuntime): void {
+    rt.inFlight--;
+    rt.series.inFlight.dec();
+    this.state.breaker.release(rt.spec.id);
+  }
+
+  private releaseAttempt(rt: UpstreamRuntime): void {
+    this.releaseUpstream(rt);
+    this.releaseRetrySlot();
+  }
+
+  private onClientClose(): void {
+    if (this.res.writableFinished) return;
+    this.abort?.abort();
+    if (!this.done) {
+      this.status = 499; // nginx's "client closed request", for the access log only
+      this.reason = 'client-closed';
+      this.finish();
+    }
+  }
+
+  /** An answer meshgate writes itself. */
+  local(status: number, reason: string, text: string): void {
+    if (this.done) return;
+    this.status = status;
+    this.reason = reason;
+    const up = this.upstream?.spec.id;
+    this.deps.metrics.localResponses.labels(this.svc.name, String(status), reason).inc();
+    if (status >= 500) this.deps.log.warn({ service: this.svc.name, upstream: up, requestId: this.requestId, status, reason }, text);
+    writeLocal(this.res, status, reason, text, this.requestId, this.deps.isDraining());
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.state.budget.onRequestEnd();
+    this.releaseRetrySlot();
+    const log = this.deps.accessLog;
+    if (log) {
+      log.info({
+        method: this.method,
+        path: this.req.url,
+        status: this.status,
+        service: this.svc.name,
+        upstream: this.upstream?.spec.id,
+        durationMs: Math.round((performance.now() - this.startMs) * 1000) / 1000,
+        requestId: this.requestId,
+        attempts: this.attempt + 1,
+        reason: this.reason || undefined,
+      });
+    }
+  }
+}
+
+const SUCCESS: CallResult = { kind: 'success' };
+const TIMEOUT: CallResult = { kind: 'local-origin', cause: 'timeout' };
+const CONNECT_FAILURE: CallResult = { kind: 'local-origin', cause: 'connect-failure' };
+const RESET: CallResult = { kind: 'local-origin', cause: 'reset' };
+function noop(): void {}
+
+function appendSetCookie(headers: Record<string, string | string[]>, cookie: string): void {
+  const prev = headers['set-cookie'];
+  headers['set-cookie'] = prev === undefined ? [cookie] : Array.isArray(prev) ? [...prev, cookie] : [prev, cookie];
+}
+
+/** Cuts a chunked request body at the limit (a Content-Length over it was refused earlier with 413). */
+function limitBody(req: IncomingMessage, max: number, ex: Exchange): IncomingMessage {
+  if (req.headers['content-length'] !== undefined) return req;
+  let seen = 0;
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > max) {
+      ex.abort?.abort();
+      ex.local(413, 'body-too-large', 'request body too large');
+      req.destroy();
+    }
+  });
+  return req;
+}
+
+export function hashKeyOf(h: HashSource, req: IncomingMessage, clientIp: string): string | undefined {
+  switch (h.kind) {
+    case 'header': {
+      const v = req.headers[h.name];
+      return Array.isArray(v) ? v[0] : v || undefined;
+    }
+    case 'cookie':
+      return cookieValue(req.headers.cookie, h.name);
+    case 'query': {
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      if (q === -1) return undefined;
+      return new URLSearchParams(url.slice(q + 1)).get(h.name) ?? undefined;
+    }
+    case 'path': {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      return q === -1 ? url : url.slice(0, q);
+    }
+    case 'client-ip':
+      return clientIp;
+  }
+}
+
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+/** Writes meshgate's own short answer (also used by the server for 400/404/413/431). */
+export function writeLocal(res: ServerResponse, status: number, reason: string, text: string, requestId: string, close: boolean): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${status} ${text}\n`;
+  if (close) res.shouldKeepAlive = false;
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-meshgate-reason': reason,
+    'x-request-id': requestId,
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+/** Entry point for one data-plane request. */
+export function forward(deps: ForwarderDeps, req: IncomingMessage, res: ServerResponse): void {
+  const table = deps.router.table;
+  const url = req.url ?? '/';
+  const name = table?.routes.match(req.headers.host, url);
+  const svc = name === undefined ? undefined : table!.services.get(name);
+  if (svc === undefined) {
+    deps.metrics.localResponses.labels('', '404', 'no-route').inc();
+    writeLocal(res, 404, 'no-route', 'no route for this host and path', requestIdFor(req.headers['x-request-id']), deps.isDraining());
+    return;
+  }
+  const cl = req.headers['content-length'];
+  if (cl !== undefined && Number(cl) > deps.maxBodyBytes) {
+    deps.metrics.localResponses.labels(svc.name, '413', 'body-too-large').inc();
+    // The body is not read: close the connection after answering, so it is never parsed as a request.
+    writeLocal(res, 413, 'body-too-large', 'request body too large', requestIdFor(req.headers['x-request-id']), true);
+    return;
+  }
+  new Exchange(deps, req, res, svc, deps.states(svc.name)).start();
+}
+
+export type { Exchange };

@@ -1,0 +1,87 @@
+/**
+ * Header rewriting between client and upstream, both ways.
+ *
+ * - Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy Keep-Alive / Proxy-Connection of RFC 2616
+ *   §13.5.1) are removed in both directions, and so is every header the `Connection` header names.
+ *   So a client that sent `Connection: close` never sees the backend's `keep-alive`, and framing
+ *   (Transfer-Encoding) is always decided per hop.
+ * - X-Forwarded-For/-Proto/-Host are set from what this peer saw. Incoming copies are replaced, not
+ *   appended (Caddy's and Traefik's default): a client cannot claim another address.
+ * - x-request-id is kept when the client sent a sane one (Envoy preserve_external_request_id), else
+ *   generated.
+ * - x-meshgate-fence is only ever set by meshgate (sticky pins); a client's copy is dropped.
+ */
+import { randomUUID } from 'node:crypto';
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authenticate', 'proxy-authorization',
+]);
+/** Set by us; a client-sent copy is dropped. */
+const OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'x-meshgate-fence']);
+
+export const FENCE_HEADER = 'x-meshgate-fence';
+const REQUEST_ID_OK = /^[\x21-\x7e]{1,200}$/;
+
+/** Names listed in Connection headers (comma-separated, case-insensitive). */
+function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  let out: Set<string> | undefined;
+  for (const part of joined.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name && name !== 'close' && name !== 'keep-alive') (out ??= new Set()).add(name);
+  }
+  return out;
+}
+
+export interface ForwardedInfo {
+  readonly clientIp: string;
+  readonly proto: 'http' | 'https';
+  readonly requestId: string;
+  readonly fence?: number | undefined;
+}
+
+/** The request id for a request: the client's when sane, else a new UUID. */
+export function requestIdFor(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && REQUEST_ID_OK.test(incoming) ? incoming : randomUUID();
+}
+
+/**
+ * Upstream request headers as undici's flat [name, value, ...] array, from the client's raw headers.
+ */
+export function upstreamRequestHeaders(rawHeaders: readonly string[], connection: string | string[] | undefined, info: ForwardedInfo): string[] {
+  const listed = connectionListed(connection);
+  const out: string[] = [];
+  let host: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || OWNED.has(lower) || listed?.has(lower)) continue;
+    if (lower === 'host') host = rawHeaders[i + 1];
+    out.push(name, rawHeaders[i + 1]!);
+  }
+  out.push('x-forwarded-for', info.clientIp, 'x-forwarded-proto', info.proto, 'x-request-id', info.requestId);
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  if (info.fence !== undefined) out.push(FENCE_HEADER, String(info.fence));
+  return out;
+}
+
+/** Client response headers from undici's response header object (lower-case names). */
+export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>, requestId: string): Record<string, string | string[]> {
+  const listed = connectionListed(headers.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = v;
+  }
+  out['x-request-id'] ??= requestId;
+  return out;
+}
+
+/** Strip the port and IPv4-mapped prefix from a socket address for X-Forwarded-For. */
+export function clientIpOf(remoteAddress: string | undefined): string {
+  if (!remoteAddress) return 'unknown';
+  return remoteAddress.startsWith('::ffff:') ? remoteAddress.slice(7) : remoteAddress;
+}

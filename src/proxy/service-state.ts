@@ -1,0 +1,42 @@
+/**
+ * Per-service state that must outlive a reload: the retry budget and the circuit breaker counts
+ * (in-flight requests started under the old routing are still counted after the swap).
+ */
+import { CircuitBreaker } from '../health/circuit-breaker.js';
+import { RetryBudget } from '../health/retry-budget.js';
+import type { ServiceConfig } from '../config/schema.js';
+
+export interface ServiceState {
+  readonly budget: RetryBudget;
+  readonly breaker: CircuitBreaker;
+}
+
+export class ServiceStates {
+  private readonly states = new Map<string, ServiceState>();
+
+  constructor(private readonly onBreakerOpen?: (service: string, kind: 'max-in-flight' | 'max-pending', upstream: string | undefined) => void) {}
+
+  /** Creates or updates the state of each configured service (limits follow the config). */
+  configure(services: Readonly<Record<string, ServiceConfig>>): void {
+    for (const [name, svc] of Object.entries(services)) {
+      const limits = { maxInFlightPerUpstream: svc.circuitBreaker.maxInFlight, maxPending: svc.circuitBreaker.maxPending };
+      const budget = { budgetPercent: svc.retries.budgetPercent };
+      const found = this.states.get(name);
+      if (found) {
+        found.breaker.setLimits(limits);
+        found.budget.setConfig(budget);
+      } else {
+        this.states.set(name, {
+          budget: new RetryBudget(budget),
+          breaker: new CircuitBreaker(name, limits, (kind, up) => this.onBreakerOpen?.(name, kind, up)),
+        });
+      }
+    }
+  }
+
+  get(service: string): ServiceState {
+    const s = this.states.get(service);
+    if (!s) throw new Error(`no state for service ${service}`);
+    return s;
+  }
+}

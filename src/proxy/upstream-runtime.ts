@@ -1,0 +1,49 @@
+/**
+ * Live per-upstream state owned by the data path: in-flight count, peak-EWMA latency, counters and
+ * a small latency reservoir for the dashboard's p50/p99. Kept across reloads for an unchanged
+ * (service, id, url), so a reload loses no stats and no in-flight accounting.
+ *
+ * Implements the balancer's read-only UpstreamLoad view.
+ */
+import type { Pool } from 'undici';
+import type { UpstreamLoad } from '../balance/balancer.js';
+import type { UpstreamSpec } from '../model/index.js';
+import type { UpstreamSeries } from '../observability/metrics.js';
+
+/** Peak-EWMA decay (Linkerd's default decay is 10 s; we use a per-sample factor for simplicity). */
+const EWMA_ALPHA = 0.1;
+/** 512 recent samples: enough for a stable p99 on the dashboard, 4 KiB per upstream. */
+const RESERVOIR = 512;
+
+export class UpstreamRuntime implements UpstreamLoad {
+  inFlight = 0;
+  latencyEwmaMs = 0;
+  requests = 0;
+  failures = 0;
+  /** When this upstream last became pickable (slow start); undefined at peer start. */
+  eligibleSinceMs: number | undefined;
+  private readonly samples = new Float64Array(RESERVOIR);
+  private sampleCount = 0;
+
+  constructor(
+    public spec: UpstreamSpec,
+    public pool: Pool,
+    public poolKey: string,
+    readonly series: UpstreamSeries,
+  ) {}
+
+  /** Peak-EWMA: jump up to a slow sample at once, decay down slowly (Linkerd's peak EWMA). */
+  recordLatency(ms: number): void {
+    this.latencyEwmaMs = ms > this.latencyEwmaMs ? ms : this.latencyEwmaMs + EWMA_ALPHA * (ms - this.latencyEwmaMs);
+    this.samples[this.sampleCount++ % RESERVOIR] = ms;
+  }
+
+  /** p50 and p99 of the recent samples (ms), computed on demand (status/dashboard), never per request. */
+  latencyPercentiles(): { p50: number; p99: number } | undefined {
+    const n = Math.min(this.sampleCount, RESERVOIR);
+    if (n === 0) return undefined;
+    const sorted = Array.from(this.samples.subarray(0, n)).sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(n - 1, Math.floor(q * n))]!;
+    return { p50: at(0.5), p99: at(0.99) };
+  }
+}
