@@ -149,8 +149,8 @@ describe('hot reload', () => {
   it.each([
     ['invalid YAML', (good: string) => good.replace('routes:', 'routes: [\n'), /:\d+:\d+: YAML/],
     ['an unknown key', (good: string) => good.replace('  accessLog: false', '  accessLog: false\n  colour: blue'), /:7:3: unknown key "colour" in node/],
-    ['a bad duration', (good: string) => good.replace('  stable:\n', '  stable:\n    timeouts: { connect: 5 parsecs }\n'), /:13:\d+: services\.stable\.timeouts\.connect: invalid duration/],
-    ['a route naming an unknown service', (good: string) => good.replace('service: stable', 'service: ghost'), /:10:\d+: routes\.0\.service: route names unknown service "ghost"/],
+    ['a bad duration', (good: string) => good.replace('  stable:\n', '  stable:\n    timeouts: { connect: 5 parsecs }\n'), /:12:26: services\.stable\.timeouts\.connect: invalid duration/],
+    ['a route naming an unknown service', (good: string) => good.replace('service: stable', 'service: ghost'), /:8:44: routes\.0\.service: route names unknown service "ghost"/],
   ])('rejects %s with its line and keeps serving the old config', async (_name, mutate, pattern) => {
     const good = config('x', '# good\n');
     writeFileSync(peer.configFile, good);
