@@ -147,9 +147,22 @@ export class Raft {
       throw e;
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
-    this.send({ type: 'MsgApp', to, term: this.term, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.raftLog.committed });
+    const genesis = prevIndex === 0 ? this.genesisSnapshot() : undefined;
+    this.send({ type: 'MsgApp', to, term: this.term, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.raftLog.committed, ...(genesis ? { snapshot: genesis } : {}) });
     pr.sentEntries(ents.length);
     return true;
+  }
+
+  /**
+   * The index-0 bootstrap snapshot (the cluster's initial voters), if this log starts from one. It is
+   * attached to appends that start at index 1, so a peer that joined with empty storage learns the
+   * initial configuration; otherwise it would replay only the later conf changes and could, once
+   * promoted, count itself as a majority of a config missing the bootstrap voters.
+   */
+  private genesisSnapshot(): Snapshot | undefined {
+    const s = this.raftLog.storage.snapshot();
+    if (s.metadata.index !== 0 || (s.metadata.confState.voters.length === 0 && s.metadata.confState.learners.length === 0)) return undefined;
+    return s;
   }
 
   private maybeSendSnapshot(to: NodeId): boolean {
@@ -738,6 +751,12 @@ export class Raft {
 
   private handleAppendEntries(m: Message): void {
     const idx = m.index ?? 0;
+    const g = m.snapshot;
+    if (idx === 0 && g && g.metadata.index === 0 && this.isUninitialized()) {
+      // Empty joiner: adopt the bootstrap configuration before replaying the log (see genesisSnapshot).
+      this.raftLog.restore(g);
+      this.trk.setConfig(g.metadata.confState, 1);
+    }
     if (idx < this.raftLog.committed) {
       this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.committed, term: this.term });
       return;
@@ -764,6 +783,10 @@ export class Raft {
     if (!s) return;
     if (this.restore(s)) this.send({ type: 'MsgAppResp', to: m.from, term: this.term, index: this.raftLog.lastIndex() });
     else this.send({ type: 'MsgAppResp', to: m.from, term: this.term, index: this.raftLog.committed });
+  }
+
+  private isUninitialized(): boolean {
+    return this.trk.voters.size === 0 && this.trk.learners.size === 0 && this.raftLog.lastIndex() === 0 && !this.raftLog.hasPendingSnapshot();
   }
 
   /** Installs a snapshot from the leader. Returns false if it is stale or already covered by our log. */

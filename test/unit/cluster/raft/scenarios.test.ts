@@ -304,6 +304,24 @@ describe('learners and membership changes', () => {
     expect(nt.leaders()).toEqual(['3']);
   });
 
+  it('a peer that joins with empty storage learns the bootstrap voters, so once promoted it is never a majority alone', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.propose('1', 'a');
+    nt.add('4', new MemoryStorage()); // no configuration at all, as a driver starts a non-bootstrap peer
+    nt.get('1').node.proposeConfChange({ kind: 'add-learner', node: '4' });
+    nt.stabilize();
+    nt.tick(1, ['1']);
+    nt.get('1').node.proposeConfChange({ kind: 'add-voter', node: '4' });
+    nt.stabilize();
+    expect(nt.get('4').confState).toEqual({ voters: ['1', '2', '3', '4'], learners: [] });
+    expect(nt.get('4').storage.snapshot().metadata.confState.voters).toEqual(P3);
+    expect(nt.appliedData('4')).toEqual(['a']);
+    nt.isolate('4');
+    nt.tick(60, ['4']);
+    expect(nt.raft('4').role).not.toBe('leader');
+  });
+
   it('refuses a second membership change while the first is unapplied', () => {
     const nt = new Network(P3);
     nt.campaign('1');
