@@ -65,7 +65,15 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   });
   if (issues.length > 0) return { ok: false, issues };
 
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    // maxAliasCount bounds "billion laughs" alias expansion.
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    // e.g. an alias to an anchor defined later: the YAML parser accepts it, conversion does not.
+    const alias = findAlias(doc);
+    return { ok: false, issues: [{ file, ...at(alias), code: 'MG_ERR_CONFIG_YAML', message: `YAML: ${(err as Error).message}` }] };
+  }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     for (const zi of parsed.error.issues) issues.push(...issuesFromZod(zi, doc, file, at));
@@ -112,6 +120,16 @@ function keyOffset(doc: Document, path: (string | number)[], key: string): numbe
     if (isScalar(pair.key) && String(pair.key.value) === key) return pair.key.range?.[0];
   }
   return undefined;
+}
+
+function findAlias(doc: Document): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_k, node) {
+      offset ??= node.range?.[0];
+    },
+  });
+  return offset;
 }
 
 function deepFreeze<T>(o: T): T {
