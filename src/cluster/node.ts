@@ -1,0 +1,815 @@
+/**
+ * RaftNode: the driver around the pure core (raft/RawNode). It owns the tick timer, the durable storage
+ * (storage.ts), the authenticated peer transport (transport.ts) and the membership state machine
+ * (membership.ts), and exposes what the admin API and the proxy need: propose, consistent reads, peer
+ * changes, leadership transfer, status, events and membership-change callbacks.
+ *
+ * Ready loop (raft/raw-node.ts contract, etcd-io/raft doc.go): for each Ready, strictly in order
+ *   1. persist snapshot + entries + hard state, fsync (DiskStorage.persist), then mirror into MemoryStorage;
+ *   2. send messages (only now: nothing leaves before the state it depends on is durable, R-E2);
+ *   3. apply the snapshot, then committed entries (conf changes → applyConfChange), resolve waiters;
+ *   4. advance(rd).
+ * Any storage failure stops the node for good (fail closed, R-E4): no more ticks, messages, votes or acks;
+ * the last applied membership stays readable so the proxy keeps routing (DESIGN.md §3).
+ *
+ * Proposal forwarding: a follower hands its proposal to the core, which forwards it to the leader as
+ * MsgProp over the transport (etcd behaviour). The entry carries a proposal id (`<node>/<boot>/<n>`), and
+ * the proposer resolves its caller when it applies the entry with that id itself — so `propose` resolves
+ * after commit + apply on THIS peer, with the entry's index. A dropped forward surfaces as a timeout whose
+ * outcome is unknown; callers retry with the same clientId/seq and the state machine de-duplicates.
+ *
+ * Timing defaults (tickMs 100, heartbeatTick 1, electionTick 10 → heartbeat 100 ms, election timeout
+ * randomized in [1 s, 2 s)): etcd's defaults (raft.md §6, etcd tuning docs: heartbeat ≈ RTT, election ≥ 10 ×
+ * heartbeat). They are deliberately slower than the paper's 150–300 ms because this core shares its event
+ * loop with the proxy data path: GC or burst pauses of a few hundred ms must not trigger elections, and
+ * membership writes are rare and off the data path (which keeps routing without a leader). Tests and
+ * latency-sensitive deployments pass a smaller tickMs.
+ *
+ * Bootstrap: on first boot (empty dataDir) a peer listed in `bootstrap` writes an index-0 snapshot holding
+ * the bootstrap voters and their addresses (etcd --initial-cluster). A peer not listed starts empty and
+ * waits for the leader to add it (POST /api/v1/cluster/peers) and send it the log or a snapshot.
+ */
+import { randomBytes } from 'node:crypto';
+import { decodeMessage, encodeMessage } from './codec.js';
+import {
+  BadCommandError,
+  ClusterError,
+  NoQuorumError,
+  NotLeaderError,
+  RaftClosedError,
+  RaftTimeoutError,
+  StorageFailedError,
+} from './errors.js';
+import { noopLogger, type ClusterLogger } from './logger.js';
+import {
+  decodeProposal,
+  encodeProposal,
+  MembershipStateMachine,
+  validateCommand,
+  type ApplyResult,
+  type MembershipChange,
+  type MembershipCommand,
+} from './membership.js';
+import {
+  decodeConfChange,
+  MemoryStorage,
+  NONE,
+  RaftError,
+  RawNode,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type NodeId,
+  type RaftRole,
+  type Ready,
+  type Snapshot,
+} from './raft/index.js';
+import { DiskStorage, type DiskStorageOptions } from './storage.js';
+import { PeerTransport, type TransportOptions, type TransportStats } from './transport.js';
+import { createSeededRandom } from '../lib/rng.js';
+import type { ClusterMembership } from '../model/index.js';
+import type { EventBus } from '../observability/events.js';
+
+export const DEFAULT_TICK_MS = 100;
+export const DEFAULT_ELECTION_TICK = 10;
+export const DEFAULT_HEARTBEAT_TICK = 1;
+/** R-H3: snapshot every 10,000 applied entries and keep 5,000 behind it for slow followers. */
+export const DEFAULT_SNAPSHOT_EVERY = 10_000;
+export const DEFAULT_TRAILING_ENTRIES = 5_000;
+/** Long enough for a leader election (≤ 2 s with defaults) plus commit; short enough for an admin call. */
+export const DEFAULT_PROPOSAL_TIMEOUT_MS = 5_000;
+/** Membership commands are a few hundred bytes; anything near this is a client bug. */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+
+export interface PeerAddress {
+  readonly id: NodeId;
+  readonly address: string;
+}
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  /** cluster.listen: host:port for peer traffic (port 0 → ephemeral, see listenAddress()). */
+  readonly listen: string;
+  readonly dataDir: string;
+  readonly secret: string;
+  /** cluster.bootstrap: the initial voters (used only on first boot of an empty dataDir). */
+  readonly bootstrap: readonly PeerAddress[];
+  readonly events?: EventBus;
+  readonly logger?: ClusterLogger;
+  readonly tickMs?: number;
+  readonly electionTick?: number;
+  readonly heartbeatTick?: number;
+  readonly snapshotEvery?: number;
+  readonly trailingEntries?: number;
+  readonly proposalTimeoutMs?: number;
+  /** Address peers should use to reach this node, carried in conf changes (defaults to `listen`). */
+  readonly advertise?: string;
+  readonly storageForTest?: Pick<DiskStorageOptions, 'syncForTest'>;
+  readonly transportForTest?: Pick<TransportOptions, 'backoffBaseMs' | 'backoffMaxMs' | 'queueLimit'>;
+}
+
+export interface ProposeResult {
+  readonly index: number;
+  readonly result: ApplyResult;
+}
+
+export interface PeerStatus {
+  readonly id: NodeId;
+  readonly address: string | undefined;
+  readonly suffrage: 'voter' | 'learner' | 'none';
+  /** Leader only: highest log index known to be replicated on the peer. */
+  readonly match: number | undefined;
+  /** Milliseconds since the last message received from the peer (undefined: never). */
+  readonly lastContactMs: number | undefined;
+  readonly connected: boolean;
+}
+
+export interface RaftNodeStatus {
+  readonly id: NodeId;
+  readonly role: RaftRole;
+  readonly term: number;
+  readonly leader: NodeId | undefined;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  /** Index of the newest snapshot this peer holds (taken locally or installed from the leader). */
+  readonly snapshotIndex: number;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  readonly peers: readonly PeerStatus[];
+  readonly hasQuorum: boolean;
+  /** Milliseconds since this peer last heard from the leader (0 on the leader; undefined: no leader). */
+  readonly lastLeaderContactMs: number | undefined;
+  /** This peer was removed from the group and no longer takes part. */
+  readonly removed: boolean;
+  /** Set when storage failed: the peer has stopped taking part (fail closed). */
+  readonly failed: string | undefined;
+}
+
+export interface MembershipUpdate {
+  readonly index: number;
+  readonly changes: readonly MembershipChange[];
+  readonly membership: ClusterMembership;
+}
+
+interface Waiter<T> {
+  resolve: (v: T) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const SNAPSHOT_FORMAT = 1;
+
+/** Snapshot data = u8 version | u32 n | n bytes of JSON {peers} | membership snapshot bytes. */
+function encodeNodeSnapshot(peers: ReadonlyMap<NodeId, string>, fsm: Uint8Array): Uint8Array {
+  const json = Buffer.from(JSON.stringify({ peers: Object.fromEntries(peers) }));
+  const out = Buffer.alloc(5 + json.length + fsm.length);
+  out.writeUInt8(SNAPSHOT_FORMAT, 0);
+  out.writeUInt32LE(json.length, 1);
+  json.copy(out, 5);
+  out.set(fsm, 5 + json.length);
+  return out;
+}
+
+function decodeNodeSnapshot(data: Uint8Array): { peers: Map<NodeId, string>; fsm: Uint8Array } {
+  if (data.length === 0) return { peers: new Map(), fsm: data };
+  const b = Buffer.from(data.buffer, data.byteOffset, data.length);
+  if (b.readUInt8(0) !== SNAPSHOT_FORMAT) throw new Error(`unsupported node snapshot format ${b.readUInt8(0)}`);
+  const n = b.readUInt32LE(1);
+  const { peers } = JSON.parse(b.subarray(5, 5 + n).toString('utf8')) as { peers: Record<string, string> };
+  return { peers: new Map(Object.entries(peers)), fsm: b.subarray(5 + n) };
+}
+
+export class RaftNode {
+  private readonly opts: RaftNodeOptions;
+  private readonly log: ClusterLogger;
+  private readonly tickMs: number;
+  private readonly electionTick: number;
+  private readonly bootId = randomBytes(4).toString('hex');
+  private storage!: DiskStorage;
+  private mem!: MemoryStorage;
+  private raw!: RawNode;
+  private transport!: PeerTransport;
+  private readonly fsm = new MembershipStateMachine();
+  private readonly peers = new Map<NodeId, string>();
+  private readonly lastContact = new Map<NodeId, number>();
+  private confState: ConfState = { voters: [], learners: [] };
+  private ticker: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopped = false;
+  private failure: StorageFailedError | undefined;
+  private removed = false;
+  private applied = 0;
+  private lastSnapshotIndex = 0;
+  private lead: NodeId = NONE;
+  private role: RaftRole = 'follower';
+  private term = 0;
+  private quorum = false;
+  private counter = 0;
+  private readonly proposals = new Map<string, Waiter<ProposeResult>>();
+  private readonly reads = new Map<string, Waiter<number>>();
+  /** Read points granted by the leader, waiting for this peer to apply up to them. */
+  private readonly readsAwaitingApply: { index: number; waiter: Waiter<number> }[] = [];
+  private readonly confWaiters = new Map<string, Waiter<{ index: number }>>();
+  private readonly leaderWaiters = new Set<{ check: () => boolean; waiter: Waiter<NodeId> }>();
+  private readonly membershipListeners = new Set<(u: MembershipUpdate) => void>();
+  private loopRunning = false;
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(opts: RaftNodeOptions) {
+    this.opts = opts;
+    this.log = opts.logger ?? noopLogger;
+    this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
+    this.electionTick = opts.electionTick ?? DEFAULT_ELECTION_TICK;
+  }
+
+  /** Opens storage, recovers, starts the transport and the tick timer. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('RaftNode already started');
+    this.started = true;
+    const { id } = this.opts;
+    for (const p of this.opts.bootstrap) this.peers.set(p.id, p.address);
+
+    this.storage = await DiskStorage.open({ dataDir: this.opts.dataDir, nodeId: id, logger: this.log, ...this.opts.storageForTest });
+    let snapshot = this.storage.recovered.snapshot;
+    if (this.storage.isEmpty() && this.opts.bootstrap.some((p) => p.id === id)) {
+      snapshot = {
+        metadata: { index: 0, term: 0, confState: { voters: this.opts.bootstrap.map((p) => p.id), learners: [] } },
+        data: encodeNodeSnapshot(this.peers, new Uint8Array(0)),
+      };
+      await this.storage.persist({ snapshot });
+      this.log.info({ voters: snapshot.metadata.confState.voters }, 'raft: bootstrapped a new cluster from cluster.bootstrap');
+    }
+
+    this.mem = new MemoryStorage();
+    if (snapshot) {
+      this.mem.applySnapshot(snapshot);
+      this.restoreSnapshot(snapshot, false);
+    }
+    this.mem.setHardState(this.storage.recovered.hardState);
+    this.mem.append([...this.storage.recovered.entries]);
+    this.term = this.storage.recovered.hardState.term;
+
+    this.raw = new RawNode({
+      id,
+      storage: this.mem,
+      electionTick: this.electionTick,
+      heartbeatTick: this.opts.heartbeatTick ?? DEFAULT_HEARTBEAT_TICK,
+      rand: createSeededRandom(randomBytes(4).readUInt32LE(0)),
+      preVote: true,
+      checkQuorum: true,
+      applied: this.applied,
+    });
+
+    this.transport = new PeerTransport({
+      id,
+      listen: this.opts.listen,
+      secret: this.opts.secret,
+      logger: this.log,
+      onMessage: (from, payload) => this.onPeerMessage(from, payload),
+      onUnreachable: (peer) => {
+        if (!this.stopped) this.raw.reportUnreachable(peer);
+      },
+      ...this.opts.transportForTest,
+    });
+    await this.transport.start();
+    for (const [pid, addr] of this.peers) this.transport.setPeer(pid, addr);
+
+    // A single-voter group need not wait an election timeout to elect itself.
+    if (this.confState.voters.length === 1 && this.confState.voters[0] === id) this.raw.campaign();
+    this.ticker = setInterval(() => this.onTick(), this.tickMs);
+    this.ticker.unref();
+    this.scheduleReady();
+  }
+
+  /** The bound peer address (useful with port 0). */
+  listenAddress(): { host: string; port: number } {
+    return this.transport.address!;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Public API
+
+  /**
+   * Proposes a membership command; resolves after it is committed and applied on this peer, with the entry
+   * index and the state machine's result (which may be `{ok:false}`, e.g. not found). Rejects with
+   * NoQuorumError when no leader is known, RaftTimeoutError when the outcome is unknown.
+   */
+  propose(command: MembershipCommand, opts: { timeoutMs?: number } = {}): Promise<ProposeResult> {
+    this.assertUsable();
+    const problem = validateCommand(command);
+    if (problem !== undefined) return Promise.reject(new BadCommandError(problem));
+    if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
+    const pid = `${this.opts.id}/${this.bootId}/${++this.counter}`;
+    const data = encodeProposal(pid, command);
+    if (data.length > MAX_COMMAND_BYTES) return Promise.reject(new BadCommandError(`command is ${data.length} bytes, above ${MAX_COMMAND_BYTES}`));
+    return new Promise<ProposeResult>((resolve, reject) => {
+      const w = this.waiter(this.proposals, pid, resolve, reject, 'proposal', opts.timeoutMs);
+      try {
+        this.raw.propose(data);
+      } catch (err) {
+        clearTimeout(w.timer);
+        this.proposals.delete(pid);
+        reject(this.mapCoreError(err));
+        return;
+      }
+      this.scheduleReady();
+    });
+  }
+
+  /**
+   * Linearizable read point (ReadIndex, Raft thesis §6.4): resolves with an index once this peer has applied
+   * at least up to it, so a following `membership()` read reflects every write committed before the call.
+   */
+  readIndex(opts: { timeoutMs?: number } = {}): Promise<number> {
+    this.assertUsable();
+    if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
+    const ctx = `${this.opts.id}/${this.bootId}/r${++this.counter}`;
+    return new Promise<number>((resolve, reject) => {
+      const w = this.waiter(this.reads, ctx, resolve, reject, 'read index', opts.timeoutMs);
+      try {
+        this.raw.readIndex(ctx);
+      } catch (err) {
+        clearTimeout(w.timer);
+        this.reads.delete(ctx);
+        reject(this.mapCoreError(err));
+        return;
+      }
+      this.scheduleReady();
+    });
+  }
+
+  /** Consistent read of the replicated membership (admin API). */
+  async readMembership(opts: { timeoutMs?: number } = {}): Promise<{ index: number; membership: ClusterMembership }> {
+    const index = await this.readIndex(opts);
+    return { index, membership: this.fsm.view() };
+  }
+
+  /** Local, possibly stale view (data path: bounded-stale, see status().lastLeaderContactMs). */
+  membership(): ClusterMembership {
+    return this.fsm.view();
+  }
+
+  /** Adds (or promotes, with role 'voter') a peer, one server at a time (thesis §4.1). */
+  addPeer(id: NodeId, address: string, role: 'voter' | 'learner', opts: { timeoutMs?: number } = {}): Promise<{ index: number }> {
+    return this.confChange({ kind: role === 'voter' ? 'add-voter' : 'add-learner', node: id, address }, opts.timeoutMs);
+  }
+
+  removePeer(id: NodeId, opts: { timeoutMs?: number } = {}): Promise<{ index: number }> {
+    return this.confChange({ kind: 'remove', node: id }, opts.timeoutMs);
+  }
+
+  /**
+   * Hands leadership to `to` (default: the most up-to-date other voter). Must run on the leader when `to` is
+   * omitted; resolves with the new leader's id once this peer sees it.
+   */
+  transferLeadership(to?: NodeId, opts: { timeoutMs?: number } = {}): Promise<NodeId> {
+    this.assertUsable();
+    if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
+    let target = to;
+    if (target === undefined) {
+      if (this.currentLead() !== this.opts.id) return Promise.reject(new NotLeaderError(this.currentLead() || undefined));
+      const progress = this.raw.status().progress ?? {};
+      const candidates = this.confState.voters.filter((v) => v !== this.opts.id).sort((a, b) => (progress[b]?.match ?? 0) - (progress[a]?.match ?? 0));
+      target = candidates[0];
+      if (target === undefined) return Promise.reject(new ClusterError('MG_ERR_RAFT_NOT_LEADER', 'no other voter to transfer leadership to'));
+    }
+    if (target === this.currentLead()) return Promise.resolve(target);
+    const want = target;
+    const timeoutMs = opts.timeoutMs ?? 2 * this.electionTick * this.tickMs;
+    return new Promise<NodeId>((resolve, reject) => {
+      const entry = {
+        check: () => this.lead === want,
+        waiter: {
+          resolve,
+          reject,
+          timer: setTimeout(() => {
+            this.leaderWaiters.delete(entry);
+            reject(new RaftTimeoutError(`leadership transfer to ${want}`, timeoutMs));
+          }, timeoutMs),
+        },
+      };
+      this.leaderWaiters.add(entry);
+      this.raw.transferLeader(want);
+      this.scheduleReady();
+    });
+  }
+
+  /** Subscribes to applied membership changes (the proxy rebuilds its routing table); returns unsubscribe. */
+  onMembershipChange(cb: (u: MembershipUpdate) => void): () => void {
+    this.membershipListeners.add(cb);
+    return () => this.membershipListeners.delete(cb);
+  }
+
+  status(): RaftNodeStatus {
+    const st = this.raw.status();
+    const now = performance.now();
+    const linkById = new Map(this.transport.peerStatus().map((p) => [p.id, p]));
+    const ids = new Set<NodeId>([...st.voters, ...st.learners, ...this.peers.keys()]);
+    ids.delete(this.opts.id);
+    const peers: PeerStatus[] = [...ids].sort().map((id) => {
+      const seen = this.lastContact.get(id);
+      return {
+        id,
+        address: this.peers.get(id),
+        suffrage: st.voters.includes(id) ? 'voter' : st.learners.includes(id) ? 'learner' : 'none',
+        match: st.progress?.[id]?.match,
+        lastContactMs: seen === undefined ? undefined : Math.round(now - seen),
+        connected: linkById.get(id)?.connected ?? false,
+      };
+    });
+    const leaderSeen = st.lead === this.opts.id ? now : this.lastContact.get(st.lead);
+    return {
+      id: this.opts.id,
+      role: st.role,
+      term: st.term,
+      leader: st.lead === NONE ? undefined : st.lead,
+      commitIndex: st.commit,
+      appliedIndex: this.applied,
+      lastIndex: st.lastIndex,
+      snapshotIndex: this.mem.snapshot().metadata.index,
+      voters: st.voters,
+      learners: st.learners,
+      peers,
+      hasQuorum: this.quorum,
+      lastLeaderContactMs: st.lead === NONE || leaderSeen === undefined ? undefined : Math.round(now - leaderSeen),
+      removed: this.removed,
+      failed: this.failure?.message,
+    };
+  }
+
+  get failed(): StorageFailedError | undefined {
+    return this.failure;
+  }
+
+  /** Transport counters (drops by reason, handshake failures) for /metrics and tests. */
+  transportStats(): Readonly<TransportStats> {
+    return this.transport.stats();
+  }
+
+  /**
+   * Stops timers and sockets. By default a leader first hands leadership to the most up-to-date voter so
+   * the group does not wait an election timeout (hashicorp LeadershipTransfer on shutdown).
+   */
+  async close(opts: { transferLeadership?: boolean } = {}): Promise<void> {
+    if (!this.started || this.stopped) {
+      if (this.started && this.transport) await this.shutdownIo();
+      return;
+    }
+    if ((opts.transferLeadership ?? true) && this.currentLead() === this.opts.id && this.confState.voters.length > 1) {
+      await this.transferLeadership(undefined, { timeoutMs: this.electionTick * this.tickMs }).catch((err: unknown) =>
+        this.log.warn({ err }, 'raft: leadership transfer on shutdown did not complete'),
+      );
+    }
+    this.stop(new RaftClosedError());
+    await this.shutdownIo();
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Internals
+
+  private async shutdownIo(): Promise<void> {
+    await this.transport.close();
+    await this.loopDone.catch(() => undefined);
+    await this.storage.close();
+  }
+
+  /** The core's current view of the leader (the driver's `lead` lags by one Ready). */
+  private currentLead(): NodeId {
+    return this.raw.status().lead;
+  }
+
+  private assertUsable(): void {
+    if (this.failure) throw this.failure;
+    if (!this.started || this.stopped) throw new RaftClosedError();
+  }
+
+  private waiter<T>(map: Map<string, Waiter<T>>, key: string, resolve: (v: T) => void, reject: (e: Error) => void, what: string, timeoutMs?: number): Waiter<T> {
+    const ms = timeoutMs ?? this.opts.proposalTimeoutMs ?? DEFAULT_PROPOSAL_TIMEOUT_MS;
+    const w: Waiter<T> = {
+      resolve,
+      reject,
+      timer: setTimeout(() => {
+        map.delete(key);
+        reject(new RaftTimeoutError(what, ms));
+      }, ms),
+    };
+    map.set(key, w);
+    return w;
+  }
+
+  private mapCoreError(err: unknown): Error {
+    if (err instanceof RaftError && (err.code === 'MG_ERR_RAFT_PROPOSAL_DROPPED' || err.code === 'MG_ERR_RAFT_READ_INDEX_DROPPED') && this.currentLead() === NONE) {
+      return new NoQuorumError();
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  private confChange(cc: ConfChange, timeoutMs?: number): Promise<{ index: number }> {
+    this.assertUsable();
+    if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
+    const key = `${cc.kind}:${cc.node}`;
+    if (this.confWaiters.has(key)) return Promise.reject(new ClusterError('MG_ERR_RAFT_BAD_COMMAND', `a ${cc.kind} of ${cc.node} is already in progress`));
+    return new Promise((resolve, reject) => {
+      const w = this.waiter(this.confWaiters, key, resolve, reject, `conf change ${key}`, timeoutMs);
+      try {
+        this.raw.proposeConfChange(cc);
+      } catch (err) {
+        clearTimeout(w.timer);
+        this.confWaiters.delete(key);
+        reject(this.mapCoreError(err));
+        return;
+      }
+      this.scheduleReady();
+    });
+  }
+
+  private onTick(): void {
+    if (this.stopped) return;
+    // One tick per timer firing even after an event-loop stall: catching up several ticks at once would
+    // fire election timeouts for messages that are sitting unread in our own socket buffers.
+    this.raw.tick();
+    this.updateQuorum();
+    this.scheduleReady();
+  }
+
+  private onPeerMessage(from: NodeId, payload: Uint8Array): void {
+    if (this.stopped) return;
+    let m;
+    try {
+      m = decodeMessage(payload);
+    } catch (err) {
+      this.log.warn({ peer: from, err }, 'raft: undecodable message from peer dropped');
+      return;
+    }
+    // The transport authenticated `from`; a message claiming another sender or addressed elsewhere is a bug or an attack.
+    if (m.from !== from || m.to !== this.opts.id) {
+      this.log.warn({ peer: from, claimed: m.from, to: m.to }, 'raft: message with mismatched sender or destination dropped');
+      return;
+    }
+    this.lastContact.set(from, performance.now());
+    try {
+      this.raw.step(m);
+    } catch (err) {
+      // Responses from peers we no longer track (removed members) are expected; everything else is logged.
+      if (!(err instanceof RaftError && err.code === 'MG_ERR_RAFT_STEP_PEER_NOT_FOUND')) this.log.warn({ peer: from, type: m.type, err }, 'raft: message rejected by the core');
+      return;
+    }
+    this.scheduleReady();
+  }
+
+  private scheduleReady(): void {
+    if (this.loopRunning || this.stopped) return;
+    this.loopRunning = true;
+    this.loopDone = this.readyLoop().finally(() => {
+      this.loopRunning = false;
+    });
+  }
+
+  private async readyLoop(): Promise<void> {
+    try {
+      while (!this.stopped && this.raw.hasReady()) {
+        await this.handleReady(this.raw.ready());
+      }
+    } catch (err) {
+      const failure = err instanceof StorageFailedError ? err : new StorageFailedError(`raft driver failed: ${(err as Error)?.message ?? String(err)}`, err);
+      this.failure = failure;
+      this.log.error({ err }, 'raft: node stopped (fail closed); membership stays at the last applied state');
+      this.stop(failure);
+      void this.transport.close();
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    // 1. Durability first.
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      await this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
+      if (this.stopped) return;
+      if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
+      if (rd.entries.length > 0) this.mem.append(rd.entries);
+      if (rd.hardState) this.mem.setHardState(rd.hardState);
+    }
+    if (rd.hardState) this.term = rd.hardState.term;
+
+    // 2. Messages, now that what they depend on is durable.
+    for (const m of rd.messages) {
+      const payload = encodeMessage(m);
+      if (m.type === 'MsgSnap') {
+        const to = m.to;
+        this.transport.send(to, payload, (ok) => {
+          if (!this.stopped) this.raw.reportSnapshot(to, ok);
+        });
+      } else {
+        this.transport.send(m.to, payload);
+      }
+    }
+
+    // 3. Apply.
+    const changes: MembershipChange[] = [];
+    if (rd.snapshot) {
+      changes.push(...this.restoreSnapshot(rd.snapshot, true));
+      this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'raft: installed snapshot from the leader');
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e, changes);
+    for (const rs of rd.readStates) {
+      const w = this.reads.get(rs.context);
+      if (!w) continue;
+      this.reads.delete(rs.context);
+      this.readsAwaitingApply.push({ index: rs.index, waiter: w });
+    }
+    this.releaseReads();
+
+    // 4. Advance.
+    this.raw.advance(rd);
+
+    if (rd.softState) {
+      const prevLead = this.lead;
+      const prevRole = this.role;
+      this.lead = rd.softState.lead;
+      this.role = rd.softState.role;
+      if (prevRole !== this.role) this.opts.events?.emit('raft:role', { role: this.role, term: this.term });
+      if (prevLead !== this.lead) {
+        this.opts.events?.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term });
+        this.log.info({ leader: this.lead, term: this.term }, 'raft: leader changed');
+        for (const lw of [...this.leaderWaiters]) {
+          if (lw.check()) {
+            clearTimeout(lw.waiter.timer);
+            this.leaderWaiters.delete(lw);
+            lw.waiter.resolve(this.lead);
+          }
+        }
+      }
+      this.updateQuorum();
+    }
+    if (changes.length > 0) this.notifyMembership(changes);
+    await this.maybeSnapshot();
+  }
+
+  private applyEntry(e: Entry, changes: MembershipChange[]): void {
+    if (e.index <= this.applied) return;
+    if (e.type === 'conf-change') {
+      const cc = decodeConfChange(e.data);
+      this.confState = this.raw.applyConfChange(cc);
+      if (cc.kind === 'remove') {
+        this.peers.delete(cc.node);
+        if (cc.node === this.opts.id) {
+          this.removed = true;
+          this.log.warn({ index: e.index }, 'raft: this peer was removed from the group and stops taking part');
+        } else {
+          this.transport.removePeer(cc.node);
+        }
+      } else if (cc.address !== undefined) {
+        this.peers.set(cc.node, cc.address);
+        this.transport.setPeer(cc.node, cc.address);
+      }
+      this.fsm.skip(e.index);
+      const w = this.confWaiters.get(`${cc.kind}:${cc.node}`);
+      if (w) {
+        clearTimeout(w.timer);
+        this.confWaiters.delete(`${cc.kind}:${cc.node}`);
+        w.resolve({ index: e.index });
+      }
+    } else if (e.data.length === 0) {
+      this.fsm.skip(e.index); // a new leader's no-op
+    } else {
+      const { proposalId, command } = decodeProposal(e.data);
+      const result = this.fsm.apply(e.index, command);
+      if (result.ok && !result.duplicate) {
+        changes.push(result.change);
+        this.opts.events?.emit('membership:changed', { service: result.change.service, upstream: result.change.upstream, change: result.change.change, index: e.index });
+      }
+      const w = proposalId === undefined ? undefined : this.proposals.get(proposalId);
+      if (w) {
+        clearTimeout(w.timer);
+        this.proposals.delete(proposalId!);
+        w.resolve({ index: e.index, result });
+      }
+    }
+    this.applied = e.index;
+  }
+
+  /** Replaces state machine and address book from a snapshot; returns the membership diff. */
+  private restoreSnapshot(s: Snapshot, diff: boolean): MembershipChange[] {
+    const before = diff ? flatten(this.fsm.view()) : new Map<string, string>();
+    const { peers, fsm } = decodeNodeSnapshot(s.data);
+    this.fsm.restore(fsm);
+    this.fsm.skip(s.metadata.index);
+    this.confState = s.metadata.confState;
+    for (const [id, addr] of peers) {
+      this.peers.set(id, addr);
+      if (this.started && this.transport) this.transport.setPeer(id, addr);
+    }
+    this.applied = Math.max(this.applied, s.metadata.index);
+    this.lastSnapshotIndex = s.metadata.index;
+    if (!diff) return [];
+    const after = flatten(this.fsm.view());
+    const changes: MembershipChange[] = [];
+    for (const [k, v] of after) {
+      if (before.get(k) !== v) {
+        const [service, upstream] = JSON.parse(k) as [string, string];
+        changes.push({ service, upstream, change: 'put', value: this.fsm.get(service, upstream) });
+      }
+    }
+    for (const k of before.keys()) {
+      if (!after.has(k)) {
+        const [service, upstream] = JSON.parse(k) as [string, string];
+        changes.push({ service, upstream, change: 'delete' });
+      }
+    }
+    for (const c of changes) this.opts.events?.emit('membership:changed', { service: c.service, upstream: c.upstream, change: c.change, index: s.metadata.index });
+    return changes;
+  }
+
+  private releaseReads(): void {
+    for (let i = this.readsAwaitingApply.length - 1; i >= 0; i--) {
+      const r = this.readsAwaitingApply[i]!;
+      if (r.index <= this.applied) {
+        this.readsAwaitingApply.splice(i, 1);
+        clearTimeout(r.waiter.timer);
+        r.waiter.resolve(r.index);
+      }
+    }
+  }
+
+  private notifyMembership(changes: MembershipChange[]): void {
+    const u: MembershipUpdate = { index: this.applied, changes, membership: this.fsm.view() };
+    for (const cb of this.membershipListeners) {
+      try {
+        cb(u);
+      } catch (err) {
+        this.log.warn({ err }, 'raft: membership listener threw');
+      }
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    if (this.applied - this.lastSnapshotIndex < every || this.applied <= this.mem.snapshot().metadata.index) return;
+    const index = this.applied;
+    const snap = this.mem.createSnapshot(index, this.confState, encodeNodeSnapshot(this.peers, this.fsm.snapshot()));
+    const trailing = this.opts.trailingEntries ?? DEFAULT_TRAILING_ENTRIES;
+    const compactIndex = index - trailing;
+    if (compactIndex >= this.mem.firstIndex()) {
+      const retained = this.mem.entries(compactIndex + 1, this.mem.lastIndex() + 1);
+      await this.storage.compact(snap, compactIndex, this.mem.term(compactIndex), retained);
+      this.mem.compact(compactIndex);
+    } else {
+      await this.storage.compact(snap, 0, 0, []);
+    }
+    this.lastSnapshotIndex = index;
+    this.log.info({ index, compactIndex: Math.max(0, compactIndex) }, 'raft: snapshot taken');
+  }
+
+  private updateQuorum(): void {
+    let has = false;
+    if (this.lead !== NONE && !this.removed && !this.failure) {
+      const window = 2 * this.electionTick * this.tickMs;
+      const now = performance.now();
+      if (this.lead === this.opts.id) {
+        // Leader: a majority of voters (itself included) heard from within two election timeouts.
+        const voters = this.confState.voters;
+        const active = voters.filter((v) => v === this.opts.id || now - (this.lastContact.get(v) ?? -Infinity) <= window).length;
+        has = active * 2 > voters.length;
+      } else {
+        has = now - (this.lastContact.get(this.lead) ?? -Infinity) <= window;
+      }
+    }
+    if (has !== this.quorum) {
+      this.quorum = has;
+      this.opts.events?.emit('raft:quorum', { hasQuorum: has });
+    }
+  }
+
+  private stop(reason: Error): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    const all: Waiter<never>[] = [
+      ...(this.proposals.values() as Iterable<Waiter<never>>),
+      ...(this.reads.values() as Iterable<Waiter<never>>),
+      ...this.readsAwaitingApply.map((r) => r.waiter as Waiter<never>),
+      ...(this.confWaiters.values() as Iterable<Waiter<never>>),
+      ...[...this.leaderWaiters].map((l) => l.waiter as Waiter<never>),
+    ];
+    this.proposals.clear();
+    this.reads.clear();
+    this.readsAwaitingApply.length = 0;
+    this.confWaiters.clear();
+    this.leaderWaiters.clear();
+    for (const w of all) {
+      clearTimeout(w.timer);
+      w.reject(reason);
+    }
+    if (this.quorum) {
+      this.quorum = false;
+      this.opts.events?.emit('raft:quorum', { hasQuorum: false });
+    }
+  }
+}
+
+function flatten(m: ClusterMembership): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [svc, ups] of m) for (const [id, u] of ups) out.set(JSON.stringify([svc, id]), JSON.stringify(u));
+  return out;
+}
