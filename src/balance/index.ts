@@ -26,6 +26,7 @@ export { RandomBalancer, createRandomBalancer } from './random.js';
 export { DEFAULT_SLOW_START_AGGRESSION, DEFAULT_SLOW_START_MIN_WEIGHT_PERCENT } from './candidates.js';
 export {
   updatePeakEwma,
+  peakEwmaAt,
   failureSampleMs,
   DEFAULT_PEAK_EWMA_DECAY_MS,
   DEFAULT_RTT_MS,

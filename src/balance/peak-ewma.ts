@@ -6,6 +6,10 @@
  * - Peak-sensitive: a sample above the current value replaces it at once; below it, the value decays
  *   towards the sample with time constant `decayMs` (w = e^(−elapsed/decay)), so one slow response
  *   repels traffic immediately and recovery is gradual.
+ * - Reads decay too: the proxy's `load(id).latencyEwmaMs` must be `peakEwmaAt(state, now)`, which decays
+ *   the estimate towards 0 with the same time constant while no response arrives (tower's PeakEwma
+ *   `decay`, which linkerd2-proxy uses). Without it an upstream that was slow once gets no traffic, so
+ *   no new samples, and stays starved after it recovers.
  * - Failures must not look fast (linkerd2-proxy#4537, #4561: fast 503s attracted traffic to a broken
  *   endpoint). The proxy feeds a failure (connect error, reset, timeout, 5xx) as a sample of
  *   max(observed latency, FAILURE_PENALTY_MS), like Linkerd's load biaser penalty, so a failing
@@ -34,6 +38,14 @@ export function updatePeakEwma(prev: PeakEwmaState | undefined, sampleMs: number
   const elapsed = Math.max(0, nowMs - prev.atMs);
   const w = Math.exp(-elapsed / decayMs);
   return { ewmaMs: prev.ewmaMs * w + sampleMs * (1 - w), atMs: nowMs };
+  // (Decay towards the sample, as Finagle/tower do on update; peakEwmaAt decays towards 0 on read.)
+}
+
+/** The estimate to show the balancer at `nowMs`: decayed towards 0 since the last update. */
+export function peakEwmaAt(state: PeakEwmaState | undefined, nowMs: number, decayMs: number = DEFAULT_PEAK_EWMA_DECAY_MS): number {
+  if (state === undefined) return 0;
+  const elapsed = Math.max(0, nowMs - state.atMs);
+  return state.ewmaMs * Math.exp(-elapsed / decayMs);
 }
 
 /** The sample to record for a failed request that took `latencyMs`. */
