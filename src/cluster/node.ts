@@ -457,7 +457,8 @@ export class RaftNode {
       return;
     }
     if ((opts.transferLeadership ?? true) && this.currentLead() === this.opts.id && this.confState.voters.length > 1) {
-      await this.transferLeadership(undefined, { timeoutMs: this.electionTick * this.tickMs }).catch((err: unknown) =>
+      // The core aborts a transfer after one election timeout; allow two in wall-clock time for timer lag.
+      await this.transferLeadership(undefined, { timeoutMs: 2 * this.electionTick * this.tickMs }).catch((err: unknown) =>
         this.log.warn({ err }, 'raft: leadership transfer on shutdown did not complete'),
       );
     }

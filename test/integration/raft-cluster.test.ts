@@ -170,13 +170,19 @@ describe('raft cluster of three RaftNodes on loopback', () => {
     expect(r.result.ok).toBe(true);
   });
 
-  it('hands leadership over on a graceful close', async () => {
+  it('transfers leadership on request, and a graceful close hands over too', async () => {
+    await waitFor(() => agreedLeader() !== undefined, describeCluster);
+    const first = agreedLeader()!;
+    const to = live().find((m) => m !== first)!.id;
+    // Resolves once the old leader sees the new one: no election timeout involved.
+    await expect(first.node!.transferLeadership(to, { timeoutMs: 10_000 })).resolves.toBe(to);
+    expect(leaderOf()!.id).toBe(to);
+
     const leader = leaderOf()!;
-    await leader.node!.close(); // transfers first: resolves once it has seen the new leader
+    await leader.node!.close(); // transfers first (best effort), then stops
     leader.node = undefined;
-    // No election timeout to wait for: the successor is already leader when close() returns.
-    expect(leaderOf()).toBeDefined();
-    expect(leaderOf()!.id).not.toBe(leader.id);
+    await waitFor(() => agreedLeader() !== undefined, describeCluster);
+    expect(agreedLeader()!.id).not.toBe(leader.id);
     await startMember(leader);
     await waitFor(() => agreedLeader() !== undefined && live().length === 3, describeCluster);
   });
