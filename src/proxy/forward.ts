@@ -73,6 +73,7 @@ class Exchange {
   fence: number | undefined;
   pinnedUpstream: string | undefined;
   setCookie: string | undefined;
+  sessionHeader: readonly [string, string] | undefined;
   upstream: UpstreamRuntime | undefined;
   abort: AbortController | undefined;
   status = 0;
@@ -107,6 +108,7 @@ class Exchange {
           this.fence = r.fence;
           this.pinnedUpstream = r.upstream;
           this.setCookie = r.setCookie;
+          this.sessionHeader = r.sessionHeader;
           this.send();
         },
         (err: Error) => {
@@ -207,6 +209,7 @@ class Exchange {
     const res = this.res;
     const headers = clientResponseHeaders(data.headers, this.requestId);
     if (this.setCookie !== undefined) appendSetCookie(headers, this.setCookie);
+    if (this.sessionHeader !== undefined) headers[this.sessionHeader[0]] = this.sessionHeader[1];
     if (this.deps.isDraining()) res.shouldKeepAlive = false;
     try {
       res.writeHead(status, headers);

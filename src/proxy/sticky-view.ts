@@ -5,7 +5,7 @@
 import type { Exchange } from './forward.js';
 
 export type StickyDecision =
-  | { kind: 'pinned'; upstream: string; fence: number; setCookie?: string | undefined }
+  | { kind: 'pinned'; upstream: string; fence: number; setCookie?: string | undefined; sessionHeader?: readonly [string, string] | undefined }
   | { kind: 'reject' }
   | { kind: 'none' };
 
