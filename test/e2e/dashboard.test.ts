@@ -124,7 +124,7 @@ describe.skipIf(!HAS_CHROMIUM)(TITLE, () => {
 
   it('shows an upstream going unhealthy within 2 s without a page reload, and coming back', async () => {
     // A marker that a reload (or navigation) would wipe.
-    await page.evaluate(() => ((window as unknown as { __mgMarker: number }).__mgMarker = 42));
+    await page.evaluate(() => ((globalThis as unknown as { __mgMarker: number }).__mgMarker = 42));
     backends[1]!.setHealth(500);
     await page.waitForSelector('tr[data-upstream="web/b"][data-health="unhealthy"]', { timeout: LIVE_UPDATE_MS });
     expect(await page.textContent('tr[data-upstream="web/b"] td.health')).toContain('unhealthy');
@@ -137,7 +137,7 @@ describe.skipIf(!HAS_CHROMIUM)(TITLE, () => {
 
     backends[1]!.setHealth(200);
     await page.waitForSelector('tr[data-upstream="web/b"][data-health="healthy"]', { timeout: LIVE_UPDATE_MS });
-    expect(await page.evaluate(() => (window as unknown as { __mgMarker?: number }).__mgMarker)).toBe(42);
+    expect(await page.evaluate(() => (globalThis as unknown as { __mgMarker?: number }).__mgMarker)).toBe(42);
   });
 
   it('shows a rejected reload with its file:line:column lines, and clears them on a good reload', async () => {

@@ -23,6 +23,7 @@
  * resolver's stats names (cacheSize / pins, breaker, fallbackHash + fallbackLastKnown) so the panel
  * works whichever shape the sticky part reports.
  */
+/* global document, window, EventSource, fetch, performance, setTimeout, setInterval -- browser script, not Node */
 (() => {
   'use strict';
 
