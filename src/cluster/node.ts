@@ -296,7 +296,8 @@ export class RaftNode {
    * NoQuorumError when no leader is known, RaftTimeoutError when the outcome is unknown.
    */
   propose(command: MembershipCommand, opts: { timeoutMs?: number } = {}): Promise<ProposeResult> {
-    this.assertUsable();
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
     const problem = validateCommand(command);
     if (problem !== undefined) return Promise.reject(new BadCommandError(problem));
     if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
@@ -322,7 +323,8 @@ export class RaftNode {
    * at least up to it, so a following `membership()` read reflects every write committed before the call.
    */
   readIndex(opts: { timeoutMs?: number } = {}): Promise<number> {
-    this.assertUsable();
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
     if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
     const ctx = `${this.opts.id}/${this.bootId}/r${++this.counter}`;
     return new Promise<number>((resolve, reject) => {
@@ -364,7 +366,8 @@ export class RaftNode {
    * omitted; resolves with the new leader's id once this peer sees it.
    */
   transferLeadership(to?: NodeId, opts: { timeoutMs?: number } = {}): Promise<NodeId> {
-    this.assertUsable();
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
     if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
     let target = to;
     if (target === undefined) {
@@ -480,9 +483,11 @@ export class RaftNode {
     return this.raw.status().lead;
   }
 
-  private assertUsable(): void {
-    if (this.failure) throw this.failure;
-    if (!this.started || this.stopped) throw new RaftClosedError();
+  /** Why the node cannot take requests now (failed storage, or not running); undefined when it can. */
+  private unusable(): Error | undefined {
+    if (this.failure) return this.failure;
+    if (!this.started || this.stopped) return new RaftClosedError();
+    return undefined;
   }
 
   private waiter<T>(map: Map<string, Waiter<T>>, key: string, resolve: (v: T) => void, reject: (e: Error) => void, what: string, timeoutMs?: number): Waiter<T> {
@@ -507,7 +512,8 @@ export class RaftNode {
   }
 
   private confChange(cc: ConfChange, timeoutMs?: number): Promise<{ index: number }> {
-    this.assertUsable();
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
     if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
     const key = `${cc.kind}:${cc.node}`;
     if (this.confWaiters.has(key)) return Promise.reject(new ClusterError('MG_ERR_RAFT_BAD_COMMAND', `a ${cc.kind} of ${cc.node} is already in progress`));

@@ -187,6 +187,35 @@ describe('raft cluster of three RaftNodes on loopback', () => {
     await waitFor(() => agreedLeader() !== undefined && live().length === 3, describeCluster);
   });
 
+  it('a new peer joins as a learner, catches up, is promoted to voter, and can be removed', async () => {
+    await waitFor(() => agreedLeader() !== undefined, describeCluster);
+    const leader = agreedLeader()!;
+    const m4: Member = { id: 'gw-4', address: `127.0.0.1:${await freePort()}`, dataDir: path.join(root, 'gw-4'), node: undefined, events: [] };
+    // Not in its own bootstrap list → starts empty and waits to be added (etcd "existing" cluster).
+    const n4 = new RaftNode({ ...options(m4), bootstrap: members.map((x) => ({ id: x.id, address: x.address })) });
+    extra.push(n4);
+    await n4.start();
+    expect(n4.status().voters).toEqual([]);
+
+    // Proposed through a follower: conf changes are forwarded to the leader like any proposal.
+    const via = live().find((m) => m !== leader)!;
+    await via.node!.addPeer('gw-4', m4.address, 'learner');
+    const target = leader.node!.status().commitIndex;
+    await waitFor(() => n4.status().appliedIndex >= target, () => `learner behind: ${JSON.stringify(pick(n4.status()))} ${describeCluster()}`);
+    expect(n4.membership().get('api')?.has('u1')).toBe(true);
+    expect(leader.node!.status().learners).toContain('gw-4');
+
+    await leader.node!.addPeer('gw-4', m4.address, 'voter');
+    await waitFor(() => n4.status().voters.includes('gw-4'), () => JSON.stringify(n4.status().voters));
+    expect(leader.node!.status().voters).toEqual(['gw-1', 'gw-2', 'gw-3', 'gw-4']);
+    const r = await n4.propose(put('from-gw-4'));
+    expect(r.result.ok).toBe(true);
+
+    await agreedLeader()!.node!.removePeer('gw-4');
+    await waitFor(() => live().every((m) => !m.node!.status().voters.includes('gw-4')), describeCluster);
+    await n4.close({ transferLeadership: false });
+  });
+
   it('a peer with the wrong secret can neither join nor raise the term', async () => {
     await waitFor(() => agreedLeader() !== undefined, describeCluster);
     const before = agreedLeader()!;

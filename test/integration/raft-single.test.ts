@@ -1,0 +1,77 @@
+/**
+ * A single-voter RaftNode on disk: it elects itself, survives a restart with its state, and fails closed
+ * when an fsync fails — the write is never applied or acknowledged (etcd-io/etcd#14370, R-E2/R-E4).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NodeIdMismatchError, RaftNode, StorageFailedError, type RaftNodeOptions } from '../../src/cluster/index.js';
+
+let dir: string;
+const nodes: RaftNode[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'mg-raft1-'));
+});
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function waitFor(cond: () => boolean, what: () => string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function start(extra: Partial<RaftNodeOptions> = {}): Promise<RaftNode> {
+  const n = new RaftNode({ id: 'solo', listen: '127.0.0.1:0', dataDir: dir, secret: 's3cret', bootstrap: [{ id: 'solo', address: '127.0.0.1:1' }], tickMs: 20, ...extra });
+  nodes.push(n);
+  await n.start();
+  await waitFor(() => n.status().role === 'leader', () => JSON.stringify(n.status()));
+  return n;
+}
+
+describe('single-voter RaftNode', () => {
+  it('keeps committed membership across a restart and refuses a different node id', async () => {
+    const a = await start();
+    const { index } = await a.propose({ op: 'put-upstream', service: 'web', id: 'w1', url: 'http://127.0.0.1:8081', weight: 5 });
+    await a.close();
+    nodes.length = 0;
+    const b = await start();
+    await waitFor(() => b.status().appliedIndex >= index, () => JSON.stringify(b.status()));
+    expect(b.membership().get('web')?.get('w1')).toEqual({ url: 'http://127.0.0.1:8081', weight: 5, state: 'active' });
+    const term = b.status().term;
+    expect(term).toBeGreaterThan(1); // the term survived the restart and grew with the new election
+    await b.close();
+    nodes.length = 0;
+
+    const other = new RaftNode({ id: 'someone-else', listen: '127.0.0.1:0', dataDir: dir, secret: 's3cret', bootstrap: [] });
+    await expect(other.start()).rejects.toBeInstanceOf(NodeIdMismatchError);
+  });
+
+  it('fails closed on an fsync error: the write is neither applied nor acknowledged, and later writes are refused', async () => {
+    let failing = false;
+    const n = await start({
+      storageForTest: {
+        syncForTest: async (fh) => {
+          if (failing) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+          await fh.sync();
+        },
+      },
+    });
+    await n.propose({ op: 'put-upstream', service: 'web', id: 'ok', url: 'http://127.0.0.1:1' });
+    failing = true;
+    await expect(n.propose({ op: 'put-upstream', service: 'web', id: 'lost', url: 'http://127.0.0.1:2' })).rejects.toBeInstanceOf(StorageFailedError);
+    failing = false; // the disk "recovers": the node must still refuse (no retry-and-ack)
+    expect(n.membership().get('web')?.has('lost')).toBe(false);
+    expect(n.status().failed).toMatch(/fsync/);
+    expect(n.status().hasQuorum).toBe(false);
+    await expect(n.propose({ op: 'delete-upstream', service: 'web', id: 'ok' })).rejects.toBeInstanceOf(StorageFailedError);
+    await expect(n.readIndex()).rejects.toMatchObject({ code: 'MG_ERR_RAFT_STORAGE_FAILED' });
+    // The last applied membership stays readable for routing.
+    expect(n.membership().get('web')?.has('ok')).toBe(true);
+  });
+});
