@@ -23,6 +23,7 @@
 //   --duration s    BENCH_DURATION     measured seconds per load run (default 5)
 //                   BENCH_WARMUP       warm-up seconds, discarded (default 1)
 //                   BENCH_CONNECTIONS  load generator connections (default 64)
+//                   BENCH_ROUNDS       repetitions per case, interleaved across targets; median reported (default 1)
 //                   MESHGATE_MAIN      meshgate entry point (default dist/src/main.js next to this file)
 //                   BENCH_RESULTS      JSON output path (default bench/results/latest.json)
 //
@@ -103,6 +104,7 @@ async function main(): Promise<number> {
   const ctx: BenchContext = {
     durationSec: positiveNumber(option('--duration', 'BENCH_DURATION'), 5, 'BENCH_DURATION'),
     warmupSec: Number(process.env.BENCH_WARMUP ?? 1),
+    rounds: Math.round(positiveNumber(process.env.BENCH_ROUNDS, 1, 'BENCH_ROUNDS')),
     connections: Math.round(positiveNumber(process.env.BENCH_CONNECTIONS, 64, 'BENCH_CONNECTIONS')),
     meshgateMain: process.env.MESHGATE_MAIN ?? fileURLToPath(new URL('../src/main.js', import.meta.url)),
     tmpDir,
@@ -186,7 +188,7 @@ async function main(): Promise<number> {
           cpus: cpuList.length,
           cpuModel: cpuList[0]?.model ?? null,
           loadAverage1m: { atStart: loadBefore, atEnd: loadavg()[0] },
-          settings: { durationSec: ctx.durationSec, warmupSec: ctx.warmupSec, connections: ctx.connections, only, targets },
+          settings: { durationSec: ctx.durationSec, warmupSec: ctx.warmupSec, connections: ctx.connections, rounds: ctx.rounds, only, targets },
           macro: macroOut,
           micro: microOut.map((r) => ({ ...r, value: Number.isFinite(r.value) ? r.value : null })),
         },

@@ -11,6 +11,8 @@ export interface BenchContext {
   readonly durationSec: number;
   /** Warm-up seconds before each measured run; discarded (BENCH_WARMUP, default 1). */
   readonly warmupSec: number;
+  /** Measured repetitions per case, interleaved across targets; the median is reported (BENCH_ROUNDS, default 1). */
+  readonly rounds: number;
   /** Concurrent keep-alive connections of the load generator (BENCH_CONNECTIONS, default 64). */
   readonly connections: number;
   /** Absolute path of the compiled meshgate CLI (dist/src/main.js, or MESHGATE_MAIN). */

@@ -7,6 +7,8 @@
 //   meshgate      round-robin over the backend, access log off (metrics are always on)
 //   meshgate+log  the same with the access log on (its cost; the lead's target for logs+metrics ≤ 15 %)
 // for a 64-byte body (per-request overhead) and a 1 MiB body (streaming throughput).
+// With BENCH_ROUNDS=N every (target, body) pair is measured N times, targets interleaved, and the
+// run with the median req/s is reported (all rounds' req/s go to the JSON).
 // Invariant: every row comes from this run; a target that fails to start or serve becomes an
 // error row, the others still run.
 import type { BenchContext, LoadResult, MacroResult, ResultRow } from '../lib/types.js';
@@ -20,7 +22,7 @@ interface Size {
 }
 
 /** Load figures plus the target process's CPU time per request (see runLoad). */
-type Measured = LoadResult & { cpuUsPerReq?: number };
+type Measured = LoadResult & { cpuUsPerReq?: number; rounds?: number[] };
 
 const SIZES: Size[] = [
   { label: '64 B', path: '/64', bytes: 64 },
@@ -42,36 +44,53 @@ const TARGETS: Array<{ name: string; start: (ctx: BenchContext, backend: Target)
 ];
 
 export async function run(ctx: BenchContext): Promise<MacroResult> {
-  const title = `Proxy throughput — ${ctx.connections} keep-alive connections, ${ctx.durationSec} s after ${ctx.warmupSec} s warm-up, GET`;
+  const title = `Proxy throughput — ${ctx.connections} keep-alive connections, ${ctx.durationSec} s after ${ctx.warmupSec} s warm-up, GET${ctx.rounds > 1 ? `, median of ${ctx.rounds} interleaved rounds` : ''}`;
   if (!TARGETS.some((t) => ctx.selected(t.name))) return { title, table: `(no target selected; targets: ${TARGETS.map((t) => t.name).join(', ')})` };
   const backend = await startBackend(ctx, 'b1');
   const results = new Map<string, Map<string, Measured | Error>>();
+  const started = new Map<string, Target>();
   try {
+    // All targets are started up front (idle, they cost nothing) so rounds can interleave them:
+    // with BENCH_ROUNDS > 1 a burst of outside load hits every target alike, not just one.
     for (const t of TARGETS) {
       if (!ctx.selected(t.name)) continue;
       const perSize = new Map<string, Measured | Error>();
       results.set(t.name, perSize);
-      let target: Target | undefined;
       try {
         ctx.log(`proxies: starting ${t.name}`);
-        target = await t.start(ctx, backend);
+        const target = await t.start(ctx, backend);
+        started.set(t.name, target);
         for (const s of SIZES) await checkServes(target, s.path, s.bytes);
-        for (const s of SIZES) {
-          ctx.log(`proxies: ${t.name} ${s.label} × ${ctx.connections} connections, ${ctx.durationSec} s`);
+      } catch (err) {
+        await started.get(t.name)?.stop();
+        started.delete(t.name);
+        for (const s of SIZES) perSize.set(s.label, err as Error);
+        ctx.log(`proxies: ${t.name} failed: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    const samples = new Map<string, Measured[]>();
+    for (let round = 1; round <= ctx.rounds; round++) {
+      for (const s of SIZES) {
+        for (const [name, target] of started) {
+          ctx.log(`proxies: round ${round}/${ctx.rounds} ${name} ${s.label} × ${ctx.connections} connections, ${ctx.durationSec} s`);
+          const key = `${name}\0${s.label}`;
           try {
-            perSize.set(s.label, await runLoad(ctx, { origin: target.origin, path: s.path }, target.pid));
+            const r = await runLoad(ctx, { origin: target.origin, path: s.path }, target.pid);
+            samples.set(key, [...(samples.get(key) ?? []), r]);
           } catch (err) {
-            perSize.set(s.label, err as Error);
+            results.get(name)!.set(s.label, err as Error);
           }
         }
-      } catch (err) {
-        for (const s of SIZES) if (!perSize.has(s.label)) perSize.set(s.label, err as Error);
-        ctx.log(`proxies: ${t.name} failed: ${(err as Error).message.split('\n')[0]}`);
-      } finally {
-        await target?.stop();
+      }
+    }
+    for (const [name, perSize] of results) {
+      for (const s of SIZES) {
+        const runs = samples.get(`${name}\0${s.label}`);
+        if (runs && runs.length > 0) perSize.set(s.label, medianByRps(runs));
       }
     }
   } finally {
+    await Promise.all([...started.values()].map((t) => t.stop()));
     await backend.stop();
   }
 
@@ -123,9 +142,17 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
   };
 }
 
+/** The run with the median req/s (the lower middle one for an even count), kept whole. */
+function medianByRps(runs: Measured[]): Measured {
+  const sorted = [...runs].sort((a, b) => a.rps - b.rps);
+  const m = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return { ...m, rounds: runs.map((r) => Math.round(r.rps)) };
+}
+
 function flatten(r: Measured): ResultRow {
   return {
     cpuUsPerReq: r.cpuUsPerReq ?? null,
+    roundsRps: r.rounds ? r.rounds.join(' ') : null,
     rps: r.rps,
     requests: r.requests,
     p50Ms: r.p50Ms,

@@ -15,11 +15,13 @@ const USER_IDS = 10_000;
 
 const CASES = ['round-robin', 'ring-hash'];
 
+type Measured = LoadResult & { cpuUsPerReq?: number };
+
 export async function run(ctx: BenchContext): Promise<MacroResult> {
   const title = `Balancer cost — meshgate, 3 backends, 64 B GET with x-user-id (${USER_IDS} ids), ${ctx.connections} connections, ${ctx.durationSec} s`;
   if (!CASES.some((c) => ctx.selected(c))) return { title, table: `(no case selected; cases: ${CASES.join(', ')})` };
   const backends: Target[] = [];
-  const results = new Map<string, (LoadResult & { cpuUsPerReq?: number }) | Error>();
+  const results = new Map<string, Measured | Error>();
   try {
     for (const id of BACKENDS) backends.push(await startBackend(ctx, id));
     const upstreams = backends.map((b, i) => ({ id: BACKENDS[i]!, url: b.origin }));
@@ -27,20 +29,41 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       { name: 'round-robin', service: { balancer: 'round-robin', upstreams } },
       { name: 'ring-hash', service: { balancer: 'ring-hash', hashOn: 'header:x-user-id', upstreams } },
     ];
-    for (const c of cases) {
-      if (!ctx.selected(c.name)) continue;
-      let target: Target | undefined;
-      try {
-        ctx.log(`ring-vs-rr: meshgate ${c.name}`);
-        target = await startMeshgate(ctx, `meshgate ${c.name}`, { accessLog: false, service: c.service });
-        await checkServes(target, '/64', 64);
-        results.set(c.name, await runLoad(ctx, { origin: target.origin, path: '/64', headerName: 'x-user-id', headerValues: USER_IDS, countHeader: 'x-backend-id' }, target.pid));
-      } catch (err) {
-        results.set(c.name, err as Error);
-        ctx.log(`ring-vs-rr: ${c.name} failed: ${(err as Error).message.split('\n')[0]}`);
-      } finally {
-        await target?.stop();
+    const started = new Map<string, Target>();
+    try {
+      for (const c of cases) {
+        if (!ctx.selected(c.name)) continue;
+        try {
+          ctx.log(`ring-vs-rr: starting meshgate ${c.name}`);
+          const target = await startMeshgate(ctx, `meshgate ${c.name}`, { accessLog: false, service: c.service });
+          started.set(c.name, target);
+          await checkServes(target, '/64', 64);
+        } catch (err) {
+          await started.get(c.name)?.stop();
+          started.delete(c.name);
+          results.set(c.name, err as Error);
+          ctx.log(`ring-vs-rr: ${c.name} failed: ${(err as Error).message.split('\n')[0]}`);
+        }
       }
+      // Interleaved rounds, median by req/s (see proxies.ts): both balancers see the same noise.
+      const samples = new Map<string, Measured[]>();
+      for (let round = 1; round <= ctx.rounds; round++) {
+        for (const [name, target] of started) {
+          ctx.log(`ring-vs-rr: round ${round}/${ctx.rounds} ${name}`);
+          try {
+            const r = await runLoad(ctx, { origin: target.origin, path: '/64', headerName: 'x-user-id', headerValues: USER_IDS, countHeader: 'x-backend-id' }, target.pid);
+            samples.set(name, [...(samples.get(name) ?? []), r]);
+          } catch (err) {
+            results.set(name, err as Error);
+          }
+        }
+      }
+      for (const [name, runs] of samples) {
+        if (results.get(name) instanceof Error) continue;
+        results.set(name, [...runs].sort((a, b) => a.rps - b.rps)[Math.floor((runs.length - 1) / 2)]!);
+      }
+    } finally {
+      await Promise.all([...started.values()].map((t) => t.stop()));
     }
   } finally {
     await Promise.all(backends.map((b) => b.stop()));
