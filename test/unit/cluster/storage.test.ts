@@ -206,6 +206,22 @@ describe('DiskStorage', () => {
     await r.close();
   });
 
+  it('persists the bootstrap configuration as an index-0 snapshot so the dataDir is no longer empty', async () => {
+    const s = await reopen();
+    expect(s.isEmpty()).toBe(true);
+    await s.persist({ snapshot: { metadata: { index: 0, term: 0, confState: { voters: ['a', 'b', 'c'], learners: [] } }, data: new Uint8Array(0) } });
+    expect(s.isEmpty()).toBe(false);
+    await s.close();
+    const r = await reopen();
+    expect(r.isEmpty()).toBe(false);
+    expect(r.recovered.snapshot?.metadata).toEqual({ index: 0, term: 0, confState: { voters: ['a', 'b', 'c'], learners: [] } });
+    await r.persist({ entries: [ent(1, 1)], hardState: { term: 1, vote: 'a', commit: 0 } });
+    await r.close();
+    const again = await reopen();
+    expect(again.recovered.entries.map((e) => e.index)).toEqual([1]);
+    await again.close();
+  });
+
   it('makes a failed fsync permanent: the write is never acknowledged, not even after the disk recovers', async () => {
     let failing = false;
     let syncs = 0;
