@@ -17,12 +17,14 @@
  * to the newcomer; removing one moves only its keys. (Setting `minRingSize` or exceeding `maxRingSize`
  * brings Envoy's trade-off back; both are off/large by default.)
  *
- * Default of 1000 virtual nodes per unit weight: the share of an upstream with k points has a
- * relative standard deviation ≈ 1/√k (sum of k exponential arcs). ketama's 160 gives ≈ 8 %, so among
- * 10 upstreams the largest deviation is typically 12–20 % (measured: see the report in
- * test/unit/balance/ring-hash.test.ts and bench/micro/balance-pick.ts); 1000 gives ≈ 3.2 %, keeping
- * 10 equal upstreams within ±10 % of the mean with margin. Cost: 8 bytes per point (1000 upstreams of
- * weight 1–3 → 2 M points, 16 MB, rebuilt off the hot path), lookup is one binary search (≈21 steps).
+ * Default of 1000 virtual nodes per unit weight: an upstream with k points has a share whose relative
+ * standard deviation is ≈ 1/√k (a sum of k exponential arcs). Measured over 40 random sets of 10 equal
+ * upstreams, largest share deviation (mean / worst / sets above 9 %): 160 points (ketama) 12.7 % /
+ * 19.8 % / 33 of 40; 320: 9.1 % / 16.7 % / 17; 500: 7.2 % / 11.3 % / 6; 1000: 5.5 % / 9.6 % / 2. So
+ * 1000 is the smallest round figure that keeps 10 equal upstreams within ±10 % of the mean with
+ * 100 k keys for nearly every membership (not every: it is a random placement; ≈ 5 % of sets land
+ * between 9 and 10 %). Cost: 8 bytes per point; 1,000 upstreams of weight 1–3 → 2 M points, 16 MB,
+ * ≈ 200 ms CPU to rebuild (bench/micro/balance-pick.ts), off the hot path; lookup is one binary search.
  *
  * Invariants: immutable after construction except the walker's scratch marks and the fallback
  * random state; ties between equal positions are broken by id order, so the ring is a pure function
