@@ -102,8 +102,6 @@ export interface RaftNodeOptions {
   readonly snapshotEvery?: number;
   readonly trailingEntries?: number;
   readonly proposalTimeoutMs?: number;
-  /** Address peers should use to reach this node, carried in conf changes (defaults to `listen`). */
-  readonly advertise?: string;
   readonly storageForTest?: Pick<DiskStorageOptions, 'syncForTest'>;
   readonly transportForTest?: Pick<TransportOptions, 'backoffBaseMs' | 'backoffMaxMs' | 'queueLimit'>;
 }

@@ -54,6 +54,11 @@ export const DEFAULT_BACKOFF_BASE_MS = 50;
 export const DEFAULT_BACKOFF_MAX_MS = 2000;
 /** A dialer that does not get a valid challenge in this time gives up and backs off. */
 const HANDSHAKE_TIMEOUT_MS = 5000;
+/**
+ * Inbound connections are one per peer in normal operation (plus a few during reconnects); each may buffer
+ * up to one frame before its HMAC is checked, so the cap bounds what unauthenticated clients can pin.
+ */
+export const MAX_INBOUND_CONNECTIONS = 64;
 /** Rate limit for drop logs: at most one line per remote per interval, however hostile the remote is. */
 export const LOG_INTERVAL_MS = 10_000;
 
@@ -159,11 +164,12 @@ class FrameReader {
     const out: Buffer[] = [];
     for (;;) {
       if (this.buffered < 4) return out;
-      const head = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      this.chunks = [head];
-      const len = head.readUInt32LE(0);
+      if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks)];
+      const len = this.chunks[0]!.readUInt32LE(0);
       if (len > this.maxFrame) return 'oversize';
+      // Concatenate once per frame, when it is complete, not on every partial read.
       if (this.buffered < 4 + len) return out;
+      const head = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
       out.push(head.subarray(4, 4 + len));
       const rest = head.subarray(4 + len);
       this.chunks = rest.length > 0 ? [rest] : [];
@@ -434,6 +440,11 @@ export class PeerTransport {
 
   private accept(s: net.Socket): void {
     if (this.closed) {
+      s.destroy();
+      return;
+    }
+    if (this.inbound.size >= MAX_INBOUND_CONNECTIONS) {
+      this.rateLimitedLog(`cap:${s.remoteAddress ?? '?'}`, { remote: s.remoteAddress, limit: MAX_INBOUND_CONNECTIONS }, 'raft transport: too many inbound connections, refusing');
       s.destroy();
       return;
     }
