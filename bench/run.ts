@@ -12,7 +12,8 @@
 //      bench (reload latency, raft commit latency, sticky…) = adding one file; nothing to register.
 //   2. micro benches: every module bench/micro/<name>.ts, alphabetically. Contract:
 //        export async function run(): Promise<Array<{ name: string; value: number; unit: string }>>
-//      A missing export, a throw or a timeout becomes an error row; the other benches still run.
+//      Each runs in its own process (bench/lib/micro-runner.ts). A missing export, a throw or a
+//      timeout becomes an error row; the other benches still run.
 //
 // Output: Markdown on stdout (pastes into the README), progress on stderr, and every figure in
 // bench/results/latest.json (not committed).
@@ -35,7 +36,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ProcessGroup } from './lib/procs.js';
 import { markdownTable } from './lib/table.js';
-import type { BenchContext, MacroBench, MacroResult, MicroBench, MicroRow } from './lib/types.js';
+import type { BenchContext, MacroBench, MacroResult, MicroRow } from './lib/types.js';
 
 /** Benches that open the report, in this order (the README table first); others follow by name. */
 const MACRO_FIRST = ['proxies', 'ring-vs-rr'];
@@ -103,7 +104,7 @@ async function main(): Promise<number> {
 
   const ctx: BenchContext = {
     durationSec: positiveNumber(option('--duration', 'BENCH_DURATION'), 5, 'BENCH_DURATION'),
-    warmupSec: Number(process.env.BENCH_WARMUP ?? 1),
+    warmupSec: process.env.BENCH_WARMUP === '0' ? 0 : positiveNumber(process.env.BENCH_WARMUP, 1, 'BENCH_WARMUP'),
     rounds: Math.round(positiveNumber(process.env.BENCH_ROUNDS, 1, 'BENCH_ROUNDS')),
     connections: Math.round(positiveNumber(process.env.BENCH_CONNECTIONS, 64, 'BENCH_CONNECTIONS')),
     meshgateMain: process.env.MESHGATE_MAIN ?? fileURLToPath(new URL('../src/main.js', import.meta.url)),
@@ -156,14 +157,15 @@ async function main(): Promise<number> {
   const microNames = modulesIn(microDir).filter((n) => wants('micro', n));
   for (const name of microNames) {
     ctx.log(`micro ${name}`);
+    const h = procs.spawnNode(`micro ${name}`, join(here, 'lib', 'micro-runner.js'), { file: join(microDir, `${name}.js`) });
     try {
-      const mod = (await import(pathToFileURL(join(microDir, `${name}.js`)).href)) as { run?: MicroBench };
-      if (typeof mod.run !== 'function') throw new Error('exports no run()');
-      const rows = await withTimeout(mod.run(), MICRO_TIMEOUT_MS, `micro ${name}`);
-      if (!Array.isArray(rows)) throw new Error('run() did not return an array');
-      for (const r of rows) microOut.push({ bench: name, name: String(r.name), value: Number(r.value), unit: String(r.unit) });
+      const out = await withTimeout(h.result<{ rows?: Array<{ name: string; value: number | null; unit: string }>; error?: string }>(), MICRO_TIMEOUT_MS, `micro ${name}`);
+      if (out.error !== undefined) throw new Error(out.error);
+      for (const r of out.rows ?? []) microOut.push({ bench: name, name: r.name, value: r.value ?? Number.NaN, unit: r.unit });
     } catch (err) {
       microOut.push({ bench: name, name: '(error)', value: Number.NaN, unit: '', error: (err as Error).message });
+    } finally {
+      await h.stop();
     }
   }
   if (microOut.length > 0) {

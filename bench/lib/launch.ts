@@ -129,7 +129,10 @@ export function meshgateConfig(o: { id: string; port: number; adminPort: number;
  */
 export async function startMeshgate(ctx: BenchContext, name: string, o: { accessLog: boolean; service: MeshgateService }): Promise<Target> {
   if (!existsSync(ctx.meshgateMain)) throw new Error(`${ctx.meshgateMain} missing (build meshgate first)`);
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const port = await freePort();
+  let adminPort = await freePort();
+  // The kernel may hand the same just-closed port out twice in a row.
+  while (adminPort === port) adminPort = await freePort();
   const slug = name.replace(/[^a-z0-9]+/gi, '-');
   const configFile = join(ctx.tmpDir, `${slug}.yaml`);
   writeFileSync(configFile, meshgateConfig({ id: 'bench-1', port, adminPort, accessLog: o.accessLog, service: o.service }));
