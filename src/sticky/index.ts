@@ -40,7 +40,7 @@ export {
   type StoreOp,
 } from './resolver.js';
 export { Breaker, type BreakerState } from './breaker.js';
-export { LockManager, MemoryLockBackend, lockKeyOf, type AcquireOptions, type Lease, type LockBackend, type LockManagerOptions } from './lock.js';
+export { LockManager, MemoryLockBackend, DEFAULT_LOCK_BUDGET_MS, DEFAULT_LOCK_TTL_MS, lockKeyOf, type AcquireOptions, type Lease, type LockBackend, type LockManagerOptions } from './lock.js';
 export { RedisLockBackend } from './redis-lock-backend.js';
 export {
   LockArgumentError,

@@ -51,7 +51,7 @@ export interface LockManagerOptions extends AcquireOptions {
   readonly ttlMs?: number;
   /** Drift allowance as a fraction of the TTL (plus 2 ms). Default 0.01 (node-redlock driftFactor). */
   readonly driftFactor?: number;
-  /** Bound on one store call (ms). Default 50 (as the pin store). */
+  /** Bound on one store call (ms). Default DEFAULT_LOCK_BUDGET_MS. */
   readonly budgetMs?: number;
   /** Monotonic clock (ms). Default performance.now. */
   readonly clock?: Clock;
@@ -63,6 +63,13 @@ export const DEFAULT_LOCK_RETRIES = 10;
 export const DEFAULT_LOCK_RETRY_DELAY_MS = 200;
 export const DEFAULT_LOCK_JITTER_MS = 100;
 export const DEFAULT_DRIFT_FACTOR = 0.01;
+/**
+ * Bound on one lock call (ms). Larger than the request path's 50 ms: locks are taken by background
+ * jobs, where a slow-but-working Redis should still grant them, and a timed-out acquire is ambiguous
+ * (it may have succeeded) so we would rather wait a little than fail. Still far below the 30 s lease
+ * and the 0.2·TTL abort guard, so a stalled Redis is detected while the lease is valid.
+ */
+export const DEFAULT_LOCK_BUDGET_MS = 250;
 /** Redis expires keys with 1 ms precision; node-redlock adds 2 ms on top of the drift factor. */
 const DRIFT_FLOOR_MS = 2;
 /**
@@ -109,7 +116,7 @@ export class LockManager {
     this.backend = opts.backend;
     this.ttlMs = opts.ttlMs ?? DEFAULT_LOCK_TTL_MS;
     this.driftFactor = opts.driftFactor ?? DEFAULT_DRIFT_FACTOR;
-    this.budgetMs = opts.budgetMs ?? 50;
+    this.budgetMs = opts.budgetMs ?? DEFAULT_LOCK_BUDGET_MS;
     this.clock = opts.clock ?? monotonicClock;
     this.random = opts.random ?? Math.random;
     this.defaults = {

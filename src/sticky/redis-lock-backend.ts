@@ -4,7 +4,7 @@
  * and `${keyPrefix}lock:{<name>}:fence` (counter, PX = FENCE_KEY_TTL_MS); one hash tag, one slot.
  */
 import { StoreDataError } from './errors.js';
-import { lockKeyOf, type LockBackend } from './lock.js';
+import { DEFAULT_LOCK_BUDGET_MS, lockKeyOf, type LockBackend } from './lock.js';
 import { RedisConnection, type RedisConnectionOptions } from './redis-connection.js';
 
 /**
@@ -19,7 +19,9 @@ export class RedisLockBackend implements LockBackend {
 
   constructor(opts: RedisConnectionOptions & { readonly connection?: RedisConnection } = {}) {
     this.ownsConnection = opts.connection === undefined;
-    this.connection = opts.connection ?? new RedisConnection(opts);
+    // Own connection: its ioredis commandTimeout matches the lock budget (a shared pin-store
+    // connection would cut lock calls at the request path's 50 ms).
+    this.connection = opts.connection ?? new RedisConnection({ ...opts, budgetMs: opts.budgetMs ?? DEFAULT_LOCK_BUDGET_MS });
   }
 
   async acquire(name: string, owner: string, ttlMs: number, budgetMs: number): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }> {

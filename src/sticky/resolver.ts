@@ -5,7 +5,8 @@
  * Otherwise one store round trip (get-or-create + conditional renewal, single-flighted per session on
  * this peer); if the pinned upstream is not usable, one compare-and-set move (fence + 1) and adopt
  * whatever the store says won. If the store is down, slow, or returned garbage, fall back without
- * waiting: `hash` → last pin this peer knew, else `hashPick(key)`; `reject` → {kind:'reject'}.
+ * waiting: `hash` → last pin this peer knew, else the upstream a just-failed write proposed (it may
+ * still land), else `hashPick(key)`; `reject` → {kind:'reject'} (keyless requests are still served).
  *
  * Invariants:
  * - A resolve never waits on the store longer than `budgetMs` in total (every call gets the budget
@@ -259,7 +260,7 @@ export class StickyResolver {
         () => this.store.createIfAbsent(sid, candidate, { ttlMs: this.ttlMs, renewBelowMs: this.renewBelowMs, minFence, budgetMs }),
         budgetMs,
       );
-      if (c instanceof Error) return this.degraded(req, key, sid, known, isNew, c.message);
+      if (c instanceof Error) return this.degraded(req, key, sid, known, isNew, c.message, candidate);
       pin = c;
       event = c.outcome === 'created' ? 'created' : c.renewed ? 'renewed' : 'hit';
     }
@@ -280,7 +281,7 @@ export class StickyResolver {
         () => this.store.compareAndMove(sid, from, target, { ttlMs: this.ttlMs, minFence: Math.max(minFence, from.fence), budgetMs }),
         budgetMs,
       );
-      if (m instanceof Error) return this.degraded(req, key, sid, known, isNew, m.message);
+      if (m instanceof Error) return this.degraded(req, key, sid, known, isNew, m.message, target);
       pin = m;
       if (m.outcome === 'moved') {
         this.counters.moved++;
@@ -313,7 +314,12 @@ export class StickyResolver {
     return req.pick();
   }
 
-  private degraded(req: StickyRequest, key: string, sid: string, known: CacheEntry | undefined, isNew: boolean, reason: string): StickyResult {
+  /**
+   * Route without the store. `proposed` is the upstream a write that just failed proposed: a timed-out
+   * write may still run later (a ghost write), and then it is the pin, so we route there rather than
+   * to the hash, and remember it so this peer proposes it again when the store is back.
+   */
+  private degraded(req: StickyRequest, key: string, sid: string, known: CacheEntry | undefined, isNew: boolean, reason: string, proposed?: string): StickyResult {
     // Fail-closed mode rejects sessions it cannot confirm; requests without a key are still served
     // (research SL-16), on the hash so their next requests land alike on every peer.
     if (this.onStoreDown === 'reject' && !isNew) return this.finish(req, { kind: 'reject', reason }, false);
@@ -324,7 +330,7 @@ export class StickyResolver {
         : { kind: 'pinned', upstream: known.upstream, fence: 0, event: 'fallback-hash' };
       return this.finish(req, r, false);
     }
-    const h = req.hashPick(key);
+    const h = proposed !== undefined && req.usable(proposed) ? proposed : req.hashPick(key);
     if (h === undefined || !req.usable(h)) return this.finish(req, { kind: 'none' }, false);
     // Remember the degraded choice (keeping the highest confirmed fence for minFence) so the session
     // stays put for the rest of the outage and proposes this upstream when pins re-form.

@@ -57,7 +57,8 @@ export class Fleet {
   }
 }
 
-export type FaultMode = 'ok' | 'down' | 'hang' | 'garbage';
+/** ghost: the caller times out, but the operation is applied 100 ms later (a late write on the server). */
+export type FaultMode = 'ok' | 'down' | 'hang' | 'garbage' | 'ghost';
 
 /** A PinStore that can be switched into failure modes; counts every call that reached it. */
 export class FaultyStore implements PinStore {
@@ -65,11 +66,17 @@ export class FaultyStore implements PinStore {
   mode: FaultMode = 'ok';
   calls = 0;
   writes = 0;
+  /** Late operations still to land (await them to let the "server" catch up). */
+  readonly ghosts: Promise<void>[] = [];
   constructor(readonly inner: MemoryPinStore) {}
   private async gate<T>(fn: () => Promise<T>): Promise<T> {
     this.calls++;
     if (this.mode === 'down') throw new StoreUnavailableError('injected outage');
     if (this.mode === 'hang') return new Promise<T>(() => undefined);
+    if (this.mode === 'ghost') {
+      this.ghosts.push(new Promise<void>((resolve) => setTimeout(() => void fn().finally(resolve), 100)));
+      return new Promise<T>(() => undefined);
+    }
     if (this.mode === 'garbage') throw new StoreDataError('injected garbage');
     return fn();
   }

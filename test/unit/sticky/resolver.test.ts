@@ -159,9 +159,11 @@ describe('StickyResolver', () => {
     expect(st.fallbackLastKnown + st.fallbackHash).toBe(st.resolves - 1);
   });
 
-  it('new sessions during an outage are served on the hash and keep that upstream when pins re-form', async () => {
+  it('new sessions while the breaker is open are served on the hash and keep that upstream when pins re-form', async () => {
     const { fleet, resolver, store, clock } = setup();
     store.mode = 'down';
+    for (let i = 0; i < 5; i++) await resolver.resolve(fleet.request(`open-${i}`));
+    expect(resolver.stats().breaker).toBe('open');
     const r = pinned(await resolver.resolve(fleet.request(undefined)));
     expect(r.event).toBe('fallback-hash');
     expect(r.upstream).toBe(fleet.hashPick(r.newSessionKey!));
@@ -169,6 +171,40 @@ describe('StickyResolver', () => {
     clock.advance(5000); // past the breaker cool-down
     const after = pinned(await resolver.resolve(fleet.request(r.newSessionKey)));
     expect(after).toMatchObject({ upstream: r.upstream, event: 'created' });
+  });
+
+  it('a write that times out but lands later (ghost write) pins the session where it was routed', async () => {
+    const { fleet, resolver, store, clock } = setup({ budgetMs: 20, ups: ['a', 'b', 'c', 'd', 'e'] });
+    store.mode = 'ghost';
+    const routed: { key: string; upstream: string }[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = pinned(await resolver.resolve(fleet.request(undefined)));
+      expect(r.fence).toBe(0);
+      routed.push({ key: r.newSessionKey!, upstream: r.upstream });
+    }
+    await Promise.all(store.ghosts);
+    store.mode = 'ok';
+    clock.advance(5000);
+    for (const s of routed) {
+      const r = pinned(await resolver.resolve(fleet.request(s.key)));
+      expect(r.upstream).toBe(s.upstream);
+      expect(r.fence).toBeGreaterThan(0);
+    }
+  });
+
+  it('a move that times out but lands later leaves the session where it was routed (one move in total)', async () => {
+    const { fleet, resolver, store, clock } = setup({ budgetMs: 20 });
+    const s = pinned(await resolver.resolve(fleet.request(undefined)));
+    fleet.set(s.upstream, { healthy: false });
+    clock.advance(2000);
+    store.mode = 'ghost';
+    const during = pinned(await resolver.resolve(fleet.request(s.newSessionKey)));
+    expect(during.upstream).not.toBe(s.upstream);
+    await Promise.all(store.ghosts);
+    store.mode = 'ok';
+    clock.advance(5000);
+    const after = pinned(await resolver.resolve(fleet.request(s.newSessionKey)));
+    expect(after).toMatchObject({ upstream: during.upstream, fence: s.fence + 1 });
   });
 
   it('recovery: after the store lost every pin, sessions re-pin where they were (at most one move) with higher fences', async () => {
