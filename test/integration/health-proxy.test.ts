@@ -277,7 +277,13 @@ describe('health through the real proxy', () => {
         const u = await upstream('outl', 'o1');
         return u.ejected && u.timesEjected === 1;
       }, HANG_MS, () => 'o1 was never ejected');
-      const first = ejections().find((e) => e.data.upstream === 'o1' && e.data.timesEjected === 1)!;
+      const ejectionOf = async (id: string, times: number) => {
+        // The event went out before status could show the ejection, but on another socket: wait for it.
+        const find = () => ejections().find((e) => e.data.upstream === id && e.data.timesEjected === times);
+        await waitFor(() => find() !== undefined, HANG_MS, () => `no outlier:ejected event for ${id} (${times}×)`);
+        return find()!;
+      };
+      const first = await ejectionOf('o1', 1);
       expect(first.data.reason).toBe('consecutive-5xx');
 
       // It comes back after the base ejection time, fails again at once and is ejected for longer.
@@ -285,7 +291,7 @@ describe('health through the real proxy', () => {
         const u = await upstream('outl', 'o1');
         return u.ejected && u.timesEjected === 2;
       }, HANG_MS, () => 'o1 was never ejected a second time');
-      const second = ejections().find((e) => e.data.upstream === 'o1' && e.data.timesEjected === 2)!;
+      const second = await ejectionOf('o1', 2);
       const o1 = await upstream('outl', 'o1');
       // Status reports the ejection end the event announced.
       expect(o1.ejectedUntil).toBe(new Date(second.data.untilMs as number).toISOString());
@@ -293,10 +299,13 @@ describe('health through the real proxy', () => {
       const d1 = (first.data.untilMs as number) - first.data.at;
       const d2 = (second.data.untilMs as number) - second.data.at;
       expect(d2).toBeGreaterThan(d1);
-      expect(d1).toBeGreaterThanOrEqual(990); // base 1 s (a few ms between reading the clock for each field)
-      expect(d1).toBeLessThanOrEqual(1010);
-      expect(d2).toBeGreaterThanOrEqual(1990); // base × timesEjected = 2 s
-      expect(d2).toBeLessThanOrEqual(2010);
+      // The detector reads the clock for untilMs just before the bus stamps `at`, so each duration is
+      // at most base × timesEjected, and less only by however long the process was descheduled in
+      // between (tens of ms on a loaded box; 100 ms allowed).
+      expect(d1).toBeLessThanOrEqual(1000);
+      expect(d1).toBeGreaterThan(900);
+      expect(d2).toBeLessThanOrEqual(2000);
+      expect(d2).toBeGreaterThan(1900);
       expect(await metric('meshgate_outlier_ejections_enforced_total', { service: 'outl', upstream: 'o1' })).toBeGreaterThanOrEqual(2);
 
       // Three of four fail: 50 % of 4 allows two ejected at once, never three.
