@@ -48,6 +48,7 @@ export function validateOptions(opts: BalancerOptions): void {
   checkNumber(opts.defaultRttMs, 'defaultRttMs', (v) => v > 0, 'a number > 0');
   checkNumber(opts.vnodesPerWeight, 'vnodesPerWeight', (v) => v >= 1, 'a number ≥ 1');
   checkNumber(opts.maxRingSize, 'maxRingSize', (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1');
+  checkNumber(opts.minRingSize, 'minRingSize', (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1');
 }
 
 /**

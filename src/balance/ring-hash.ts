@@ -18,12 +18,12 @@
  * brings Envoy's trade-off back; both are off/large by default.)
  *
  * Default of 1000 virtual nodes per unit weight: an upstream with k points has a share whose relative
- * standard deviation is ≈ 1/√k (a sum of k exponential arcs). Measured over 40 random sets of 10 equal
- * upstreams, largest share deviation (mean / worst / sets above 9 %): 160 points (ketama) 12.7 % /
- * 19.8 % / 33 of 40; 320: 9.1 % / 16.7 % / 17; 500: 7.2 % / 11.3 % / 6; 1000: 5.5 % / 9.6 % / 2. So
- * 1000 is the smallest round figure that keeps 10 equal upstreams within ±10 % of the mean with
- * 100 k keys for nearly every membership (not every: it is a random placement; ≈ 5 % of sets land
- * between 9 and 10 %). Cost: 8 bytes per point; 1,000 upstreams of weight 1–3 → 2 M points, 16 MB,
+ * standard deviation is ≈ 1/√k (a sum of k exponential arcs). Measured over 100 random sets of 10
+ * equal upstreams, the largest structural share deviation (mean / worst / sets above 10 %): 160
+ * points (ketama) 13.2 % / 26.1 % / 83; 320: 10.3 % / 17.4 % / 58; 500: 8.1 % / 14.1 % / 19; 1000:
+ * 5.7 % / 10.9 % / 1. So 1000 is the smallest round figure that keeps 10 equal upstreams within ±10 %
+ * of the mean for nearly every membership — not every: placement is random, and about 1 set in 100
+ * lands just above. Cost: 8 bytes per point; 1,000 upstreams of weight 1–3 → 2 M points, 16 MB,
  * ≈ 200 ms CPU to rebuild (bench/micro/balance-pick.ts), off the hot path; lookup is one binary search.
  *
  * Invariants: immutable after construction except the walker's scratch marks and the fallback
