@@ -38,4 +38,16 @@ describe('round-robin (SWRR)', () => {
     expect(shareOfNew(70_000)).toBeCloseTo(0.5, 2); // window over
     expect(shareOfNew(10_000 - 5)).toBeCloseTo(0.1 / 1.1, 2); // clock behind eligibleSince: minimum weight
   });
+
+  it('equal weights rotate in id order; after a slow-start ramp ends, rotation resumes evenly', () => {
+    const b = new RoundRobinBalancer(
+      { candidates: [{ id: 'c', weight: 2 }, { id: 'a', weight: 2 }, { id: 'b', weight: 2, eligibleSinceMs: 0 }] },
+      { slowStartMs: 1_000 },
+    );
+    expect(Array.from({ length: 6 }, () => b.pick({}))).toEqual(['a', 'b', 'c', 'a', 'b', 'c']); // no clock: no ramp
+    const ramp = Array.from({ length: 210 }, () => b.pick({ nowMs: 0 }));
+    expect(ramp.filter((p) => p === 'b')).toHaveLength(10); // weight 0.2 of 4.2
+    const after = Array.from({ length: 300 }, () => b.pick({ nowMs: 5_000 }));
+    for (const id of ['a', 'b', 'c']) expect(after.filter((p) => p === id)).toHaveLength(100);
+  });
 });
