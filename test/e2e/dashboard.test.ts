@@ -143,7 +143,8 @@ describe.skipIf(!HAS_CHROMIUM)(TITLE, () => {
 
   it('shows a rejected reload with its file:line:column lines, and clears them on a good reload', async () => {
     const file = peer!.configFile;
-    writeFileSync(file, `${goodConfig}\n    bogusKey: 1\n`);
+    // The unknown key is markup: the page must show it as text, never parse it.
+    writeFileSync(file, `${goodConfig}\n    "<img src=x id=injected>": 1\n`);
     const res = await fetch(`${peer!.adminUrl}/api/v1/config/reload`, { method: 'POST' });
     expect(res.status).toBe(400);
     await page.waitForSelector('#config[data-reload="rejected"]', { timeout: 5000 });
@@ -151,6 +152,8 @@ describe.skipIf(!HAS_CHROMIUM)(TITLE, () => {
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('\n')).toMatch(/config\.yaml:\d+:\d+: /);
     expect(await page.textContent('#reload-result')).toContain('rejected');
+    expect(lines.join('\n')).toContain('<img src=x id=injected>');
+    expect(await page.$$('#injected')).toHaveLength(0);
 
     writeFileSync(file, goodConfig);
     expect(readFileSync(file, 'utf8')).toBe(goodConfig);
