@@ -270,8 +270,8 @@ export class StickyResolver {
 
     for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS && !req.usable(pin.upstream); attempt++) {
       const from: { upstream: string; fence: number } = pin;
-      const target = req.pick();
-      if (target === undefined || target === from.upstream || !req.pickable(target)) {
+      const target = this.moveTarget(req, key, this.cache.get(sid), from.upstream);
+      if (target === undefined) {
         this.remember(sid, { upstream: from.upstream, fence: from.fence, at: this.clock.nowMs(), confirmed: true });
         return this.finish(req, { kind: 'none' }, false);
       }
@@ -312,6 +312,21 @@ export class StickyResolver {
     const h = req.hashPick(key);
     if (h !== undefined && req.pickable(h)) return h;
     return req.pick();
+  }
+
+  /**
+   * Where a pin moves when its upstream is not usable. Deterministic first, so racing peers propose
+   * the same target and it matches where degraded peers already send the session: the upstream this
+   * peer routed the session to without a pin (during an outage), else hashPick(key); the balancer's
+   * pick only when neither is pickable.
+   */
+  private moveTarget(req: StickyRequest, key: string, known: CacheEntry | undefined, from: string): string | undefined {
+    const ok = (id: string | undefined): id is string => id !== undefined && id !== from && req.pickable(id);
+    if (known && !known.confirmed && ok(known.upstream)) return known.upstream;
+    const h = req.hashPick(key);
+    if (ok(h)) return h;
+    const p = req.pick();
+    return ok(p) ? p : undefined;
   }
 
   /**
