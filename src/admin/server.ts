@@ -79,7 +79,8 @@ export class AdminServer {
         throw new AdminError(req.headers.authorization ? 403 : 401, 'MG_ERR_ADMIN_UNAUTHORIZED', 'a valid bearer token is required for this call');
       }
     }
-    const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined;
+    // Idempotent retries of membership writes: `x-meshgate-client: <client-id>:<seq>`.
+    const requestId = typeof req.headers['x-meshgate-client'] === 'string' ? req.headers['x-meshgate-client'] : undefined;
 
     if (path === '/healthz' && method === 'GET') {
       const ok = this.backend.isServing();
@@ -174,7 +175,7 @@ function sendError(res: ServerResponse, err: unknown): void {
 }
 
 function statusForCode(code: string): number {
-  if (code.includes('NO_QUORUM') || code.includes('NOT_LEADER') || code.includes('UNAVAILABLE') || code.includes('TIMEOUT')) return 503;
+  if (/NO_QUORUM|NOT_LEADER|UNAVAILABLE|TIMEOUT|DROPPED|CLOSED|STORAGE_FAILED/.test(code)) return 503;
   if (code.includes('CONFLICT') || code.includes('IN_PROGRESS') || code.includes('PENDING')) return 409;
   if (code.includes('NOT_FOUND') || code.includes('UNKNOWN')) return 404;
   return 400;

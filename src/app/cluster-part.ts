@@ -9,6 +9,7 @@ import type { EventBus } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { AdminError, badRequest } from '../admin/errors.js';
+import { RaftNode } from '../cluster/index.js';
 
 export interface ClusterStatus {
   role: string;
@@ -35,13 +36,98 @@ export interface ClusterPart {
 }
 
 export async function startClusterPart(
-  _cfg: Config,
-  _bus: EventBus,
-  _log: Logger,
+  cfg: Config,
+  bus: EventBus,
+  log: Logger,
   _metrics: Metrics,
-  _onMembership: () => void,
+  onMembership: () => void,
 ): Promise<ClusterPart> {
-  throw new AdminError(500, 'MG_ERR_CLUSTER_UNAVAILABLE', 'cluster support is not built into this binary yet');
+  const c = cfg.cluster!;
+  const node = new RaftNode({
+    id: cfg.node.id,
+    listen: c.listen,
+    dataDir: c.dataDir,
+    secret: c.secret,
+    bootstrap: c.bootstrap,
+    events: bus,
+    logger: log.child({ area: 'raft' }),
+    tickMs: c.tickInterval,
+  });
+  await node.start();
+  node.onMembershipChange(() => onMembership());
+  let lastQuorum: boolean | undefined;
+  const quorumWatch = setInterval(() => {
+    const q = node.status().hasQuorum;
+    if (q !== lastQuorum) {
+      if (lastQuorum !== undefined && !q) log.warn('raft: no quorum; routing continues on the last known membership');
+      lastQuorum = q;
+    }
+  }, 500);
+  quorumWatch.unref();
+  const seqOf = (clientId: string | undefined) => parseClient(clientId);
+  return {
+    membership: () => node.membership(),
+    status: () => {
+      const s = node.status();
+      return {
+        configured: true,
+        role: s.role,
+        term: s.term,
+        leader: s.leader,
+        commitIndex: s.commitIndex,
+        appliedIndex: s.appliedIndex,
+        lastIndex: s.lastIndex,
+        snapshotIndex: s.snapshotIndex,
+        voters: [...s.voters],
+        learners: [...s.learners],
+        hasQuorum: s.hasQuorum,
+        lastLeaderContactMs: s.lastLeaderContactMs,
+        removed: s.removed,
+        failed: s.failed,
+        // Without quorum the routing table keeps the last membership this peer applied.
+        routingOn: s.hasQuorum ? 'current membership' : 'last known membership (no quorum)',
+        peers: s.peers,
+        transport: node.transportStats(),
+      };
+    },
+    async putUpstream(service, id, value, clientId) {
+      const r = await node.propose({ op: 'put-upstream', service, id, url: value.url, weight: value.weight, state: value.state, ...seqOf(clientId) });
+      if (!r.result.ok) throw new AdminError(409, r.result.code, r.result.message);
+      return { index: r.index };
+    },
+    async deleteUpstream(service, id, clientId) {
+      const r = await node.propose({ op: 'delete-upstream', service, id, ...seqOf(clientId) });
+      if (!r.result.ok) {
+        if (r.result.code === 'MG_ERR_MEMBERSHIP_NOT_FOUND') return { index: r.index, existed: false };
+        throw new AdminError(409, r.result.code, r.result.message);
+      }
+      return { index: r.index, existed: true };
+    },
+    addPeer: (id, address, role) => node.addPeer(id, address, role),
+    removePeer: (id) => node.removePeer(id),
+    async transferLeadership(to) {
+      return { leader: await node.transferLeadership(to) };
+    },
+    async readIndex() {
+      await node.readIndex();
+    },
+    async stop() {
+      clearInterval(quorumWatch);
+      await node.close({ transferLeadership: true });
+    },
+  };
+}
+
+/**
+ * Retried admin writes apply once: a client sends `x-meshgate-client: <id>:<seq>` (seq rising per
+ * client); the state machine remembers each client's last seq and answers a repeat with the first
+ * result instead of applying it again.
+ */
+function parseClient(header: string | undefined): { clientId?: string; seq?: number } {
+  if (!header) return {};
+  const m = /^([A-Za-z0-9._-]{1,64}):(\d{1,15})$/.exec(header);
+  if (!m) throw badRequest('x-meshgate-client must be <client-id>:<sequence number>');
+  return { clientId: m[1]!, seq: Number(m[2]) };
 }
 
 const noCluster = () => new AdminError(409, 'MG_ERR_ADMIN_NO_CLUSTER', 'membership and peer changes need a `cluster:` block; this peer takes its upstreams from the config file only');

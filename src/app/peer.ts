@@ -14,7 +14,7 @@ import { effectiveConfig, restartRequired } from '../config/diff.js';
 import { ConfigWatcher } from '../config/watch.js';
 import type { Config } from '../config/schema.js';
 import { EventBus } from '../observability/events.js';
-import { createLogger, flushLogs, type Logger } from '../observability/log.js';
+import { createAccessLogger, createLogger, flushLogs, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
@@ -86,7 +86,7 @@ export class Peer {
     const cfg = loaded.config;
     this.config = cfg;
     this.log = createLogger({ level: cfg.node.logLevel, nodeId: cfg.node.id, pretty: this.opts.prettyLogs ?? false });
-    this.accessLog = cfg.node.accessLog ? this.log.child({ kind: 'access' }) : undefined;
+    this.accessLog = cfg.node.accessLog ? (this.opts.prettyLogs ? this.log.child({ kind: 'access' }) : createAccessLogger({ nodeId: cfg.node.id })) : undefined;
     this.generation = 1;
     this.metrics.configGeneration.set(1);
     this.lastReload = { ok: true, generation: 1, source: 'start', at: new Date().toISOString() };

@@ -203,12 +203,8 @@ export const configSchema = z.object({
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams'], message: `service "${name}" has no upstreams (and no cluster to register any)` });
     }
   }
-  if (c.cluster) {
-    const ids = new Set(c.cluster.bootstrap.map((p) => p.id));
-    if (c.cluster.bootstrap.length > 0 && !ids.has(c.node.id)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cluster', 'bootstrap'], message: `node.id "${c.node.id}" is not among the bootstrap peers` });
-    }
-  }
+  // A peer whose id is not in cluster.bootstrap is a joiner (etcd's --initial-cluster-state existing):
+  // it learns the initial voters' addresses from the list and waits to be added through the admin API.
   if (c.redis && !c.redis.url && !c.redis.sentinels && !c.redis.clusterNodes) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['redis'], message: 'redis needs url, sentinels (with name) or clusterNodes' });
   }

@@ -10,22 +10,33 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
-let destination: ReturnType<typeof pino.destination> | undefined;
+const destinations: Array<ReturnType<typeof pino.destination>> = [];
 
+/** The operational log: asynchronous, but written as soon as the event loop turns (no batching). */
 export function createLogger(opts: { level: LevelWithSilent; nodeId: string; pretty?: boolean }): Logger {
   if (opts.pretty) {
     return pino({ level: opts.level, base: { node: opts.nodeId }, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
-  destination ??= pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  return pino({ level: opts.level, base: { node: opts.nodeId } }, destination);
+  const dest = pino.destination({ dest: 1, sync: false });
+  destinations.push(dest);
+  return pino({ level: opts.level, base: { node: opts.nodeId } }, dest);
+}
+
+/** The access log: batched into 4 KiB writes (one line per request would be one write(2) each). */
+export function createAccessLogger(opts: { nodeId: string }): Logger {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  destinations.push(dest);
+  return pino({ level: 'info', base: { node: opts.nodeId, kind: 'access' } }, dest);
 }
 
 /** Flushes buffered log lines; call before exit. */
 export function flushLogs(): void {
-  try {
-    destination?.flushSync();
-  } catch {
-    // Nothing to do: stdout is gone (e.g. the parent closed the pipe).
+  for (const d of destinations) {
+    try {
+      d.flushSync();
+    } catch {
+      // Nothing to do: stdout is gone (e.g. the parent closed the pipe).
+    }
   }
 }
 
