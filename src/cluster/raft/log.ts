@@ -48,12 +48,7 @@ export class RaftLog {
 
   /** Term of entry i, or 0 when it is compacted or beyond the log (etcd zeroTermOnOutOfBounds). */
   termOr0(i: number): number {
-    try {
-      return this.term(i);
-    } catch (e) {
-      if (e instanceof ErrCompacted || e instanceof ErrUnavailable) return 0;
-      throw e;
-    }
+    return this.termOrUndefined(i) ?? 0;
   }
 
   matchTerm(i: number, t: number): boolean {
@@ -61,9 +56,13 @@ export class RaftLog {
     return known !== undefined && known === t;
   }
 
+  /** Term of entry i, or undefined when it is compacted or beyond the log. Hot path: no exceptions. */
   private termOrUndefined(i: number): number | undefined {
+    const t = this.unstable.maybeTerm(i);
+    if (t !== undefined) return t;
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined;
     try {
-      return this.term(i);
+      return this.storage.term(i);
     } catch (e) {
       if (e instanceof ErrCompacted || e instanceof ErrUnavailable) return undefined;
       throw e;

@@ -135,11 +135,14 @@ export class Raft {
     const pr = this.trk.progress.get(to);
     if (!pr || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
+    if (prevIndex < this.raftLog.firstIndex() - 1) return this.maybeSendSnapshot(to); // compacted away
     let prevTerm: number;
     let ents: Entry[];
     try {
       prevTerm = this.raftLog.term(prevIndex);
-      ents = this.raftLog.entriesFrom(pr.next, this.cfg.maxSizePerMsg);
+      // With a full window only an empty append goes out (a heartbeat response unpaused us): it lets a
+      // follower whose acks were all lost reply, and us fall back to probing if it rejects.
+      ents = pr.state === 'replicate' && pr.inflights.full() ? [] : this.raftLog.entriesFrom(pr.next, this.cfg.maxSizePerMsg);
     } catch (e) {
       if ((e as { code?: string }).code === 'MG_ERR_RAFT_COMPACTED' || (e as { code?: string }).code === 'MG_ERR_RAFT_UNAVAILABLE') {
         return this.maybeSendSnapshot(to);
@@ -391,6 +394,22 @@ export class Raft {
 
   // ---------------------------------------------------------------- step
 
+  /** True while stepping a request made through the local API (propose, readIndex…), not the network. */
+  private local = false;
+
+  /**
+   * Steps a request of the local API: a refusal throws a typed error to the caller, whereas the same
+   * request arriving from a peer (forwarded) is dropped silently.
+   */
+  stepLocal(m: Message): void {
+    this.local = true;
+    try {
+      this.step(m);
+    } finally {
+      this.local = false;
+    }
+  }
+
   step(m: Message): void {
     if (m.term === 0) {
       // local or forwarded request: no term checks
@@ -478,7 +497,7 @@ export class Raft {
   }
 
   private proposeEntries(m: Message): void {
-    const local = m.from === this.id || m.from === NONE;
+    const local = this.local;
     const drop = (reason: string): void => {
       if (local) throw new ErrProposalDropped(reason);
     };
@@ -664,10 +683,10 @@ export class Raft {
     const myRespType: MessageType = this.role === 'pre-candidate' ? 'MsgPreVoteResp' : 'MsgVoteResp';
     switch (m.type) {
       case 'MsgProp':
-        if (m.from === this.id || m.from === NONE) throw new ErrProposalDropped(`no leader at term ${this.term}`);
+        if (this.local) throw new ErrProposalDropped(`no leader at term ${this.term}`);
         return;
       case 'MsgReadIndex':
-        if (m.from === this.id || m.from === NONE) throw new ErrReadIndexDropped(`no leader at term ${this.term}`);
+        if (this.local) throw new ErrReadIndexDropped(`no leader at term ${this.term}`);
         return;
       case 'MsgApp':
         this.becomeFollower(m.term, m.from);
@@ -706,7 +725,7 @@ export class Raft {
     switch (m.type) {
       case 'MsgProp':
         if (this.lead === NONE) {
-          if (m.from === this.id || m.from === NONE) throw new ErrProposalDropped(`no leader at term ${this.term}`);
+          if (this.local) throw new ErrProposalDropped(`no leader at term ${this.term}`);
           return;
         }
         this.send({ ...m, to: this.lead, from: m.from === NONE ? this.id : m.from });
@@ -736,7 +755,7 @@ export class Raft {
         return;
       case 'MsgReadIndex':
         if (this.lead === NONE) {
-          if (m.from === this.id || m.from === NONE) throw new ErrReadIndexDropped(`no leader at term ${this.term}`);
+          if (this.local) throw new ErrReadIndexDropped(`no leader at term ${this.term}`);
           return;
         }
         this.send({ ...m, to: this.lead, from: m.from === NONE ? this.id : m.from });

@@ -72,7 +72,7 @@ export class RawNode {
 
   /** Starts an election now (PreVote first when enabled). No-op for leaders and non-voters. */
   campaign(): void {
-    this.raft.step({ type: 'MsgHup', from: this.raft.id, to: this.raft.id, term: 0 });
+    this.raft.stepLocal({ type: 'MsgHup', from: this.raft.id, to: this.raft.id, term: 0 });
   }
 
   /**
@@ -89,7 +89,7 @@ export class RawNode {
 
   /** Proposes a command. Throws ErrProposalDropped when there is no leader or a transfer is in progress. */
   propose(data: Uint8Array): void {
-    this.raft.step({ type: 'MsgProp', from: this.raft.id, to: this.raft.id, term: 0, entries: [{ term: 0, index: 0, type: 'normal', data }] });
+    this.raft.stepLocal({ type: 'MsgProp', from: this.raft.id, to: this.raft.id, term: 0, entries: [{ term: 0, index: 0, type: 'normal', data }] });
   }
 
   /**
@@ -98,7 +98,7 @@ export class RawNode {
    */
   proposeConfChange(cc: ConfChange): void {
     validateConfChange(cc);
-    this.raft.step({ type: 'MsgProp', from: this.raft.id, to: this.raft.id, term: 0, entries: [{ term: 0, index: 0, type: 'conf-change', data: encodeConfChange(cc) }] });
+    this.raft.stepLocal({ type: 'MsgProp', from: this.raft.id, to: this.raft.id, term: 0, entries: [{ term: 0, index: 0, type: 'conf-change', data: encodeConfChange(cc) }] });
   }
 
   /** Applies a committed conf change (driver step 3) and returns the resulting configuration. */
@@ -108,7 +108,7 @@ export class RawNode {
 
   /** Asks the leader to hand leadership to `to` (thesis §3.10). Proposals are dropped meanwhile. */
   transferLeader(to: NodeId): void {
-    this.raft.step({ type: 'MsgTransferLeader', from: to, to: this.raft.id, term: 0 });
+    this.raft.stepLocal({ type: 'MsgTransferLeader', from: to, to: this.raft.id, term: 0 });
   }
 
   /**
@@ -116,7 +116,7 @@ export class RawNode {
    * Throws ErrReadIndexDropped when no leader is known. `context` must be unique per request.
    */
   readIndex(context: string): void {
-    this.raft.step({ type: 'MsgReadIndex', from: this.raft.id, to: this.raft.id, term: 0, context });
+    this.raft.stepLocal({ type: 'MsgReadIndex', from: this.raft.id, to: this.raft.id, term: 0, context });
   }
 
   reportUnreachable(id: NodeId): void {
