@@ -131,7 +131,7 @@ class Exchange {
     const svc = this.svc;
     const key = this.hashKey();
     if (svc.hashOn !== undefined && key === undefined) this.deps.metrics.hashFallbacks.labels(svc.name).inc();
-    return svc.balancer.pick({ hashKey: key, attempt: this.attempt, exclude: this.tried, load: svc.load, nowMs: Date.now(), random: this.deps.random });
+    return svc.balancer.pick({ hashKey: key, attempt: this.attempt, exclude: this.tried, load: svc.load, totalInFlight: this.state.inFlight, nowMs: Date.now(), random: this.deps.random });
   }
 
   private send(): void {
@@ -156,6 +156,7 @@ class Exchange {
       return this.local(503, 'circuit-open', `service ${svc.name} at max pending`);
     }
     this.upstream = rt;
+    this.state.inFlight++;
     rt.inFlight++;
     rt.series.inFlight.inc();
     this.abort = new AbortController();
@@ -178,7 +179,10 @@ class Exchange {
       },
       (err, data) => {
         this.state.breaker.releasePending();
-        if (err) return this.onUpstreamError(rt, err as NodeJS.ErrnoException);
+        if (err) {
+          rt.recordLatency(performance.now() - sentAt, true);
+          return this.onUpstreamError(rt, err as NodeJS.ErrnoException);
+        }
         this.onResponse(rt, data, performance.now() - sentAt);
       },
     );
@@ -187,7 +191,7 @@ class Exchange {
   private onResponse(rt: UpstreamRuntime, data: Dispatcher.ResponseData, latencyMs: number): void {
     const status = data.statusCode;
     const svc = this.svc;
-    rt.recordLatency(latencyMs);
+    rt.recordLatency(latencyMs, status >= 500);
     rt.series.observeSeconds(latencyMs / 1000);
     this.deps.router.health?.recordResult(svc.name, rt.spec.id, status >= 500 ? { kind: '5xx', status } : SUCCESS);
     if (status >= 500 && this.retryAllowed(String(status) as '503')) {
@@ -281,6 +285,7 @@ class Exchange {
   }
 
   private releaseUpstream(rt: UpstreamRuntime): void {
+    this.state.inFlight--;
     rt.inFlight--;
     rt.series.inFlight.dec();
     this.state.breaker.release(rt.spec.id);

@@ -9,6 +9,8 @@ import type { ServiceConfig } from '../config/schema.js';
 export interface ServiceState {
   readonly budget: RetryBudget;
   readonly breaker: CircuitBreaker;
+  /** Requests in flight to this service's upstreams from this peer (bounded loads read it). */
+  inFlight: number;
 }
 
 export class ServiceStates {
@@ -29,6 +31,7 @@ export class ServiceStates {
         this.states.set(name, {
           budget: new RetryBudget(budget),
           breaker: new CircuitBreaker(name, limits, (kind, up) => this.onBreakerOpen?.(name, kind, up)),
+          inFlight: 0,
         });
       }
     }

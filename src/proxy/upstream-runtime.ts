@@ -7,17 +7,16 @@
  */
 import type { Pool } from 'undici';
 import type { UpstreamLoad } from '../balance/balancer.js';
+import { failureSampleMs, peakEwmaAt, updatePeakEwma, type PeakEwmaState } from '../balance/index.js';
 import type { UpstreamSpec } from '../model/index.js';
 import type { UpstreamSeries } from '../observability/metrics.js';
 
-/** Peak-EWMA decay (Linkerd's default decay is 10 s; we use a per-sample factor for simplicity). */
-const EWMA_ALPHA = 0.1;
 /** 512 recent samples: enough for a stable p99 on the dashboard, 4 KiB per upstream. */
 const RESERVOIR = 512;
 
 export class UpstreamRuntime implements UpstreamLoad {
   inFlight = 0;
-  latencyEwmaMs = 0;
+  private ewma: PeakEwmaState | undefined;
   requests = 0;
   failures = 0;
   /** When this upstream last became pickable (slow start); undefined at peer start. */
@@ -32,10 +31,18 @@ export class UpstreamRuntime implements UpstreamLoad {
     readonly series: UpstreamSeries,
   ) {}
 
-  /** Peak-EWMA: jump up to a slow sample at once, decay down slowly (Linkerd's peak EWMA). */
-  recordLatency(ms: number): void {
-    this.latencyEwmaMs = ms > this.latencyEwmaMs ? ms : this.latencyEwmaMs + EWMA_ALPHA * (ms - this.latencyEwmaMs);
-    this.samples[this.sampleCount++ % RESERVOIR] = ms;
+  /** Peak-EWMA as the balancer reads it: decayed to now, so a once-slow upstream is tried again. */
+  get latencyEwmaMs(): number {
+    return peakEwmaAt(this.ewma, performance.now());
+  }
+
+  /**
+   * Records a response time. A failure (5xx, reset, timeout) is recorded as at least the failure
+   * penalty, so a fast-failing upstream never looks fast to a latency-aware balancer.
+   */
+  recordLatency(ms: number, failed = false): void {
+    this.ewma = updatePeakEwma(this.ewma, failed ? failureSampleMs(ms) : ms, performance.now());
+    if (!failed) this.samples[this.sampleCount++ % RESERVOIR] = ms;
   }
 
   /** p50 and p99 of the recent samples (ms), computed on demand (status/dashboard), never per request. */
