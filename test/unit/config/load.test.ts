@@ -69,7 +69,7 @@ services:
   });
 
   it('refuses an empty upstream list without a cluster, and a route to an unknown service', () => {
-    const text = base.replace(/    upstreams:\n.*\n/, '    upstreams: []\n').replace('service: web', 'service: nope');
+    const text = base.replace(/ {4}upstreams:\n.*\n/, '    upstreams: []\n').replace('service: web', 'service: nope');
     const e = errors(text);
     expect(e).toContain(`c.yaml:${loc(text, '[]')}: services.web.upstreams: service "web" has no upstreams (and no cluster to register any)`);
     expect(e).toContain(`c.yaml:${loc(text, 'nope')}: routes.0.service: route names unknown service "nope"`);
