@@ -92,7 +92,7 @@ export async function startClusterPart(
     },
     async putUpstream(service, id, value, clientId) {
       const r = await node.propose({ op: 'put-upstream', service, id, url: value.url, weight: value.weight, state: value.state, ...seqOf(clientId) });
-      if (!r.result.ok) throw new AdminError(409, r.result.code, r.result.message);
+      if (!r.result.ok) throw new AdminError(r.result.code === 'MG_ERR_MEMBERSHIP_INVALID' ? 400 : 409, r.result.code, r.result.message);
       return { index: r.index };
     },
     async deleteUpstream(service, id, clientId) {

@@ -184,7 +184,6 @@ export const configSchema = z.object({
     url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://').optional(),
     sentinels: z.array(z.object({ host: z.string(), port: z.number().int() }).strict()).optional(),
     name: z.string().optional(),
-    clusterNodes: z.array(z.object({ host: z.string(), port: z.number().int() }).strict()).optional(),
     password: z.string().optional(),
     keyPrefix: z.string().default('meshgate:'),
     budget: duration.default('50ms'),
@@ -205,8 +204,11 @@ export const configSchema = z.object({
   }
   // A peer whose id is not in cluster.bootstrap is a joiner (etcd's --initial-cluster-state existing):
   // it learns the initial voters' addresses from the list and waits to be added through the admin API.
-  if (c.redis && !c.redis.url && !c.redis.sentinels && !c.redis.clusterNodes) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['redis'], message: 'redis needs url, sentinels (with name) or clusterNodes' });
+  if (c.redis && !c.redis.url && !c.redis.sentinels) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['redis'], message: 'redis needs url, or sentinels with name' });
+  }
+  if (c.redis?.sentinels && !c.redis.name) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['redis', 'sentinels'], message: 'redis.sentinels needs redis.name (the master group name)' });
   }
 });
 

@@ -101,7 +101,9 @@ export class MemoryStorage implements RaftStorage {
     if (first > entries[0]!.index) ents = entries.slice(first - entries[0]!.index);
     const off = ents[0]!.index - this.offset();
     if (off > this.ents.length) throw new Error(`raft: missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`);
-    this.ents = this.ents.slice(0, off).concat(ents);
+    // In place: the common case is a pure append, and copying the whole log per append is quadratic.
+    this.ents.length = off;
+    for (const e of ents) this.ents.push(e);
   }
 }
 

@@ -114,20 +114,19 @@ export class Raft {
   // ---------------------------------------------------------------- sending
 
   private send(m: Omit<Message, 'from'> & { from?: NodeId }): void {
-    const out: Message = { ...m, from: m.from ?? this.id };
-    const isVoteMsg = out.type === 'MsgVote' || out.type === 'MsgPreVote' || out.type === 'MsgVoteResp' || out.type === 'MsgPreVoteResp';
-    if (isVoteMsg) {
+    const t = m.type;
+    let term: number;
+    if (t === 'MsgVote' || t === 'MsgPreVote' || t === 'MsgVoteResp' || t === 'MsgPreVoteResp') {
       // Vote messages carry an explicit term: a pre-vote is sent for term+1 without bumping ours.
-      if (out.term === 0) throw new Error(`raft: term should be set when sending ${out.type}`);
-      this.msgs.push(out);
-      return;
-    }
-    if (out.type === 'MsgProp' || out.type === 'MsgReadIndex' || out.type === 'MsgTransferLeader') {
+      if (m.term === 0) throw new Error(`raft: term should be set when sending ${t}`);
+      term = m.term;
+    } else if (t === 'MsgProp' || t === 'MsgReadIndex' || t === 'MsgTransferLeader') {
       // Forwarded requests are treated as local at the leader: no term (etcd raft.go send()).
-      this.msgs.push({ ...out, term: 0 });
-      return;
+      term = 0;
+    } else {
+      term = this.term;
     }
-    this.msgs.push({ ...out, term: this.term });
+    this.msgs.push({ ...m, from: m.from ?? this.id, term });
   }
 
   /** Sends MsgApp (or MsgSnap if the needed entries are compacted) to `to`. Returns whether a message was sent. */

@@ -924,7 +924,22 @@ export class Simulation {
     if (ls.length === 0) return undefined;
     let best = ls[0]!;
     for (const l of ls) if (l.raw.raftForTest().term > best.raw.raftForTest().term) best = l;
+    if (!this.faultsOn) this.retireRemoved(best);
     return best;
+  }
+
+  /**
+   * Once the leader has committed in its term and applied everything, its configuration reflects every
+   * committed change: a peer outside it that was ever a member (it has a configuration) was removed —
+   * possibly learned only through a snapshot — and the operator stops it, failing its pending requests.
+   */
+  private retireRemoved(lead: SimNode): void {
+    const r = lead.raw.raftForTest();
+    if (!r.committedEntryInCurrentTerm() || lead.applied !== r.raftLog.committed) return;
+    const inCfg = new Set([...lead.confState.voters, ...lead.confState.learners]);
+    for (const n of this.nodes.values()) {
+      if (n.up && !inCfg.has(n.id) && (n.confState.voters.length > 0 || n.confState.learners.length > 0)) this.retire(n);
+    }
   }
 
   private fillTo(lead: SimNode): void {
