@@ -810,6 +810,12 @@ export class Raft {
   /** Installs a snapshot from the leader. Returns false if it is stale or already covered by our log. */
   restore(s: Snapshot): boolean {
     if (s.metadata.index <= this.raftLog.committed) return false;
+    if (this.raftLog.applying > this.raftLog.applied) {
+      // The driver is still applying committed entries from an earlier Ready; a conf change among them
+      // would be applied on top of the snapshot's configuration and resurrect an old one (found by the
+      // simulator: a removed learner came back). Refuse; the leader retries after reportSnapshot.
+      return false;
+    }
     if (this.role !== 'follower') {
       // Defense in depth (etcd): only followers restore; never happens when the leader is unique per term.
       this.becomeFollower(this.term + 1, NONE);

@@ -493,6 +493,7 @@ export class Simulation {
     if (e.type === 'conf-change') {
       const cc = decodeConfChange(e.data);
       n.confState = n.raw.applyConfChange(cc);
+      if (this.debug) this.mark(`${n.id} applied ${cc.kind} ${cc.node} at ${e.index}/${e.term} → v[${n.confState.voters.join(' ')}] l[${n.confState.learners.join(' ')}]`);
       if (cc.kind === 'remove') {
         this.removed.add(cc.node);
         // A peer that applies its own removal stops taking part (DESIGN.md §3).
@@ -540,6 +541,7 @@ export class Simulation {
   private applySnapshot(n: SimNode, s: Snapshot): void {
     const idx = s.metadata.index;
     n.confState = s.metadata.confState;
+    if (this.debug) this.mark(`${n.id} installed snapshot ${idx} → v[${n.confState.voters.join(' ')}] l[${n.confState.learners.join(' ')}]`);
     if (idx === 0) return; // bootstrap configuration only
     const h = decodeSnapHash(s.data);
     const seen = this.appliedAt.get(idx);
@@ -684,6 +686,7 @@ export class Simulation {
     if (!lead || lead.pausedUntil > this.now) return;
     const cs = lead.confState;
     const base = this.opts.voters;
+    if (this.debug) this.mark(`operator at ${lead.id} cfg v[${cs.voters.join(' ')}] l[${cs.learners.join(' ')}] applied ${lead.applied}`);
     try {
       if (cs.learners.length > 0) {
         const l = cs.learners[0]!;

@@ -401,6 +401,21 @@ describe('log replication details', () => {
     expect(nt.appliedData('3')).toEqual(['after']);
   });
 
+  it('a snapshot is not installed while committed entries of an earlier Ready are still being applied', () => {
+    // A conf change among those entries would otherwise be applied on top of the snapshot's configuration.
+    const n = new RawNode({ id: '3', storage: storageWith(P3), electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(5) });
+    n.step(msg('MsgApp', '1', '3', 1, { index: 0, logTerm: 0, entries: [ent(1, 1), ent(2, 1)], commit: 2 }));
+    const rd = n.ready(); // the driver now applies entries 1..2
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([1, 2]);
+    const snap = { metadata: { index: 10, term: 1, confState: { voters: P3, learners: [] } }, data: enc('s') };
+    n.step(msg('MsgSnap', '1', '3', 1, { snapshot: snap }));
+    expect(n.status().commit).toBe(2); // refused
+    n.advance(rd);
+    n.step(msg('MsgSnap', '1', '3', 1, { snapshot: snap }));
+    expect(n.status().commit).toBe(10);
+    expect(n.ready().snapshot?.metadata.index).toBe(10);
+  });
+
   it('fast log rejection: a follower with a long conflicting log is fixed in few round trips', () => {
     const leaderLog = [ent(1, 1), ent(2, 2), ent(3, 2), ent(4, 4), ent(5, 4), ent(6, 4), ent(7, 4)];
     const followerLog = [ent(1, 1), ent(2, 2), ent(3, 2), ent(4, 3), ent(5, 3), ent(6, 3), ent(7, 3), ent(8, 3), ent(9, 3), ent(10, 3), ent(11, 3)];
