@@ -19,6 +19,7 @@
 //    200 ms that only changes weights of the same two upstreams (connection pools kept, DESIGN.md §7);
 //    a reload every 200 ms that swaps the upstream set (pools of the removed upstream closed, new ones
 //    opened). Errors and non-2xx must be 0: in-flight requests finish on the old routing.
+//    With BENCH_ROUNDS=N the three cases are interleaved N times and the median-req/s run is shown.
 //
 // Invariants: the config lives alone in its own directory (the peer watches the whole directory; the
 // peer's log file next to it would keep re-arming the debounce); every process goes through ctx.procs;
@@ -244,27 +245,39 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       { name: 'reload-weights', first: both(1, 2), sets: [both(2, 1), both(1, 2)], what: `reload every ${RELOAD_EVERY_MS} ms, weights 1:2 ↔ 2:1 (same upstreams, pools kept)` },
       { name: 'reload-swap', first: onlyA, sets: [onlyB, onlyA], what: `reload every ${RELOAD_EVERY_MS} ms, upstream set {a} ↔ {b} (pools replaced)` },
     ];
-    let baseline: number | undefined;
-    for (const c of cases) {
-      if (!ctx.selected(c.name) && !ctx.selected('reload-throughput')) continue;
-      peer.write(c.first);
-      await sleep(SETTLE_MS + 100);
-      ctx.log(`reload: load ${c.name}, ${loadSec} s`);
-      const r = await loadWithReloads(ctx, peer, loadSec, c.sets);
-      if (c.name === 'reload-none') baseline = r.rps;
-      const errs = r.errors + r.non2xx;
+    // With BENCH_ROUNDS > 1 the cases are interleaved round by round (a burst of outside load hits
+    // each case alike) and the median-req/s run is reported; errors are summed over every round.
+    type Measured = LoadResult & { reloads: number; cpuUsPerReq?: number };
+    const runs = new Map<string, Measured[]>();
+    const chosen = cases.filter((c) => ctx.selected(c.name) || ctx.selected('reload-throughput'));
+    for (let round = 1; round <= ctx.rounds; round++) {
+      for (const c of chosen) {
+        peer.write(c.first);
+        await sleep(SETTLE_MS + 100);
+        ctx.log(`reload: round ${round}/${ctx.rounds} load ${c.name}, ${loadSec} s`);
+        runs.set(c.name, [...(runs.get(c.name) ?? []), await loadWithReloads(ctx, peer, loadSec, c.sets)]);
+      }
+    }
+    const median = (xs: Measured[]): Measured => [...xs].sort((a, b) => a.rps - b.rps)[Math.floor((xs.length - 1) / 2)]!;
+    const base = runs.get('reload-none') ? median(runs.get('reload-none')!) : undefined;
+    for (const c of chosen) {
+      const all = runs.get(c.name)!;
+      const r = median(all);
+      const errors = all.reduce((a, x) => a + x.errors, 0);
+      const non2xx = all.reduce((a, x) => a + x.non2xx, 0);
+      const vs = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || c.name === 'reload-none' ? '—' : `${(a / b).toFixed(2)}× (${fmtChange(b, a)})`);
       loadCells.push([
         c.what,
-        fmtRps(r.rps),
-        baseline === undefined || c.name === 'reload-none' ? '—' : `${(r.rps / baseline).toFixed(3)}× (${fmtChange(baseline, r.rps)})`,
+        fmtRps(r.rps) + (all.length > 1 ? ` (${all.map((x) => fmtRps(x.rps)).join(' / ')})` : ''),
+        vs(r.rps, base?.rps),
         fmtMs(r.p50Ms),
         fmtMs(r.p99Ms),
-        fmtMs(r.maxMs),
         r.cpuUsPerReq === undefined ? '—' : r.cpuUsPerReq.toFixed(0),
+        vs(r.cpuUsPerReq, base?.cpuUsPerReq),
         r.reloads,
-        errs === 0 ? '0' : `${r.errors} errors / ${r.non2xx} non-2xx${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}`,
+        errors + non2xx === 0 ? '0' : `${errors} errors / ${non2xx} non-2xx${all.find((x) => x.errorSamples.length)?.errorSamples[0] ? ` (${all.find((x) => x.errorSamples.length)!.errorSamples[0]})` : ''}`,
       ]);
-      rows.push({ case: `load ${c.name}`, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, cpuUsPerReq: r.cpuUsPerReq ?? null, reloads: r.reloads, errors: r.errors, non2xx: r.non2xx, backends: JSON.stringify(r.headerCounts ?? {}) });
+      rows.push({ case: `load ${c.name}`, rps: r.rps, roundsRps: all.map((x) => Math.round(x.rps)).join(' '), p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, cpuUsPerReq: r.cpuUsPerReq ?? null, reloads: r.reloads, errors, non2xx, backends: JSON.stringify(r.headerCounts ?? {}) });
     }
   } finally {
     await peer?.handle.stop();
@@ -273,12 +286,13 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
   const load1 = loadavg()[0]!;
   notes.push(
     'Latency: from just before the temp-file write to the first response showing the change; probes run back to back (one loopback round trip of resolution). The file trigger includes the watcher\'s 50 ms debounce (src/config/watch.ts); the admin trigger does not.',
-    'Throughput: reloads applied = growth of the status generation over the run (warm-up included). CPU µs/req is the meshgate process\'s CPU time per completed request.',
+    'Throughput: reloads applied = growth of the status generation over the (median) run, warm-up included. CPU µs/req is the meshgate process\'s CPU time per completed request, warm-up included — on a shared machine a steadier measure of the reload cost than req/s. Errors: transport errors and non-2xx over every round; in-flight requests must finish on the old routing.',
+    'Admin trigger, data path later than status: in the measured reloads the upstream set changes ({a} ↔ {b}), so the first request to the new upstream also opens a new pooled connection to it.',
     `1-minute load average ${load0.toFixed(2)} at start, ${load1.toFixed(2)} at end (other work on this machine makes req/s and tails pessimistic).`,
   );
   const parts: string[] = [];
   if (latencyCells.length) parts.push(markdownTable(['trigger', 'interval', 'n', 'p50 ms', 'p99 ms', 'max ms', 'missed'], latencyCells));
-  if (loadCells.length) parts.push(markdownTable(['case', 'req/s', 'vs no reloads', 'p50 ms', 'p99 ms', 'max ms', 'CPU µs/req', 'reloads applied', 'errors'], loadCells));
+  if (loadCells.length) parts.push(markdownTable(['case', `req/s${ctx.rounds > 1 ? ` (median; rounds)` : ''}`, 'req/s vs none', 'p50 ms', 'p99 ms', 'CPU µs/req', 'CPU vs none', 'reloads applied', 'errors'], loadCells));
   if (!parts.length) parts.push('(no case selected; cases: reload-file, reload-admin, reload-none, reload-weights, reload-swap)');
   return { title, table: `${parts.join('\n\n')}\n\n${notes.map((n) => `- ${n}`).join('\n')}`, rows };
 }
