@@ -21,6 +21,7 @@
 // alone in its own directory (the peer watches that directory); a run's stray client requests are
 // destroyed before the next run starts.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { Pool } from 'undici';
@@ -56,6 +57,8 @@ const FAILOVER_TIMEOUT_MS = 20_000;
 const POLL_MS = 2;
 const PROPAGATION_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 30_000;
+/** fdatasync samples for the disk-floor row: enough for a stable p99. */
+const FSYNC_SAMPLES = 300;
 const CATCH_UP_TIMEOUT_MS = 30_000;
 
 interface Spec {
@@ -311,6 +314,27 @@ async function failoverOnce(cl: BenchCluster, url: string, run: number): Promise
   return out;
 }
 
+/**
+ * fdatasync latency of a 256-byte append on the disk holding the data dirs: the floor under every
+ * commit (the leader and a follower each make the entry durable before it counts, Raft §5.3/§5.4).
+ */
+async function fdatasyncMs(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  const fh = await open(join(dir, 'fsync-probe'), 'a');
+  const buf = Buffer.alloc(256, 1);
+  try {
+    for (let i = 0; i < FSYNC_SAMPLES; i++) {
+      await fh.write(buf);
+      const t = performance.now();
+      await fh.datasync();
+      out.push(performance.now() - t);
+    }
+  } finally {
+    await fh.close();
+  }
+  return out;
+}
+
 /** (b) `writers` concurrent writers on peer `via` for durationMs; latency of every 200 PUT. */
 async function commitCase(cl: BenchCluster, via: string, writers: number, durationMs: number, url: string, tag: string): Promise<{ lat: number[]; elapsedMs: number; errors: number; firstError?: string }> {
   const lat: number[] = [];
@@ -413,6 +437,9 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         cells.push([c.what, s.n, fmtRps(wps), fmtMs(s.p50), fmtMs(s.p99), fmtMs(s.max), c.writers === 1 ? `p50 ≤ ${TARGET_COMMIT_P50_MS} ms: ${s.p50 <= TARGET_COMMIT_P50_MS ? 'met' : 'not met'}` : '—', r.errors === 0 ? '0' : `${r.errors} (${r.firstError ?? ''})`]);
         rows.push({ case: `commit ${c.what}`, n: s.n, writesPerSec: wps, p50Ms: s.p50, p99Ms: s.p99, maxMs: s.max, meanMs: s.mean, errors: r.errors });
       }
+      const fs = summarize(await fdatasyncMs(join(ctx.tmpDir, 'raft-failover')));
+      cells.push(['(floor) fdatasync of 256 B on this disk', fs.n, '—', fmtMs(fs.p50), fmtMs(fs.p99), fmtMs(fs.max), '—', '—']);
+      rows.push({ case: 'fdatasync 256 B', n: fs.n, p50Ms: fs.p50, p99Ms: fs.p99, maxMs: fs.max });
       sections.push(
         `**(b) Commit latency** — PUT /api/v1/services/${SERVICE}/upstreams/{id} (distinct ids per writer), answered after commit and apply on the peer that took it; ${commitSec} s per case after ${ctx.warmupSec} s warm-up\n\n${markdownTable(['writers', 'writes', 'writes/s', 'p50 ms', 'p99 ms', 'max ms', 'target (issue 6)', 'errors'], cells)}`,
       );
