@@ -16,7 +16,6 @@
  * - in-flight accounting (per upstream, per service) is released exactly once per attempt.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -75,7 +74,6 @@ class Exchange {
   setCookie: string | undefined;
   sessionHeader: readonly [string, string] | undefined;
   upstream: UpstreamRuntime | undefined;
-  abort: AbortController | undefined;
   status = 0;
   reason = '';
   done = false;
@@ -159,85 +157,133 @@ class Exchange {
     this.state.inFlight++;
     rt.inFlight++;
     rt.series.inFlight.inc();
-    this.abort = new AbortController();
+    this.phase = 'waiting';
+    this.upstreamAbort = undefined;
+    this.sentAt = performance.now();
     const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
       clientIp: this.clientIp,
       proto: 'http',
       requestId: this.requestId,
       fence: this.fence,
     });
-    const sentAt = performance.now();
-    rt.pool.request(
+    rt.pool.dispatch(
       {
         method: this.method as Dispatcher.HttpMethod,
         path: this.req.url ?? '/',
         headers,
         body: this.hasBody ? limitBody(this.req, this.deps.maxBodyBytes, this) : null,
-        signal: this.abort.signal,
         headersTimeout: svc.cfg.timeouts.response,
         bodyTimeout: svc.cfg.timeouts.idle,
       },
-      (err, data) => {
-        this.state.breaker.releasePending();
-        if (err) {
-          rt.recordLatency(performance.now() - sentAt, true);
-          return this.onUpstreamError(rt, err as NodeJS.ErrnoException);
-        }
-        this.onResponse(rt, data, performance.now() - sentAt);
-      },
+      this,
     );
   }
 
-  private onResponse(rt: UpstreamRuntime, data: Dispatcher.ResponseData, latencyMs: number): void {
-    const status = data.statusCode;
+  // --- undici Dispatcher handler (one attempt at a time; `this` is the handler, so no per-attempt
+  // allocation of closures, AbortController, Readable or pipeline). ---
+
+  /** Where the current attempt is: waiting for headers, streaming the body to the client, discarding
+   *  a retryable 5xx body, or finished. */
+  private phase: 'waiting' | 'streaming' | 'discarding' | 'idle' = 'idle';
+  private upstreamAbort: ((err?: Error) => void) | undefined;
+  private sentAt = 0;
+  private resume: (() => void) | undefined;
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.upstreamAbort = abort;
+    if (this.done) abort(CLIENT_GONE);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
+    // 1xx informational answers are hop-by-hop (RFC 9110 §15.2); the final one follows.
+    if (statusCode < 200) return true;
+    const rt = this.upstream!;
     const svc = this.svc;
-    rt.recordLatency(latencyMs, status >= 500);
+    this.state.breaker.releasePending();
+    const latencyMs = performance.now() - this.sentAt;
+    rt.recordLatency(latencyMs, statusCode >= 500);
     rt.series.observeSeconds(latencyMs / 1000);
-    this.deps.router.health?.recordResult(svc.name, rt.spec.id, status >= 500 ? { kind: '5xx', status } : SUCCESS);
-    if (status >= 500 && this.retryAllowed(String(status) as '503')) {
+    rt.requests++;
+    rt.series.countStatus(statusCode);
+    this.deps.router.health?.recordResult(svc.name, rt.spec.id, statusCode >= 500 ? { kind: '5xx', status: statusCode } : SUCCESS);
+    if (statusCode >= 500 && this.retryAllowed(String(statusCode) as '503')) {
       this.releaseRetrySlot();
       if (this.startRetry()) {
-        data.body.on('error', noop).resume();
-        rt.requests++;
-        rt.series.countStatus(status);
-        this.releaseUpstream(rt);
-        return this.send();
+        // Read and drop this body (small, an error page) so the connection is reused, then retry.
+        this.phase = 'discarding';
+        return true;
       }
     }
     if (this.done) {
-      data.body.on('error', noop).destroy();
-      this.releaseAttempt(rt);
-      return;
+      this.upstreamAbort?.(CLIENT_GONE);
+      return false;
     }
-    this.status = status;
+    this.status = statusCode;
     const res = this.res;
-    const headers = clientResponseHeaders(data.headers, this.requestId);
-    if (this.setCookie !== undefined) appendSetCookie(headers, this.setCookie);
-    if (this.sessionHeader !== undefined) headers[this.sessionHeader[0]] = this.sessionHeader[1];
+    const headers = clientResponseHeaders(rawHeaders ?? [], this.requestId, this.setCookie, this.sessionHeader);
     if (this.deps.isDraining()) res.shouldKeepAlive = false;
     try {
-      res.writeHead(status, headers);
+      res.writeHead(statusCode, headers);
     } catch (err) {
-      // An upstream header Node refuses to send (invalid characters): treat as a malformed response.
-      data.body.on('error', noop).destroy();
-      this.releaseAttempt(rt);
+      // An upstream header Node refuses to send (invalid characters): a malformed response.
       this.deps.log.warn({ err, service: svc.name, upstream: rt.spec.id }, 'upstream sent an unsendable header');
-      return this.local(502, 'bad-upstream-response', 'bad response from upstream');
-    }
-    pipeline(data.body, res, (err) => {
-      rt.requests++;
-      rt.series.countStatus(status);
-      if (err && !this.res.writableFinished) {
-        rt.failures++;
-        this.reason = 'stream-error';
-      }
+      this.phase = 'idle';
+      this.upstreamAbort?.(CLIENT_GONE);
       this.releaseAttempt(rt);
+      this.local(502, 'bad-upstream-response', 'bad response from upstream');
+      return false;
+    }
+    this.phase = 'streaming';
+    this.resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.phase !== 'streaming') return true;
+    // Backpressure: a full client socket pauses the upstream read until it drains.
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.resume!);
+    return false;
+  }
+
+  onComplete(_trailers: Buffer[] | string[] | null): void {
+    const rt = this.upstream!;
+    const phase = this.phase;
+    this.phase = 'idle';
+    if (phase === 'discarding') {
+      this.releaseUpstream(rt);
+      return this.send();
+    }
+    this.releaseAttempt(rt);
+    if (phase === 'streaming') {
+      this.res.end();
       this.finish();
-    });
+    }
+  }
+
+  onError(err: Error): void {
+    const rt = this.upstream!;
+    const phase = this.phase;
+    this.phase = 'idle';
+    if (phase === 'waiting') {
+      this.state.breaker.releasePending();
+      rt.recordLatency(performance.now() - this.sentAt, true);
+      return this.onUpstreamError(rt, err as NodeJS.ErrnoException);
+    }
+    this.releaseAttempt(rt);
+    if (phase === 'discarding') return this.send();
+    // Mid-body: the status line is gone, so the only honest signal left is to cut the connection.
+    if (err !== CLIENT_GONE) {
+      rt.failures++;
+      this.reason = 'upstream-body-error';
+      this.deps.log.warn({ service: this.svc.name, upstream: rt.spec.id, requestId: this.requestId, code: (err as NodeJS.ErrnoException).code }, 'upstream failed mid-body');
+    }
+    this.res.destroy();
+    this.finish();
   }
 
   private onUpstreamError(rt: UpstreamRuntime, err: NodeJS.ErrnoException): void {
-    const failure = classifyError(err);
+    const failure = err === CLIENT_GONE ? 'aborted' : classifyError(err);
     this.releaseAttempt(rt);
     if (failure === 'aborted' || this.done) {
       // The client went away; the abort is ours, not the upstream's fault.
@@ -253,6 +299,11 @@ class Exchange {
     if (failure === 'timeout') return this.local(504, 'upstream-timeout', 'upstream response timeout');
     if (failure === 'malformed') return this.local(502, 'bad-upstream-response', 'bad response from upstream');
     return this.local(502, failure === 'connect-failure' ? 'upstream-connect-failure' : 'upstream-reset', 'upstream unavailable');
+  }
+
+  /** Aborts the attempt in flight (client gone, body over the limit). */
+  abortUpstream(): void {
+    this.upstreamAbort?.(CLIENT_GONE);
   }
 
   /** Policy check only (attempts left, cause configured, body-less, idempotency). */
@@ -298,7 +349,7 @@ class Exchange {
 
   private onClientClose(): void {
     if (this.res.writableFinished) return;
-    this.abort?.abort();
+    this.upstreamAbort?.(CLIENT_GONE);
     if (!this.done) {
       this.status = 499; // nginx's "client closed request", for the access log only
       this.reason = 'client-closed';
@@ -341,15 +392,11 @@ class Exchange {
 }
 
 const SUCCESS: CallResult = { kind: 'success' };
+/** The reason we give undici when we abort an attempt ourselves; recognised by identity. */
+const CLIENT_GONE = Object.assign(new Error('client closed the request'), { code: 'MG_CLIENT_GONE' });
 const TIMEOUT: CallResult = { kind: 'local-origin', cause: 'timeout' };
 const CONNECT_FAILURE: CallResult = { kind: 'local-origin', cause: 'connect-failure' };
 const RESET: CallResult = { kind: 'local-origin', cause: 'reset' };
-function noop(): void {}
-
-function appendSetCookie(headers: Record<string, string | string[]>, cookie: string): void {
-  const prev = headers['set-cookie'];
-  headers['set-cookie'] = prev === undefined ? [cookie] : Array.isArray(prev) ? [...prev, cookie] : [prev, cookie];
-}
 
 /** Cuts a chunked request body at the limit (a Content-Length over it was refused earlier with 413). */
 function limitBody(req: IncomingMessage, max: number, ex: Exchange): IncomingMessage {
@@ -358,7 +405,7 @@ function limitBody(req: IncomingMessage, max: number, ex: Exchange): IncomingMes
   req.on('data', (chunk: Buffer) => {
     seen += chunk.length;
     if (seen > max) {
-      ex.abort?.abort();
+      ex.abortUpstream();
       ex.local(413, 'body-too-large', 'request body too large');
       req.destroy();
     }

@@ -67,16 +67,36 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
   return out;
 }
 
-/** Client response headers from undici's response header object (lower-case names). */
-export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>, requestId: string): Record<string, string | string[]> {
-  const listed = connectionListed(headers.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    out[name] = v;
+/**
+ * Client response headers as Node's flat raw-header array, from undici's raw response headers
+ * (alternating name/value Buffers). Hop-by-hop headers and those the Connection header names are
+ * dropped; x-request-id is added when the upstream did not send one; a sticky Set-Cookie or session
+ * header is appended.
+ */
+export function clientResponseHeaders(
+  raw: ReadonlyArray<Buffer | string>,
+  requestId: string,
+  setCookie?: string,
+  sessionHeader?: readonly [string, string],
+): string[] {
+  const out: string[] = [];
+  let connection: string | undefined;
+  let hasRequestId = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString().toLowerCase();
+    if (name === 'connection') connection = connection === undefined ? raw[i + 1]!.toString() : `${connection},${raw[i + 1]!.toString()}`;
   }
-  out['x-request-id'] ??= requestId;
+  const listed = connectionListed(connection);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString();
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (lower === 'x-request-id') hasRequestId = true;
+    out.push(name, raw[i + 1]!.toString('latin1' as never));
+  }
+  if (!hasRequestId) out.push('x-request-id', requestId);
+  if (setCookie !== undefined) out.push('set-cookie', setCookie);
+  if (sessionHeader !== undefined) out.push(sessionHeader[0], sessionHeader[1]);
   return out;
 }
 
