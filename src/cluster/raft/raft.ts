@@ -360,7 +360,7 @@ export class Raft {
       voteType = 'MsgVote';
       term = this.term;
     }
-    if (this.poll(this.id, voteType, true) === 'won') {
+    if (this.poll(this.id, true) === 'won') {
       // Single-voter cluster: won immediately.
       if (kind === 'pre') this.campaign('election');
       else this.becomeLeader();
@@ -374,7 +374,7 @@ export class Raft {
     }
   }
 
-  private poll(id: NodeId, _t: MessageType, granted: boolean): 'won' | 'lost' | 'pending' {
+  private poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
     this.trk.recordVote(id, granted);
     return this.trk.tallyVotes().result;
   }
@@ -702,7 +702,7 @@ export class Raft {
       case 'MsgPreVoteResp':
       case 'MsgVoteResp': {
         if (m.type !== myRespType) return;
-        const res = this.poll(m.from, m.type, !m.reject);
+        const res = this.poll(m.from, !m.reject);
         if (res === 'won') {
           if (this.role === 'pre-candidate') this.campaign('election');
           else {

@@ -17,6 +17,16 @@
  *
  * Invariant: a Ready never contains a message that depends on state not included in that Ready or an
  * earlier one (guaranteed by handing out hardState/entries in the same Ready as the messages).
+ *
+ * Other driver obligations:
+ *  - After every MsgSnap send attempt call reportSnapshot(to, ok); the leader sends nothing else to that
+ *    peer until then. Call reportUnreachable(id) when a send to a peer fails.
+ *  - Bootstrap: every peer of a new cluster starts from the same index-0 snapshot whose ConfState lists
+ *    the initial voters (or from an empty storage when it joins later: the leader ships that index-0
+ *    snapshot with its first append, and a Ready may then carry a snapshot with index 0 to persist).
+ *  - On restart pass `applied` = the index the state machine was restored to (normally the snapshot's);
+ *    committed entries after it are handed out again and their conf changes must be re-applied.
+ *  - A peer that applies its own removal should stop taking part (it never campaigns again anyway).
  */
 import { resolveConfig, type RaftConfig } from './config.js';
 import { ErrInvalidMessage, ErrStepLocalMsg, ErrStepPeerNotFound } from './errors.js';

@@ -19,10 +19,15 @@ export interface SeedsSummary {
   failures: string[];
 }
 
-export function runSeeds(voters: number, seeds: number[], file: string, mutations?: ReadonlySet<Mutation>): SeedsSummary {
+/**
+ * Runs the seeds, yielding to the event loop every few seeds: one long synchronous loop would starve the
+ * test runner's worker RPC (vitest reports "Timeout calling onTaskUpdate" on a busy machine).
+ */
+export async function runSeeds(voters: number, seeds: number[], file: string, mutations?: ReadonlySet<Mutation>): Promise<SeedsSummary> {
   const results: SimResult[] = [];
   const failures: string[] = [];
-  for (const seed of seeds) {
+  for (const [k, seed] of seeds.entries()) {
+    if (k % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
     const r = runSeed({ seed, voters, mutations });
     if (r.ok) results.push(r.result);
     else {

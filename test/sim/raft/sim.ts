@@ -12,11 +12,15 @@
  *  - processes: crash/restart from synced state, pauses (no ticks, deliveries deferred);
  *  - the driver follows raw-node.ts's Ready contract: write → fsync → send → apply → advance;
  *  - clients propose to leaders (and sometimes followers) and issue ReadIndex reads; an operator adds
- *    learners (joining with empty storage), promotes them, and removes voters (the leader too).
+ *    learners (joining with empty storage), promotes them, removes voters (the leader too) and
+ *    transfers leadership;
+ *  - two fault profiles per seed: 'mixed' (all of the above) and 'leader-churn' (6.824
+ *    TestFigure8Unreliable shape: leaders killed within ticks of election, slow disks, short partitions).
  *
  * Invariants checked after EVERY event (throws SimViolation):
  *  Election Safety, Leader Append-Only, Log Matching (inductively on every written entry), Leader
- *  Completeness, State Machine Safety (rolling hash per applied index, also across snapshots),
+ *  Completeness, no node lacking a just-committed entry can win an election (CommittedEntryElectability),
+ *  State Machine Safety (rolling hash per applied index, also across snapshots),
  *  CommittedIsDurable (on first apply, on a synced majority), revealed term/vote durable across restarts,
  *  at most one uncommitted conf-change entry in a leader's log, linearizable ReadIndex (a read is never
  *  older than an entry applied anywhere before the read was requested).
@@ -125,6 +129,7 @@ type Ev =
   | { k: 'client' }
   | { k: 'operator' }
   | { k: 'restart'; node: NodeId }
+  | { k: 'kill'; node: NodeId; epoch: number }
   | { k: 'snap-status'; node: NodeId; to: NodeId; ok: boolean }
   | { k: 'heal-link'; key: string }
   | { k: 'flap'; key: string; until: number };
@@ -247,12 +252,14 @@ export class Simulation {
     this.dropRate = r() * 0.3;
     this.dupRate = r() * 0.1;
     this.longDelayRate = r() * 0.1;
-    this.maxSizePerMsg = r() < 0.5 ? 1 : 1 + Math.floor(r() * 200);
+    this.profile = r() < 0.3 ? 'leader-churn' : 'mixed';
+    // One entry per MsgApp (maxSizePerMsg 1) splits a new leader's catch-up from its no-op, the window
+    // Figure 8 needs; leader churn uses it most of the time.
+    this.maxSizePerMsg = r() < (this.profile === 'leader-churn' ? 0.8 : 0.4) ? 1 : 1 + Math.floor(r() * 200);
     this.maxInflight = 1 + Math.floor(r() * 8);
     this.preVote = r() < 0.8;
     this.checkQuorum = r() < 0.8;
     this.snapshotEvery = 8 + Math.floor(r() * 40);
-    this.profile = r() < 0.3 ? 'leader-churn' : 'mixed';
     const ids = Array.from({ length: options.voters }, (_, i) => `n${i + 1}`);
     this.nextNodeId = options.voters + 1;
     this.genesis = { voters: ids, learners: [] };
@@ -599,6 +606,7 @@ export class Simulation {
           if (!this.commitInfo.has(i)) this.commitInfo.set(i, { voters, leaderTerm: r.term, entryTerm: r.raftLog.termOr0(i) });
         }
         this.maxRecordedCommit = r.raftLog.committed;
+        this.checkNoElectableNodeLacks(r.raftLog.committed, r.raftLog.termOr0(r.raftLog.committed), voters, n.id);
       }
       const li = r.raftLog.lastIndex();
       n.leaderMark = { term: st.term, index: li, termAt: r.raftLog.termOr0(li) };
@@ -613,11 +621,46 @@ export class Simulation {
   }
 
   /**
+   * Committed entries survive any future election (the lemma behind Leader Completeness; cf. etcd's
+   * tla/etcdraft.tla MoreUpToDateCorrectInv). Checked the moment a leader commits (index, term): no node
+   * whose log lacks it may be at least as up to date (§5.4.1) as a majority of the commit configuration.
+   * A node's strongest log is its in-memory log if up, its synced log if down; a voter's weakest log is
+   * its synced log (what survives a crash). Sound for correct Raft; Figure 8 breaks it immediately.
+   */
+  private checkNoElectableNodeLacks(index: number, term: number, voters: readonly NodeId[], leader: NodeId): void {
+    if (index === 0) return;
+    const weakest = voters.map((id) => this.nodes.get(id)).filter((o): o is SimNode => !!o).map((o) => lastOf(o.synced));
+    for (const n of this.nodes.values()) {
+      if (n.retired) continue;
+      let has: boolean;
+      let last: { index: number; term: number };
+      if (n.up) {
+        const log = n.raw.raftForTest().raftLog;
+        has = index < log.firstIndex() || log.termOr0(index) === term;
+        last = { index: log.lastIndex(), term: log.lastTerm() };
+      } else {
+        has = index <= n.synced.snapshot().metadata.index || (index <= n.synced.lastIndex() && n.synced.term(index) === term);
+        last = lastOf(n.synced);
+      }
+      if (has) continue;
+      let beats = 0;
+      for (const q of weakest) if (last.term > q.term || (last.term === q.term && last.index >= q.index)) beats++;
+      if (beats >= Math.floor(voters.length / 2) + 1) {
+        this.violation('CommittedEntryElectability', `${leader} committed (${index}, term ${term}) but ${n.id} (last ${last.index}/${last.term}) lacks it and is as up to date as ${beats}/${voters.length} voters`);
+      }
+    }
+  }
+
+  /**
    * Leader Completeness (Raft §5.4): a leader of term T holds every entry committed in a term < T.
    * (A delayed vote can still crown a stale leader of a lower term; it is exempt, per the theorem.)
    */
   private onBecameLeader(n: SimNode, term: number): void {
     this.leaderChanges++;
+    if (this.profile === 'leader-churn' && this.faultsOn && this.rng() < 0.5) {
+      // Kill the new leader within a few ticks, often before its no-op reaches a majority (Figure 8).
+      this.q.push(this.now + Math.floor(this.rng() * 3 * TICK), { k: 'kill', node: n.id, epoch: n.epoch });
+    }
     let i = this.maxRecordedCommit;
     while (i > 0 && this.commitInfo.get(i)!.leaderTerm >= term) i--;
     if (i === 0) return;
@@ -687,6 +730,13 @@ export class Simulation {
     const cs = lead.confState;
     const base = this.opts.voters;
     if (this.debug) this.mark(`operator at ${lead.id} cfg v[${cs.voters.join(' ')}] l[${cs.learners.join(' ')}] applied ${lead.applied}`);
+    if (this.rng() < 0.25) {
+      // Graceful leadership transfer (thesis §3.10), e.g. before draining or upgrading a peer.
+      const to = this.pick(cs.voters.filter((v) => v !== lead.id));
+      if (to) lead.raw.transferLeader(to);
+      this.pump(lead);
+      return;
+    }
     try {
       if (cs.learners.length > 0) {
         const l = cs.learners[0]!;
@@ -710,10 +760,15 @@ export class Simulation {
 
   private churnAction(): void {
     const r = this.rng();
-    const victim = r < 0.7 ? this.pick(this.leaders()) : this.pick(this.upNodes());
-    if (victim && r < 0.85) {
+    if (r < 0.7) {
+      const victim = r < 0.55 ? this.pick(this.leaders()) : this.pick(this.upNodes());
+      if (!victim) return;
       this.crash(victim, 'churn');
       this.q.push(this.now + TICK * (1 + Math.floor(this.rng() * 15)), { k: 'restart', node: victim.id });
+    } else if (r < 0.85) {
+      // A slow disk holds a leader's Ready (its commit and its next appends) while it may be killed.
+      const n = this.rng() < 0.5 ? this.pick(this.leaders()) : this.pick(this.upNodes());
+      if (n) n.slowDiskUntil = this.now + TICK * (5 + Math.floor(this.rng() * 30));
     } else {
       const a = this.pick(this.upNodes()), b = this.pick(this.upNodes());
       if (a && b && a !== b) { this.blockFor(`${a.id}>${b.id}`, TICK * (2 + Math.floor(this.rng() * 10))); this.blockFor(`${b.id}>${a.id}`, TICK * (2 + Math.floor(this.rng() * 10))); }
@@ -805,6 +860,13 @@ export class Simulation {
         return;
       }
       case 'restart': if (this.faultsOn) this.restart(ev.node); return;
+      case 'kill': {
+        const n = this.nodes.get(ev.node);
+        if (!n || !this.faultsOn || n.epoch !== ev.epoch) return;
+        this.crash(n, 'kill new leader');
+        this.q.push(this.now + TICK * (1 + Math.floor(this.rng() * 15)), { k: 'restart', node: n.id });
+        return;
+      }
       case 'snap-status': {
         const n = this.nodes.get(ev.node);
         if (n && n.up) { n.raw.reportSnapshot(ev.to, ev.ok); this.pump(n); }
@@ -958,6 +1020,11 @@ export class Simulation {
     }
     return true;
   }
+}
+
+function lastOf(st: MemoryStorage): { index: number; term: number } {
+  const i = st.lastIndex();
+  return { index: i, term: st.term(i) };
 }
 
 function applyWrite(st: MemoryStorage, op: WriteOp): void {
