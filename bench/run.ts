@@ -66,11 +66,11 @@ function positiveNumber(v: string | undefined, fallback: number, what: string): 
   return n;
 }
 
-/** Compiled modules of a bench folder: `<name>.js`, not declarations or source maps. */
+/** Compiled modules of a bench folder: `<name>.js` (source maps and subfolders are skipped). */
 function modulesIn(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.js') && !f.endsWith('.d.js'))
+    .filter((f) => f.endsWith('.js'))
     .map((f) => f.slice(0, -3))
     .sort();
 }
