@@ -513,6 +513,15 @@ describe('RawNode error surface', () => {
     expect(codeOf(() => n.step(msg('MsgApp', '', '1', 1)))).toBe('MG_ERR_RAFT_INVALID_MESSAGE');
   });
 
+  it('a forwarded request that loops back to its origin is dropped silently, not thrown at the network (sim seed regression)', () => {
+    // Two followers that each believe the other leads forward a read/proposal back and forth; once the
+    // origin has no leader, the request coming back from the network must not throw out of step().
+    const n = new RawNode({ id: '1', storage: storageWith(P3), electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(3) });
+    expect(codeOf(() => n.step(msg('MsgReadIndex', '1', '1', 0, { context: 'c' })))).toBeUndefined();
+    expect(codeOf(() => n.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'x')] })))).toBeUndefined();
+    expect(codeOf(() => n.readIndex('local'))).toBe('MG_ERR_RAFT_READ_INDEX_DROPPED');
+  });
+
   it('propose without a leader throws ErrProposalDropped', () => {
     const n = new RawNode({ id: '1', storage: storageWith(P3), electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(3) });
     expect(codeOf(() => n.propose(enc('x')))).toBe('MG_ERR_RAFT_PROPOSAL_DROPPED');
