@@ -363,6 +363,22 @@ describe('learners and membership changes', () => {
     expect(nt.raft('1').role).toBe('follower'); // a removed node never campaigns
   });
 
+  it('a removed peer left running with its old configuration never disturbs the leader (R-F4)', () => {
+    const nt = new Network(P3, { checkQuorum: true, preVote: true });
+    nt.campaign('1');
+    nt.isolate('3'); // '3' never learns that it was removed
+    nt.get('1').node.proposeConfChange({ kind: 'remove', node: '3' });
+    nt.stabilize();
+    expect(nt.get('1').confState.voters).toEqual(['1', '2']);
+    expect(nt.get('3').confState.voters).toEqual(P3);
+    nt.recover();
+    const term = nt.raft('1').term;
+    nt.tick(10 * 20); // 10 × the maximum election timeout
+    expect(nt.leaders()).toEqual(['1']);
+    expect(nt.raft('1').term).toBe(term);
+    expect(nt.raft('2').term).toBe(term);
+  });
+
   it('a forwarded membership change that the leader refuses becomes a no-op entry', () => {
     const nt = new Network(P3);
     nt.campaign('1');
