@@ -94,6 +94,9 @@ export class Peer {
     this.probe = createHealthProbe();
     this.health = new HealthMonitor({ bus: this.bus, probe: this.probe.probe, random: this.random });
     this.router = new Router(this.pools, this.metrics);
+    this.metrics.inFlightSource = (set) => {
+      for (const [name, svc] of this.router.table?.services ?? []) for (const [id, rt] of svc.upstreams) set(name, id, rt.inFlight);
+    };
     this.router.health = this.health;
     this.states = new ServiceStates((service, kind, upstream) => this.bus.emit('breaker:open', { service, kind, ...(upstream ? { upstream } : {}) }));
     this.health.onChange((service) => {

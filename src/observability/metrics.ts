@@ -24,11 +24,17 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
-  readonly inFlight = new Gauge({
+  /** Read at scrape time from the data path's own counters (no per-request label hashing). */
+  inFlightSource: ((set: (service: string, upstream: string, value: number) => void) => void) | undefined;
+  readonly inFlight: Gauge<'service' | 'upstream'> = new Gauge({
     name: 'meshgate_upstream_requests_in_flight',
     help: 'Requests in flight to each upstream from this peer.',
     labelNames: ['service', 'upstream'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.inFlight.reset();
+      this.inFlightSource?.((service, upstream, value) => this.inFlight.labels(service, upstream).set(value));
+    },
   });
   readonly connectErrors = new Counter({
     name: 'meshgate_upstream_connect_errors_total',
@@ -119,7 +125,6 @@ export class Metrics {
     return {
       countStatus: (status: number) => byClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc(),
       observeSeconds: this.duration.labels(service, upstream).observe.bind(this.duration.labels(service, upstream)),
-      inFlight: this.inFlight.labels(service, upstream),
       connectError: (cause: string) => this.connectErrors.labels(service, upstream, cause).inc(),
     };
   }
@@ -132,6 +137,5 @@ export class Metrics {
 export interface UpstreamSeries {
   countStatus(status: number): void;
   observeSeconds(s: number): void;
-  inFlight: { inc(): void; dec(): void };
   connectError(cause: string): void;
 }

@@ -156,7 +156,6 @@ class Exchange {
     this.upstream = rt;
     this.state.inFlight++;
     rt.inFlight++;
-    rt.series.inFlight.inc();
     this.phase = 'waiting';
     this.upstreamAbort = undefined;
     this.sentAt = performance.now();
@@ -338,7 +337,6 @@ class Exchange {
   private releaseUpstream(rt: UpstreamRuntime): void {
     this.state.inFlight--;
     rt.inFlight--;
-    rt.series.inFlight.dec();
     this.state.breaker.release(rt.spec.id);
   }
 
