@@ -66,7 +66,10 @@ export async function createStickyPart(cfg: Config, bus: EventBus, log: Logger, 
         bus,
         onMetric: (m) => {
           if (m.type === 'resolve') metrics.stickyPins.labels(m.service, m.outcome).inc();
-          else if (m.type === 'store' && !m.ok) metrics.stickyStoreErrors.inc();
+          else if (m.type === 'store') {
+            metrics.stickyStoreDuration.observe(m.ms / 1000);
+            if (!m.ok) metrics.stickyStoreErrors.inc();
+          }
         },
       }),
     );
