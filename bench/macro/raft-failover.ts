@@ -1,6 +1,6 @@
 // Macro bench "raft-failover" (issue 6, DESIGN.md §3–§4): the embedded Raft group as an operator meets
 // it — three real meshgate peer processes on loopback, bootstrapped like test/helpers/cluster.ts, with
-// the default cluster.tickInterval (100 ms → heartbeat 100 ms, election timeout drawn from [1 s, 2 s),
+// the default cluster.tickInterval (50 ms → heartbeat 50 ms, election timeout drawn from [0.5 s, 1 s),
 // pre-vote and check-quorum on; src/cluster/node.ts). Every write goes through the admin API.
 //
 //   (c) propagation: PUT a new upstream on the leader; from its 200 until every peer's
@@ -372,7 +372,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
   const failoverRuns = quick ? FAILOVER_RUNS_QUICK : FAILOVER_RUNS;
   const propWrites = quick ? PROPAGATION_WRITES_QUICK : PROPAGATION_WRITES;
   const commitSec = process.env.BENCH_DURATION || !quick ? ctx.durationSec : COMMIT_SEC_QUICK;
-  const title = `Raft through the admin API — 3 meshgate peer processes on loopback, tickInterval 100 ms (default), fsync on`;
+  const title = `Raft through the admin API — 3 meshgate peer processes on loopback, tickInterval 50 ms (default), fsync on`;
   const load0 = loadavg()[0]!;
   const rows: ResultRow[] = [];
   const sections: string[] = [];
@@ -412,7 +412,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         [['SIGKILL leader → first PUT answered 200 by a survivor', s.n, fmtMs(s.p50), fmtMs(s.p99), fmtMs(s.max), `p99 ≤ ${TARGET_FAILOVER_P99_MS} ms: ${s.p99 <= TARGET_FAILOVER_P99_MS ? 'met' : 'not met'}`, failed]],
       );
       sections.push(
-        `**(a) Failover** — ${failoverRuns} runs; a PUT to each survivor every ${ATTEMPT_EVERY_MS} ms (≤ ${MAX_INFLIGHT} in flight each); the killed peer restarted on its data dir and caught up before the next run\n\n${table}\n\nAll runs (ms): ${ok.map((x) => x.toFixed(0)).join(', ')}. The election timeout alone is drawn from [1 s, 2 s) with the default 100 ms tick (src/cluster/node.ts), so a follower first notices the dead leader 1–2 s after its last heartbeat.`,
+        `**(a) Failover** — ${failoverRuns} runs; a PUT to each survivor every ${ATTEMPT_EVERY_MS} ms (≤ ${MAX_INFLIGHT} in flight each); the killed peer restarted on its data dir and caught up before the next run\n\n${table}\n\nAll runs (ms): ${ok.map((x) => x.toFixed(0)).join(', ')}. The election timeout alone is drawn from [0.5 s, 1 s) with the default 50 ms tick (10–20 ticks, src/cluster/node.ts), so a follower first notices the dead leader 0.5–1 s after its last heartbeat; a split vote costs another timeout.`,
       );
     }
 
