@@ -5,11 +5,12 @@
 // Caveat: the three peers and the proposer share one event loop, so figures are pessimistic versus one
 // process per peer (the multi-process bench comes with the meshgate binary).
 // Invariant: every node and temp dir is closed/removed even when a case fails.
-import { mkdtemp, open, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RaftNode, type MembershipCommand } from '../../src/cluster/index.js';
 import { Histogram } from '../lib/histogram.js';
+import { fdatasyncSamplesMs } from '../lib/fsync-probe.js';
+import { freePort } from '../lib/procs.js';
 import { fmtMs, fmtRps, markdownTable } from '../lib/table.js';
 import type { BenchContext, MacroResult, ResultRow } from '../lib/types.js';
 
@@ -18,28 +19,9 @@ const CONCURRENCY = 64;
 /** Samples for the fdatasync probe: enough for a stable p99. */
 const FSYNC_SAMPLES = 500;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 async function fdatasyncProbe(dir: string): Promise<Histogram> {
   const h = new Histogram();
-  const fh = await open(join(dir, 'fsync-probe'), 'a');
-  const buf = Buffer.alloc(256, 1);
-  try {
-    for (let i = 0; i < FSYNC_SAMPLES; i++) {
-      await fh.write(buf);
-      const t = performance.now();
-      await fh.datasync();
-      h.record((performance.now() - t) * 1000);
-    }
-  } finally {
-    await fh.close();
-  }
+  for (const ms of await fdatasyncSamplesMs(dir, FSYNC_SAMPLES)) h.record(ms * 1000);
   return h;
 }
 

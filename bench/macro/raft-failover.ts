@@ -21,10 +21,10 @@
 // alone in its own directory (the peer watches that directory); a run's stray client requests are
 // destroyed before the next run starts.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { Pool } from 'undici';
+import { fdatasyncSamplesMs } from '../lib/fsync-probe.js';
 import { startBackend, type Target } from '../lib/launch.js';
 import { freePort, waitForHttp200, type ChildHandle } from '../lib/procs.js';
 import { quickMode, sleep, summarize, type Summary } from '../lib/samples.js';
@@ -314,26 +314,7 @@ async function failoverOnce(cl: BenchCluster, url: string, run: number): Promise
   return out;
 }
 
-/**
- * fdatasync latency of a 256-byte append on the disk holding the data dirs: the floor under every
- * commit (the leader and a follower each make the entry durable before it counts, Raft §5.3/§5.4).
- */
-async function fdatasyncMs(dir: string): Promise<number[]> {
-  const out: number[] = [];
-  const fh = await open(join(dir, 'fsync-probe'), 'a');
-  const buf = Buffer.alloc(256, 1);
-  try {
-    for (let i = 0; i < FSYNC_SAMPLES; i++) {
-      await fh.write(buf);
-      const t = performance.now();
-      await fh.datasync();
-      out.push(performance.now() - t);
-    }
-  } finally {
-    await fh.close();
-  }
-  return out;
-}
+const fdatasyncMs = (dir: string): Promise<number[]> => fdatasyncSamplesMs(dir, FSYNC_SAMPLES);
 
 /** (b) `writers` concurrent writers on peer `via` for durationMs; latency of every 200 PUT. */
 async function commitCase(cl: BenchCluster, via: string, writers: number, durationMs: number, url: string, tag: string): Promise<{ lat: number[]; elapsedMs: number; errors: number; firstError?: string }> {
