@@ -14,7 +14,7 @@ import { effectiveConfig, restartRequired } from '../config/diff.js';
 import { ConfigWatcher } from '../config/watch.js';
 import type { Config } from '../config/schema.js';
 import { EventBus } from '../observability/events.js';
-import { createAccessLogger, createLogger, flushLogs, type Logger } from '../observability/log.js';
+import { createAccessLog, createLogger, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
@@ -57,7 +57,7 @@ export class Peer {
   log!: Logger;
   generation = 0;
   lastReload: ReloadOutcome | undefined;
-  private accessLog: Logger | undefined;
+  private accessLog: AccessLog | undefined;
   private readonly random = createSeededRandom(randomInt(2 ** 31));
   private readonly pools = new UpstreamPools();
   private router!: Router;
@@ -86,7 +86,7 @@ export class Peer {
     const cfg = loaded.config;
     this.config = cfg;
     this.log = createLogger({ level: cfg.node.logLevel, nodeId: cfg.node.id, pretty: this.opts.prettyLogs ?? false });
-    this.accessLog = cfg.node.accessLog ? (this.opts.prettyLogs ? this.log.child({ kind: 'access' }) : createAccessLogger({ nodeId: cfg.node.id })) : undefined;
+    this.accessLog = cfg.node.accessLog ? createAccessLog({ nodeId: cfg.node.id, ...(this.opts.prettyLogs ? { pretty: this.log } : {}) }) : undefined;
     this.generation = 1;
     this.metrics.configGeneration.set(1);
     this.lastReload = { ok: true, generation: 1, source: 'start', at: new Date().toISOString() };

@@ -22,11 +22,38 @@ export function createLogger(opts: { level: LevelWithSilent; nodeId: string; pre
   return pino({ level: opts.level, base: { node: opts.nodeId } }, dest);
 }
 
-/** The access log: batched into 4 KiB writes (one line per request would be one write(2) each). */
-export function createAccessLogger(opts: { nodeId: string }): Logger {
+/** One access-log line per request (positional arguments: no record object per request). */
+export interface AccessLog {
+  write(method: string, path: string, status: number, service: string, upstream: string | undefined, durationMs: number, requestId: string, attempts: number, reason: string): void;
+}
+
+/**
+ * The access log: the same JSON shape pino writes (level, time, node, kind, then the fields), built
+ * by hand and batched into 4 KiB writes. Building the line directly costs a fraction of a generic
+ * logger call, and the access log runs once per request (its cost is in the bench table). Only
+ * client-controlled strings go through JSON.stringify; the rest are known-safe.
+ */
+export function createAccessLog(opts: { nodeId: string; pretty?: Logger }): AccessLog {
+  if (opts.pretty) {
+    const child = opts.pretty.child({ kind: 'access' });
+    return {
+      write: (method, path, status, service, upstream, durationMs, requestId, attempts, reason) =>
+        child.info({ method, path, status, service, upstream, durationMs, requestId, attempts, reason: reason || undefined }),
+    };
+  }
   const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   destinations.push(dest);
-  return pino({ level: 'info', base: { node: opts.nodeId, kind: 'access' } }, dest);
+  const prefix = `{"level":30,"time":`;
+  const nodePart = `,"node":${JSON.stringify(opts.nodeId)},"kind":"access","method":`;
+  return {
+    write(method, path, status, service, upstream, durationMs, requestId, attempts, reason) {
+      dest.write(
+        `${prefix}${Date.now()}${nodePart}${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"service":${JSON.stringify(service)}` +
+          `${upstream === undefined ? '' : `,"upstream":${JSON.stringify(upstream)}`},"durationMs":${Math.round(durationMs * 1000) / 1000},"requestId":${JSON.stringify(requestId)},"attempts":${attempts}` +
+          `${reason ? `,"reason":${JSON.stringify(reason)}` : ''}}\n`,
+      );
+    },
+  };
 }
 
 /** Flushes buffered log lines; call before exit. */

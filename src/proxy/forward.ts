@@ -17,7 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { Logger } from '../observability/log.js';
+import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
@@ -33,7 +33,7 @@ export interface ForwarderDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   /** undefined when `node.accessLog: false`. */
-  readonly accessLog: Logger | undefined;
+  readonly accessLog: AccessLog | undefined;
   readonly sticky: StickyView | undefined;
   readonly maxBodyBytes: number;
   readonly random: () => number;
@@ -372,20 +372,7 @@ class Exchange {
     this.done = true;
     this.state.budget.onRequestEnd();
     this.releaseRetrySlot();
-    const log = this.deps.accessLog;
-    if (log) {
-      log.info({
-        method: this.method,
-        path: this.req.url,
-        status: this.status,
-        service: this.svc.name,
-        upstream: this.upstream?.spec.id,
-        durationMs: Math.round((performance.now() - this.startMs) * 1000) / 1000,
-        requestId: this.requestId,
-        attempts: this.attempt + 1,
-        reason: this.reason || undefined,
-      });
-    }
+    this.deps.accessLog?.write(this.method, this.req.url ?? '', this.status, this.svc.name, this.upstream?.spec.id, performance.now() - this.startMs, this.requestId, this.attempt + 1, this.reason);
   }
 }
 
