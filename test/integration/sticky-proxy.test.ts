@@ -90,6 +90,18 @@ describe('sticky sessions across peers', () => {
     expect(body.headers['x-meshgate-fence']).not.toBe('999999999');
   });
 
+  it('header sessions: a new key comes back in the same header and pins the session across peers', async () => {
+    const first = await get(peers[0]!, undefined, '/r/id');
+    expect(first.status).toBe(200);
+    const key = first.headers.get('x-session-id');
+    expect(key).toMatch(/^[A-Za-z0-9._~+/=-]{16,128}$/);
+    for (let i = 0; i < 10; i++) {
+      const r = await get(peers[i % 2]!, undefined, '/r/id', { 'x-session-id': key! });
+      expect(r.body).toBe(first.body);
+      expect(r.headers.get('x-session-id')).toBeNull();
+    }
+  });
+
   it('a forged or oversized cookie is just a key: it routes, never breaks', async () => {
     for (const cookie of ['mg_session=' + 'x'.repeat(5000), 'mg_session="<script>"', 'mg_session=;;;', 'mg_session=%00%ff']) {
       const r = await get(peers[1]!, cookie);
