@@ -133,6 +133,8 @@ class Exchange {
   }
 
   private send(): void {
+    // A retry scheduled while the client went away (or was already answered) is not sent.
+    if (this.done) return;
     const svc = this.svc;
     let id: string | undefined;
     if (this.pinnedUpstream !== undefined && this.attempt === 0) id = this.pinnedUpstream;
@@ -183,7 +185,7 @@ class Exchange {
 
   /** Where the current attempt is: waiting for headers, streaming the body to the client, discarding
    *  a retryable 5xx body, or finished. */
-  private phase: 'waiting' | 'streaming' | 'discarding' | 'idle' = 'idle';
+  private phase: 'waiting' | 'streaming' | 'discarding' | 'aborted' | 'idle' = 'idle';
   private upstreamAbort: ((err?: Error) => void) | undefined;
   private sentAt = 0;
   private resume: (() => void) | undefined;
@@ -214,6 +216,8 @@ class Exchange {
       }
     }
     if (this.done) {
+      // Answered already (e.g. 413 while waiting): drop this response; onError releases the attempt.
+      this.phase = 'aborted';
       this.upstreamAbort?.(CLIENT_GONE);
       return false;
     }
@@ -226,9 +230,8 @@ class Exchange {
     } catch (err) {
       // An upstream header Node refuses to send (invalid characters): a malformed response.
       this.deps.log.warn({ err, service: svc.name, upstream: rt.spec.id }, 'upstream sent an unsendable header');
-      this.phase = 'idle';
+      this.phase = 'aborted';
       this.upstreamAbort?.(CLIENT_GONE);
-      this.releaseAttempt(rt);
       this.local(502, 'bad-upstream-response', 'bad response from upstream');
       return false;
     }
@@ -249,6 +252,7 @@ class Exchange {
     const rt = this.upstream!;
     const phase = this.phase;
     this.phase = 'idle';
+    if (phase === 'aborted') return this.releaseAttempt(rt);
     if (phase === 'discarding') {
       this.releaseUpstream(rt);
       return this.send();
@@ -264,6 +268,8 @@ class Exchange {
     const rt = this.upstream!;
     const phase = this.phase;
     this.phase = 'idle';
+    // We aborted after taking the headers: the answer is already decided; only release the attempt.
+    if (phase === 'aborted') return this.releaseAttempt(rt);
     if (phase === 'waiting') {
       this.state.breaker.releasePending();
       rt.recordLatency(performance.now() - this.sentAt, true);
