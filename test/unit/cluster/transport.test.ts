@@ -194,6 +194,26 @@ describe('PeerTransport', () => {
     expect(a.t.peerStatus()).toEqual([expect.objectContaining({ id: 'b', connected: true })]);
   });
 
+  it('redials at once, not after its backoff, when the restarted peer reaches us first', async () => {
+    // A minute of backoff: without the redial-on-inbound rule the message below would wait that long.
+    const a = await node('a', { backoffBaseMs: 60_000, backoffMaxMs: 60_000 });
+    const b = await node('b');
+    a.t.setPeer('b', b.addr);
+    a.t.send('b', Buffer.from('before'));
+    await waitFor(() => b.got.length === 1, 'first delivery');
+    const port = Number(b.addr.split(':')[1]);
+    await b.t.close();
+    a.t.send('b', Buffer.from('while down'));
+    await waitFor(() => a.unreachable.includes('b'), 'unreachable report');
+    // b comes back and speaks first (as a restarted Raft peer does when it campaigns or answers).
+    const b2 = await node('b', { listen: `127.0.0.1:${port}` });
+    b2.t.setPeer('a', a.addr);
+    b2.t.send('a', Buffer.from('hello from b'));
+    await waitFor(() => a.got.some((g) => g.text === 'hello from b'), 'inbound from the restarted peer');
+    a.t.send('b', Buffer.from('reply'));
+    await waitFor(() => b2.got.some((g) => g.text === 'reply'), 'reply over the redialled link', 10_000);
+  });
+
   it('never blocks the caller: a full queue drops the oldest message and reports the peer unreachable', async () => {
     const a = await node('a', { queueLimit: 3, backoffBaseMs: 5_000, backoffMaxMs: 5_000 });
     const dead = await node('dead');
