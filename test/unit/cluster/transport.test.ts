@@ -173,8 +173,9 @@ describe('PeerTransport', () => {
     expect(b.got.map((g) => g.text)).toEqual(['once']);
   });
 
-  it('reconnects with backoff after the listener restarts', async () => {
-    const a = await node('a');
+  /** a talks to b, b goes down until a reports it unreachable, b restarts on the same port. */
+  async function restartPeerB(aOpts: Partial<TransportOptions> = {}): Promise<{ a: Node; b2: Node }> {
+    const a = await node('a', aOpts);
     const b = await node('b');
     a.t.setPeer('b', b.addr);
     a.t.send('b', Buffer.from('before'));
@@ -183,8 +184,11 @@ describe('PeerTransport', () => {
     await b.t.close();
     a.t.send('b', Buffer.from('while down'));
     await waitFor(() => a.unreachable.includes('b'), 'unreachable report');
+    return { a, b2: await node('b', { listen: `127.0.0.1:${port}` }) };
+  }
 
-    const b2 = await node('b', { listen: `127.0.0.1:${port}` });
+  it('reconnects with backoff after the listener restarts', async () => {
+    const { a, b2 } = await restartPeerB();
     const deadline = Date.now() + 10_000;
     while (!b2.got.some((g) => g.text === 'after') && Date.now() < deadline) {
       a.t.send('b', Buffer.from('after'));
@@ -196,17 +200,8 @@ describe('PeerTransport', () => {
 
   it('redials at once, not after its backoff, when the restarted peer reaches us first', async () => {
     // A minute of backoff: without the redial-on-inbound rule the message below would wait that long.
-    const a = await node('a', { backoffBaseMs: 60_000, backoffMaxMs: 60_000 });
-    const b = await node('b');
-    a.t.setPeer('b', b.addr);
-    a.t.send('b', Buffer.from('before'));
-    await waitFor(() => b.got.length === 1, 'first delivery');
-    const port = Number(b.addr.split(':')[1]);
-    await b.t.close();
-    a.t.send('b', Buffer.from('while down'));
-    await waitFor(() => a.unreachable.includes('b'), 'unreachable report');
+    const { a, b2 } = await restartPeerB({ backoffBaseMs: 60_000, backoffMaxMs: 60_000 });
     // b comes back and speaks first (as a restarted Raft peer does when it campaigns or answers).
-    const b2 = await node('b', { listen: `127.0.0.1:${port}` });
     b2.t.setPeer('a', a.addr);
     b2.t.send('a', Buffer.from('hello from b'));
     await waitFor(() => a.got.some((g) => g.text === 'hello from b'), 'inbound from the restarted peer');
