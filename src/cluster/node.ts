@@ -6,7 +6,10 @@
  *
  * Ready loop (raft/raw-node.ts contract, etcd-io/raft doc.go): for each Ready, strictly in order
  *   1. persist snapshot + entries + hard state, fsync (DiskStorage.persist), then mirror into MemoryStorage;
- *   2. send messages (only now: nothing leaves before the state it depends on is durable, R-E2);
+ *      a commit-index-only hard state (mustSync false) is written without fsync and not waited for;
+ *   2. send messages (only now: nothing leaves before the state it depends on is durable, R-E2) — except
+ *      a leader's Ready with rd.sendBeforePersist, whose messages leave before step 1 (thesis §10.2.1:
+ *      followers write while the leader writes; the core counts the leader's copy only after advance);
  *   3. apply the snapshot, then committed entries (conf changes → applyConfChange), resolve waiters;
  *   4. advance(rd).
  * Any storage failure stops the node for good (fail closed, R-E4): no more ticks, messages, votes or acks;
@@ -59,6 +62,7 @@ import {
   type ConfChange,
   type ConfState,
   type Entry,
+  type Message,
   type NodeId,
   type RaftRole,
   type Ready,
@@ -577,27 +581,22 @@ export class RaftNode {
         await this.handleReady(this.raw.ready());
       }
     } catch (err) {
-      const failure = err instanceof StorageFailedError ? err : new StorageFailedError(`raft driver failed: ${(err as Error)?.message ?? String(err)}`, err);
-      this.failure = failure;
-      this.log.error({ err }, 'raft: node stopped (fail closed); membership stays at the last applied state');
-      this.stop(failure);
-      void this.transport.close();
+      this.failStopped(err);
     }
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
-    // 1. Durability first.
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      await this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
-      if (this.stopped) return;
-      if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
-      if (rd.entries.length > 0) this.mem.append(rd.entries);
-      if (rd.hardState) this.mem.setHardState(rd.hardState);
-    }
-    if (rd.hardState) this.term = rd.hardState.term;
+  /** Any driver or storage failure: stop for good (fail closed), keep the last applied membership. */
+  private failStopped(err: unknown): void {
+    if (this.failure) return;
+    const failure = err instanceof StorageFailedError ? err : new StorageFailedError(`raft driver failed: ${(err as Error)?.message ?? String(err)}`, err);
+    this.failure = failure;
+    this.log.error({ err }, 'raft: node stopped (fail closed); membership stays at the last applied state');
+    this.stop(failure);
+    void this.transport.close();
+  }
 
-    // 2. Messages, now that what they depend on is durable.
-    for (const m of rd.messages) {
+  private sendMessages(msgs: readonly Message[]): void {
+    for (const m of msgs) {
       const payload = encodeMessage(m);
       if (m.type === 'MsgSnap') {
         const to = m.to;
@@ -608,6 +607,32 @@ export class RaftNode {
         this.transport.send(m.to, payload);
       }
     }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    // A leader replicates while it writes (thesis §10.2.1): the followers' fsyncs overlap its own.
+    if (rd.sendBeforePersist) this.sendMessages(rd.messages);
+    // 1. Durability first.
+    if (rd.snapshot || rd.entries.length > 0) {
+      await this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
+      if (this.stopped) return;
+      if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
+      if (rd.entries.length > 0) this.mem.append(rd.entries);
+      if (rd.hardState) this.mem.setHardState(rd.hardState);
+    } else if (rd.hardState && rd.mustSync) {
+      await this.storage.persist({ hardState: rd.hardState, mustSync: true });
+      if (this.stopped) return;
+      this.mem.setHardState(rd.hardState);
+    } else if (rd.hardState) {
+      // A commit index alone is neither fsynced nor waited for (a quorum can tell it again after a
+      // crash); the storage queue keeps it in order with later writes, and a failure still stops us.
+      this.storage.persist({ hardState: rd.hardState, mustSync: false }).catch((err: unknown) => this.failStopped(err));
+      this.mem.setHardState(rd.hardState);
+    }
+    if (rd.hardState) this.term = rd.hardState.term;
+
+    // 2. Messages, now that what they depend on is durable.
+    if (!rd.sendBeforePersist) this.sendMessages(rd.messages);
 
     // 3. Apply.
     const changes: MembershipChange[] = [];

@@ -23,7 +23,11 @@ export type RaftMutationForTest =
   /** (4) release messages in a Ready whose changed HardState is withheld until the next Ready. */
   | 'messages-before-hard-state'
   /** (5) accept a conf change before the new leader committed an entry of its own term (2015 bug). */
-  | 'conf-change-before-own-term-commit';
+  | 'conf-change-before-own-term-commit'
+  /** (7) let every role, not only a leader, send a Ready's messages before its writes are durable. */
+  | 'early-send-any-role'
+  /** (8) count the leader's own entries toward a commit when appended, not when reported durable. */
+  | 'leader-counts-unsynced-append';
 
 export interface RaftConfig {
   id: NodeId;

@@ -33,6 +33,15 @@ export class RaftLog {
     return this.unstable.maybeLastIndex() ?? this.storage.lastIndex();
   }
 
+  /**
+   * Last index the driver has reported durable (advance): everything below the unstable part. With a
+   * snapshot still pending, 0 — a conservative answer for the only caller, the leader's own match.
+   */
+  stableLastIndex(): number {
+    if (this.unstable.entries.length > 0) return this.unstable.offset - 1;
+    return this.unstable.snapshot ? 0 : this.storage.lastIndex();
+  }
+
   lastTerm(): number {
     return this.term(this.lastIndex());
   }

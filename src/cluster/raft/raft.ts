@@ -225,8 +225,10 @@ export class Raft {
     this.abortLeaderTransfer();
     this.trk.resetVotes();
     const last = this.raftLog.lastIndex();
+    const stable = this.raftLog.stableLastIndex();
     for (const [id, pr] of this.trk.progress) {
-      pr.match = id === this.id ? last : 0;
+      // Our own match counts only what is on our disk (see onEntriesStable).
+      pr.match = id === this.id ? stable : 0;
       pr.next = last + 1;
       pr.becomeProbe();
       pr.next = last + 1;
@@ -477,10 +479,21 @@ export class Raft {
     let li = this.raftLog.lastIndex();
     const ents: Entry[] = es.map((e) => ({ term: this.term, index: ++li, type: e.type, data: e.data }));
     li = this.raftLog.append(ents);
-    // The leader's own match advances at append; commitment still needs a quorum, and the driver
-    // persists these entries (Ready.entries) before sending anything that reveals them.
-    this.trk.progress.get(this.id)?.maybeUpdate(li);
-    this.maybeCommit();
+    if (this.has('leader-counts-unsynced-append') && this.trk.progress.get(this.id)?.maybeUpdate(li)) this.maybeCommit();
+    // The leader's own match does NOT advance here but when the driver reports the entries durable
+    // (onEntriesStable): the driver may replicate them while it writes (Ready.sendBeforePersist,
+    // thesis §10.2.1), and a quorum that counted a leader copy still in flight could commit an entry
+    // that a crash of the leader leaves on a minority. (A quorum of followers alone may commit it.)
+  }
+
+  /**
+   * The driver made entries up to (index, term) durable (RawNode.advance). On the leader this is its
+   * own acknowledgement, like a MsgAppResp from itself (etcd's MsgStorageAppendResp): it may commit,
+   * and a new commit index is broadcast.
+   */
+  onEntriesStable(index: number, term: number): void {
+    if (this.role !== 'leader' || !this.raftLog.matchTerm(index, term)) return;
+    if (this.trk.progress.get(this.id)?.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
   }
 
   maybeCommit(): boolean {

@@ -10,6 +10,14 @@
  *      lose committed entries (raft.md §7: hashicorp/raft#507, tikv/tikv#994, etcd#14370).
  *      If the write or the fsync fails, the driver must stop (crash / fail closed) and never send
  *      this Ready's messages (cockroachdb/cockroach#37102: a retried fsync can falsely succeed).
+ *      Exception: when rd.sendBeforePersist is true (a leader whose term and vote did not change), the
+ *      driver may send rd.messages before or while step 1 runs (Raft thesis §10.2.1): followers then
+ *      write in parallel with the leader. Steps 3 and 4 still wait for step 1, and the driver must not
+ *      take the next Ready before step 1 is durable, so a commit that counts the leader's own entries
+ *      is only ever handed out after they are on its disk.
+ *      A Ready with mustSync false (a commit-index-only hard state) needs no fsync, and the driver may
+ *      apply and advance before that write completes: the commit index can be learnt again from a
+ *      quorum after a crash. Later writes must still land after it (one ordered log).
  *   3. Apply rd.snapshot to the state machine, then rd.committedEntries in order. For an entry of type
  *      'conf-change', decode its data (JSON ConfChange, UTF-8) and call applyConfChange().
  *   4. Call advance(rd). Call ready() again only after advance(); tick() and step() may be called at
@@ -155,7 +163,7 @@ export class RawNode {
     const prevHs = this.prevHardState;
     const snapshot = r.raftLog.unstable.snapshot;
     const committedEntries = r.raftLog.nextCommittedEnts();
-    const rd: Ready = { entries: r.raftLog.unstableEntries(), committedEntries, messages: r.msgs, readStates: r.readStates, mustSync: false };
+    const rd: Ready = { entries: r.raftLog.unstableEntries(), committedEntries, messages: r.msgs, readStates: r.readStates, mustSync: false, sendBeforePersist: false };
     r.msgs = [];
     r.readStates = [];
     if (ss.lead !== this.prevSoftState.lead || ss.role !== this.prevSoftState.role) {
@@ -173,6 +181,10 @@ export class RawNode {
     if (committedEntries.length > 0) r.raftLog.applying = committedEntries[committedEntries.length - 1]!.index;
     // A commit-index-only change need not be fsynced: it can be recomputed from a quorum (etcd MustSync).
     rd.mustSync = rd.entries.length > 0 || snapshot !== undefined || (rd.hardState !== undefined && termOrVoteChanged);
+    // Only a leader's messages are safe ahead of its own write (see the contract, step 2); mutation (7)
+    // extends that to followers and candidates, whose acks and votes would then outrun their fsync.
+    const earlyRoleOk = r.role === 'leader' || r.cfg.mutations.has('early-send-any-role');
+    rd.sendBeforePersist = earlyRoleOk && !termOrVoteChanged && snapshot === undefined;
     return rd;
   }
 
@@ -189,6 +201,7 @@ export class RawNode {
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1]!;
       log.stableTo(last.index, last.term);
+      this.raft.onEntriesStable(last.index, last.term);
     }
     if (rd.committedEntries.length > 0) log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
   }

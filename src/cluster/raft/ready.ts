@@ -21,12 +21,19 @@ export interface Ready {
   snapshot?: Snapshot;
   /** Committed entries to apply to the state machine, in order, after the above is durable. */
   committedEntries: Entry[];
-  /** Messages to send, after hardState/entries/snapshot of this Ready are durable. */
+  /** Messages to send, after hardState/entries/snapshot of this Ready are durable (see sendBeforePersist). */
   messages: Message[];
   /** Linearizable read results: serve reads for `context` once applied index ≥ `index`. */
   readStates: { index: number; context: string }[];
   /** True when hardState's term/vote changed or entries/snapshot are present: the write needs fsync. */
   mustSync: boolean;
+  /**
+   * True when `messages` may leave while this Ready's writes are still in flight: the node is the leader
+   * and its term and vote did not change in this Ready (Raft thesis §10.2.1, etcd server's `islead`
+   * path). A leader's messages carry its durable term and entries a follower may store before the
+   * leader does; the leader still counts toward a commit only in a later Ready, after its own write.
+   */
+  sendBeforePersist: boolean;
 }
 
 export function isHardStateEqual(a: HardState, b: HardState): boolean {

@@ -13,6 +13,8 @@ const MUTATIONS: [Mutation, string][] = [
   ['messages-before-hard-state', '(4) term/vote not durable before the reply leaves'],
   ['conf-change-before-own-term-commit', '(5) conf change before the new leader commits in its term'],
   ['ack-before-fsync', '(6) append acknowledged before fsync'],
+  ['early-send-any-role', '(7) the leader-only early send (thesis §10.2.1) allowed to followers and candidates'],
+  ['leader-counts-unsynced-append', '(8) the leader counts its own entries toward a commit before they are durable'],
 ];
 
 const MAX_SEEDS = 1000;

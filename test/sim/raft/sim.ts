@@ -10,7 +10,9 @@
  *    keeps a random prefix of the pending writes (torn tail) and loses the rest; fsync can be slow, and
  *    can fail — the driver then stops the node (fail closed, never acks) until it is restarted;
  *  - processes: crash/restart from synced state, pauses (no ticks, deliveries deferred);
- *  - the driver follows raw-node.ts's Ready contract: write → fsync → send → apply → advance;
+ *  - the driver follows raw-node.ts's Ready contract: write → fsync → send → apply → advance, with its
+ *    two allowances: a leader sends while it writes (sendBeforePersist), and a commit-only write
+ *    (mustSync false) is not fsynced and not waited for;
  *  - clients propose to leaders (and sometimes followers) and issue ReadIndex reads; an operator adds
  *    learners (joining with empty storage), promotes them, removes voters (the leader too) and
  *    transfers leadership;
@@ -361,6 +363,7 @@ export class Simulation {
   private pump(n: SimNode): void {
     if (!n.up || n.busy || n.pausedUntil > this.now) return;
     if (!n.raw.hasReady()) return;
+    this.recordLeaderCommit(n);
     const rd = n.raw.ready();
     this.onReady(n, rd);
     const op: WriteOp = {};
@@ -369,13 +372,16 @@ export class Simulation {
     if (rd.hardState) { n.mem.setHardState(rd.hardState); op.hardState = rd.hardState; }
     const wrote = op.snapshot !== undefined || op.entries !== undefined || op.hardState !== undefined;
     if (wrote) n.pending.push(op);
-    if (!wrote) {
+    // A commit-index-only write is not fsynced: it stays pending (lost by a crash unless a later fsync
+    // covers it) and the driver goes on at once, as the real driver does.
+    if (!wrote || !rd.mustSync) {
       this.finishReady(n, rd, false);
       return;
     }
     n.busy = true;
     let sent = false;
-    if (this.has('ack-before-fsync')) {
+    // A leader may replicate while it writes (rd.sendBeforePersist, thesis §10.2.1).
+    if (rd.sendBeforePersist || this.has('ack-before-fsync')) {
       this.sendAll(n, rd.messages);
       sent = true;
     }
@@ -580,6 +586,22 @@ export class Simulation {
 
   // ------------------------------------------------------------------ invariants after each event
 
+  /**
+   * Records the configuration a leader committed new indexes under and checks no node lacking them can
+   * win. Called after every event and also before a Ready is handled: a commit-only Ready applies at
+   * once, and applying a conf change would otherwise swap the voter set before it is recorded.
+   */
+  private recordLeaderCommit(n: SimNode): void {
+    const r = n.raw.raftForTest();
+    if (r.role !== 'leader' || r.raftLog.committed <= this.maxRecordedCommit) return;
+    const voters = [...r.trk.voters];
+    for (let i = this.maxRecordedCommit + 1; i <= r.raftLog.committed; i++) {
+      if (!this.commitInfo.has(i)) this.commitInfo.set(i, { voters, leaderTerm: r.term, entryTerm: r.raftLog.termOr0(i) });
+    }
+    this.maxRecordedCommit = r.raftLog.committed;
+    this.checkNoElectableNodeLacks(r.raftLog.committed, r.raftLog.termOr0(r.raftLog.committed), voters, n.id);
+  }
+
   private checkInvariants(): void {
     for (const n of this.nodes.values()) {
       if (!n.up) continue;
@@ -600,14 +622,7 @@ export class Simulation {
           if (r.raftLog.firstIndex() <= mark.index) this.violation('LeaderAppendOnly', `${n.id} (term ${st.term}) lost or rewrote entry ${mark.index}`);
         }
       }
-      if (r.raftLog.committed > this.maxRecordedCommit) {
-        const voters = [...r.trk.voters];
-        for (let i = this.maxRecordedCommit + 1; i <= r.raftLog.committed; i++) {
-          if (!this.commitInfo.has(i)) this.commitInfo.set(i, { voters, leaderTerm: r.term, entryTerm: r.raftLog.termOr0(i) });
-        }
-        this.maxRecordedCommit = r.raftLog.committed;
-        this.checkNoElectableNodeLacks(r.raftLog.committed, r.raftLog.termOr0(r.raftLog.committed), voters, n.id);
-      }
+      this.recordLeaderCommit(n);
       const li = r.raftLog.lastIndex();
       n.leaderMark = { term: st.term, index: li, termAt: r.raftLog.termOr0(li) };
       // At most one uncommitted configuration entry in a leader's log (raft.md R-C2).

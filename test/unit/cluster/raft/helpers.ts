@@ -59,7 +59,7 @@ export function readMessages(r: Raft): Message[] {
   return m;
 }
 
-/** Moves the unstable log of r into its storage (what a driver does after fsync). */
+/** Moves the unstable log of r into its storage and reports it durable (what a driver does after fsync + advance). */
 export function persistRaft(r: Raft, storage: MemoryStorage): void {
   const ents = r.raftLog.unstableEntries();
   const snap = r.raftLog.unstable.snapshot;
@@ -71,6 +71,7 @@ export function persistRaft(r: Raft, storage: MemoryStorage): void {
     storage.append(ents);
     const last = ents[ents.length - 1]!;
     r.raftLog.stableTo(last.index, last.term);
+    r.onEntriesStable(last.index, last.term);
   }
 }
 

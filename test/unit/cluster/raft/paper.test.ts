@@ -204,14 +204,42 @@ describe('§5.3 log replication', () => {
     ];
     for (const [size, acks, want] of cases) {
       const peers = Array.from({ length: size }, (_, i) => String(i + 1));
-      const r = newTestRaft('1', peers);
+      const s = storageWith(peers);
+      const r = newTestRaft('1', peers, 10, 1, s);
       r.becomeCandidate();
       r.becomeLeader();
       const li = r.raftLog.lastIndex();
       r.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'x')] }));
+      persistRaft(r, s); // the leader's own copy is durable: it counts as one acknowledgement
       for (const id of acks) r.step(msg('MsgAppResp', id, '1', 1, { index: li + 1 }));
       expect(r.raftLog.committed > li, `size ${size} acks ${acks.join(',')}`).toBe(want);
     }
+  });
+
+  it('the leader counts its own copy only once it is durable; a majority of followers needs no leader copy (thesis §10.2.1)', () => {
+    const s = storageWith(P3);
+    const r = newTestRaft('1', P3, 10, 1, s);
+    r.becomeCandidate();
+    r.becomeLeader();
+    persistRaft(r, s);
+    r.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'x')] }));
+    const li = r.raftLog.lastIndex();
+    r.step(msg('MsgAppResp', '2', '1', 1, { index: li }));
+    expect(r.raftLog.committed).toBe(li - 1); // one follower + an in-flight leader write is not a majority
+    persistRaft(r, s);
+    expect(r.raftLog.committed).toBe(li); // the leader's write completed: now it is
+
+    const s5 = storageWith(P5);
+    const r5 = newTestRaft('1', P5, 10, 1, s5);
+    r5.becomeCandidate();
+    r5.becomeLeader();
+    persistRaft(r5, s5);
+    r5.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'y')] }));
+    const li5 = r5.raftLog.lastIndex();
+    for (const id of ['2', '3']) r5.step(msg('MsgAppResp', id, '1', 1, { index: li5 }));
+    expect(r5.raftLog.committed).toBe(li5 - 1);
+    r5.step(msg('MsgAppResp', '4', '1', 1, { index: li5 }));
+    expect(r5.raftLog.committed).toBe(li5); // three of five followers, leader write still in flight
   });
 
   it('committing an entry of the current term also commits all preceding entries, including earlier terms', () => {
@@ -358,9 +386,11 @@ describe('§5.4 safety', () => {
   it('a leader commits by counting replicas only entries of its current term (§5.4.2)', () => {
     const cases: [number, number][] = [[1, 0], [2, 0], [3, 3]];
     for (const [index, wcommit] of cases) {
-      const r = newTestRaft('1', P3, 10, 1, storageWith(P3, [], [ent(1, 1), ent(2, 2)], 2));
+      const s = storageWith(P3, [], [ent(1, 1), ent(2, 2)], 2);
+      const r = newTestRaft('1', P3, 10, 1, s);
       r.becomeCandidate(); // term 3
       r.becomeLeader(); // appends the term-3 no-op at index 3
+      persistRaft(r, s);
       readMessages(r);
       r.step(msg('MsgAppResp', '2', '1', r.term, { index }));
       expect(r.raftLog.committed).toBe(wcommit);

@@ -9,7 +9,7 @@ import { RawNode } from '../../../../src/cluster/raft/raw-node.js';
 import { MemoryStorage } from '../../../../src/cluster/raft/memory-storage.js';
 import { RaftError } from '../../../../src/cluster/raft/errors.js';
 import { createSeededRandom } from '../../../../src/lib/rng.js';
-import { enc, ent, msg, Network, newTestRaft, readMessages, storageWith } from './helpers.js';
+import { enc, ent, msg, Network, newTestRaft, persistRaft, readMessages, storageWith } from './helpers.js';
 
 const P3 = ['1', '2', '3'];
 const P5 = ['1', '2', '3', '4', '5'];
@@ -31,7 +31,7 @@ describe('elections', () => {
     for (const id of P3) expect(nt.get(id).node.status()).toMatchObject({ term: 1, lead: '1' });
   });
 
-  it('a single voter elects itself and commits its proposal in the same Ready that persists it', () => {
+  it('a single voter elects itself and commits its proposal in the Ready after the one that persists it', () => {
     const s = storageWith(['1']);
     const n = new RawNode({ id: '1', storage: s, electionTick: 10, heartbeatTick: 1, rand: createSeededRandom(1) });
     n.campaign();
@@ -43,9 +43,36 @@ describe('elections', () => {
     n.advance(rd);
     n.propose(enc('x'));
     rd = n.ready();
-    // Committed entries are handed out together with the entries to persist; the driver persists first.
-    expect(rd.entries.map((e) => e.index)).toContain(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    const idx = rd.entries[rd.entries.length - 1]!.index;
+    // The leader counts its own copy only once durable, so nothing commits before this write completes.
+    expect(rd.committedEntries.map((e) => e.index)).not.toContain(idx);
     expect(rd.mustSync).toBe(true);
+    expect(rd.sendBeforePersist).toBe(true);
+    s.append(rd.entries);
+    n.advance(rd);
+    rd = n.ready();
+    expect(rd.committedEntries.map((e) => e.index)).toContain(idx);
+    expect(rd.hardState?.commit).toBe(idx);
+    expect(rd.mustSync).toBe(false); // a commit index alone needs no fsync
+  });
+
+  it('only a leader whose term and vote are unchanged may send before its write is durable', () => {
+    const nt = new Network(P3);
+    const n2 = nt.get('2').node;
+    n2.campaign(); // pre-candidate: messages, no term change yet
+    let rd = n2.ready();
+    expect(rd.softState?.role).not.toBe('leader');
+    expect(rd.sendBeforePersist).toBe(false);
+    n2.advance(rd);
+    nt.campaign('1');
+    const n1 = nt.get('1').node;
+    n1.propose(enc('y'));
+    rd = n1.ready();
+    expect(rd.entries.length).toBe(1);
+    expect(rd.messages.some((m) => m.type === 'MsgApp')).toBe(true);
+    expect(rd.sendBeforePersist).toBe(true);
+    nt.get('1').storage.append(rd.entries);
+    n1.advance(rd);
   });
 
   it('dueling candidates: the candidate with the shorter log loses and everyone converges on the higher term', () => {
@@ -483,12 +510,13 @@ describe('Figure 8 (Raft §5.4.2)', () => {
     // Explicit logs at the moment S1 (term 4) has replicated (2, term 2) to S2 and S3.
     const logs: Record<string, number[]> = { '1': [1, 2], '2': [1, 2], '3': [1, 2], '4': [1], '5': [1, 3] };
     const build = (mutate: boolean) => {
-      const rafts = Object.fromEntries(P5.map((id) => [id, newTestRaft(id, P5, 10, 1,
-        storageWith(P5, [], logs[id]!.map((t, i) => ent(i + 1, t)), 3),
+      const storages = Object.fromEntries(P5.map((id) => [id, storageWith(P5, [], logs[id]!.map((t, i) => ent(i + 1, t)), 3)]));
+      const rafts = Object.fromEntries(P5.map((id) => [id, newTestRaft(id, P5, 10, 1, storages[id],
         { mutationsForTest: mutate ? new Set(['commit-prior-term-by-counting'] as const) : undefined })]));
       const s1 = rafts['1']!;
       s1.becomeCandidate(); // term 4
       s1.becomeLeader(); // no-op (3, term 4), not yet replicated
+      persistRaft(s1, storages['1']!); // …but durable on S1
       readMessages(s1);
       // S2 and S3 acknowledge index 2 only (the no-op is still in flight).
       s1.step(msg('MsgAppResp', '2', '1', 4, { index: 2 }));
