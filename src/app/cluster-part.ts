@@ -39,7 +39,7 @@ export async function startClusterPart(
   cfg: Config,
   bus: EventBus,
   log: Logger,
-  _metrics: Metrics,
+  metrics: Metrics,
   onMembership: () => void,
 ): Promise<ClusterPart> {
   const c = cfg.cluster!;
@@ -52,6 +52,10 @@ export async function startClusterPart(
     events: bus,
     logger: log.child({ area: 'raft' }),
     tickMs: c.tickInterval,
+    timings: {
+      proposeSeconds: (s) => metrics.raftProposeDuration.observe(s),
+      walAppendSeconds: (s) => metrics.raftWalAppendDuration.observe(s),
+    },
   });
   await node.start();
   node.onMembershipChange(() => onMembership());

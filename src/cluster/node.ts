@@ -106,8 +106,17 @@ export interface RaftNodeOptions {
   readonly snapshotEvery?: number;
   readonly trailingEntries?: number;
   readonly proposalTimeoutMs?: number;
+  /** Latency observers (the app feeds them to /metrics); called on the hot path, so keep them cheap. */
+  readonly timings?: RaftTimings;
   readonly storageForTest?: Pick<DiskStorageOptions, 'syncForTest'>;
   readonly transportForTest?: Pick<TransportOptions, 'backoffBaseMs' | 'backoffMaxMs' | 'queueLimit'>;
+}
+
+export interface RaftTimings {
+  /** A membership write proposed on this peer, until committed and applied here. */
+  proposeSeconds?(seconds: number): void;
+  /** One durable append to the Raft log (entries, or a term/vote change). */
+  walAppendSeconds?(seconds: number): void;
 }
 
 export interface ProposeResult {
@@ -307,7 +316,15 @@ export class RaftNode {
     const data = encodeProposal(pid, command);
     if (data.length > MAX_COMMAND_BYTES) return Promise.reject(new BadCommandError(`command is ${data.length} bytes, above ${MAX_COMMAND_BYTES}`));
     return new Promise<ProposeResult>((resolve, reject) => {
-      const w = this.waiter(this.proposals, pid, resolve, reject, 'proposal', opts.timeoutMs);
+      const observe = this.opts.timings?.proposeSeconds;
+      const started = observe ? performance.now() : 0;
+      const done = observe
+        ? (r: ProposeResult): void => {
+            observe((performance.now() - started) / 1000);
+            resolve(r);
+          }
+        : resolve;
+      const w = this.waiter(this.proposals, pid, done, reject, 'proposal', opts.timeoutMs);
       try {
         this.raw.propose(data);
       } catch (err) {
@@ -614,7 +631,9 @@ export class RaftNode {
     if (rd.sendBeforePersist) this.sendMessages(rd.messages);
     // 1. Durability first.
     if (rd.snapshot || rd.entries.length > 0) {
+      const started = performance.now();
       await this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
+      if (!rd.snapshot) this.opts.timings?.walAppendSeconds?.((performance.now() - started) / 1000);
       if (this.stopped) return;
       if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
       if (rd.entries.length > 0) this.mem.append(rd.entries);

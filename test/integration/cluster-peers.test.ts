@@ -65,6 +65,11 @@ describe('raft cluster of meshgate peers', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add(await (await fetch(`${cluster.procs.get(IDS[0]!)!.url}/id`)).text());
     expect(seen).toEqual(new Set(['m1', 'm2']));
+    // The write's Raft latency is on the proposer's /metrics, and every peer timed its durable log appends.
+    const count = (text: string, name: string): number => Number(new RegExp(`^${name}_count (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    const proposer = await (await cluster.admin(follower, '/metrics')).text();
+    expect(count(proposer, 'meshgate_raft_propose_duration_seconds')).toBeGreaterThanOrEqual(1);
+    for (const id of IDS) expect(count(await (await cluster.admin(id, '/metrics')).text(), 'meshgate_raft_wal_append_duration_seconds')).toBeGreaterThanOrEqual(1);
   });
 
   it('refuses unauthenticated writes and bad bodies with JSON errors', async () => {
