@@ -627,12 +627,13 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    // A leader replicates while it writes (thesis §10.2.1): the followers' fsyncs overlap its own.
-    if (rd.sendBeforePersist) this.sendMessages(rd.messages);
     // 1. Durability first.
     if (rd.snapshot || rd.entries.length > 0) {
       const started = performance.now();
-      await this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
+      const written = this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
+      // A leader replicates while it writes (thesis §10.2.1): the followers' fsyncs overlap its own.
+      if (rd.sendBeforePersist) this.sendMessages(rd.messages);
+      await written;
       if (!rd.snapshot) this.opts.timings?.walAppendSeconds?.((performance.now() - started) / 1000);
       if (this.stopped) return;
       if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
@@ -650,8 +651,8 @@ export class RaftNode {
     }
     if (rd.hardState) this.term = rd.hardState.term;
 
-    // 2. Messages, now that what they depend on is durable.
-    if (!rd.sendBeforePersist) this.sendMessages(rd.messages);
+    // 2. Messages, now that what they depend on is durable (a leader's appends may have left already).
+    if (!(rd.sendBeforePersist && (rd.snapshot || rd.entries.length > 0))) this.sendMessages(rd.messages);
 
     // 3. Apply.
     const changes: MembershipChange[] = [];

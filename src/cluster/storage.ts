@@ -306,6 +306,8 @@ export class DiskStorage {
   private closed = false;
   /** Serializes persist calls even if a caller forgets to await (the driver does await). */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Calls in the chain not yet settled. */
+  private queued = 0;
   private startIndex: number;
   private lastIndex: number;
   private hardState: HardState;
@@ -514,11 +516,19 @@ export class DiskStorage {
   // -------------------------------------------------------------------------------------------------
   private serialize(fn: () => Promise<void>): Promise<void> {
     const run = async (): Promise<void> => {
-      if (this.failure) throw this.failure;
-      if (this.closed) throw new StorageFailedError('storage is closed');
-      await fn();
+      try {
+        if (this.failure) throw this.failure;
+        if (this.closed) throw new StorageFailedError('storage is closed');
+        await fn();
+      } finally {
+        this.queued--;
+      }
     };
-    const p = this.chain.then(run, run);
+    // With nothing queued, start at once: the write reaches the thread pool before the caller's next
+    // statement (the leader sends its appends right after starting its own write).
+    const idle = this.queued === 0;
+    this.queued++;
+    const p = idle ? run() : this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
   }
