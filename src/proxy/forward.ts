@@ -96,8 +96,7 @@ class Exchange {
 
   start(): void {
     this.state.budget.onRequestStart();
-    // 'close' is emitted once per response (`on` spares the once-wrapper).
-    this.res.on('close', () => this.onClientClose());
+    this.res.once('close', () => this.onClientClose());
     if (this.svc.cfg.sticky && this.deps.sticky) {
       this.deps.sticky.resolve(this).then(
         (r) => {
@@ -202,9 +201,8 @@ class Exchange {
     const rt = this.upstream!;
     const svc = this.svc;
     this.state.breaker.releasePending();
-    const now = performance.now();
-    const latencyMs = now - this.sentAt;
-    rt.recordLatency(latencyMs, statusCode >= 500, now);
+    const latencyMs = performance.now() - this.sentAt;
+    rt.recordLatency(latencyMs, statusCode >= 500);
     rt.series.observeSeconds(latencyMs / 1000);
     rt.requests++;
     rt.series.countStatus(statusCode);
@@ -274,8 +272,7 @@ class Exchange {
     if (phase === 'aborted') return this.releaseAttempt(rt);
     if (phase === 'waiting') {
       this.state.breaker.releasePending();
-      const now = performance.now();
-      rt.recordLatency(now - this.sentAt, true, now);
+      rt.recordLatency(performance.now() - this.sentAt, true);
       return this.onUpstreamError(rt, err as NodeJS.ErrnoException);
     }
     this.releaseAttempt(rt);

@@ -46,18 +46,13 @@ export class DataPlane {
       },
       (req: IncomingMessage, res: ServerResponse) => {
         this.inFlight++;
-        // A response emits 'close' once; one shared listener, nothing allocated per request.
-        res.on('close', this.onResponseClose);
+        res.once('close', () => this.inFlight--);
         forward(full, req, res);
       },
     );
     this.server.on('upgrade', (req, socket, head) => this.upgrades.handle(req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
-
-  private readonly onResponseClose = (): void => {
-    this.inFlight--;
-  };
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     if (err.code === 'ECONNRESET' || !socket.writable) {

@@ -38,11 +38,10 @@ export class UpstreamRuntime implements UpstreamLoad {
 
   /**
    * Records a response time. A failure (5xx, reset, timeout) is recorded as at least the failure
-   * penalty, so a fast-failing upstream never looks fast to a latency-aware balancer. `nowMs` is the
-   * caller's performance.now() when it already has one (the sample's end).
+   * penalty, so a fast-failing upstream never looks fast to a latency-aware balancer.
    */
-  recordLatency(ms: number, failed = false, nowMs: number = performance.now()): void {
-    this.ewma = updatePeakEwma(this.ewma, failed ? failureSampleMs(ms) : ms, nowMs);
+  recordLatency(ms: number, failed = false): void {
+    this.ewma = updatePeakEwma(this.ewma, failed ? failureSampleMs(ms) : ms, performance.now());
     if (!failed) this.samples[this.sampleCount++ % RESERVOIR] = ms;
   }
 
