@@ -2,28 +2,35 @@
  * Every Prometheus metric meshgate exports, declared in one place (Envoy's stats lists). The only
  * importer of prom-client. Names follow `meshgate_<area>_<what>_<unit>`.
  *
- * Hot-path cost: per-request series are bound once per (service, upstream) into an UpstreamSeries,
- * so a request does array indexing, not label hashing.
+ * Hot-path cost: the per-request series of one (service, upstream) live in an UpstreamSeries as plain
+ * numbers (a request does array indexing, not label hashing: prom-client's bound children still
+ * hash and validate their label set on every inc/observe). The registry reads them at scrape time.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+
+/** Upper bounds of meshgate_upstream_request_duration_seconds: 1 ms to 30 s, loopback latency up to
+ *  the default response timeout. */
+const DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const DURATION_NAME = 'meshgate_upstream_request_duration_seconds';
+const DURATION_HELP = 'Time from request start to response headers from the upstream.';
 
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
+  /** Every series bound so far, by service and upstream (like prom-client's own label map, never shrinks). */
+  private readonly series = new Map<string, UpstreamSeries>();
+  /** Folds the requests counted since the last scrape into the counter. */
+  readonly requests: Counter<'service' | 'upstream' | 'class'> = new Counter({
     name: 'meshgate_upstream_requests_total',
     help: 'Requests proxied, by service, upstream and status class (1xx..5xx).',
     labelNames: ['service', 'upstream', 'class'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const s of this.series.values()) s.flushRequests(this.requests);
+    },
   });
-  readonly duration = new Histogram({
-    name: 'meshgate_upstream_request_duration_seconds',
-    help: 'Time from request start to response headers from the upstream.',
-    labelNames: ['service', 'upstream'] as const,
-    // 1 ms to 30 s: loopback latency up to the default response timeout.
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
+  /** Registered in the place of a prom-client Histogram (the registry reads both the same way). */
+  readonly duration = registered(this.registry, new SeriesHistogram(() => this.series.values()));
   /** Read at scrape time from the data path's own counters (no per-request label hashing). */
   inFlightSource: ((set: (service: string, upstream: string, value: number) => void) => void) | undefined;
   readonly inFlight: Gauge<'service' | 'upstream'> = new Gauge({
@@ -140,14 +147,15 @@ export class Metrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'meshgate_process_' });
   }
 
-  /** Binds the per-request series of one upstream once. */
+  /** The per-request series of one upstream (the same object for the same service and upstream). */
   bindUpstream(service: string, upstream: string): UpstreamSeries {
-    const byClass = [1, 2, 3, 4, 5].map((c) => this.requests.labels(service, upstream, `${c}xx`));
-    return {
-      countStatus: (status: number) => byClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc(),
-      observeSeconds: this.duration.labels(service, upstream).observe.bind(this.duration.labels(service, upstream)),
-      connectError: (cause: string) => this.connectErrors.labels(service, upstream, cause).inc(),
-    };
+    const key = `${service}\u0000${upstream}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = new UpstreamSeries(service, upstream, this.connectErrors);
+      this.series.set(key, s);
+    }
+    return s;
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
@@ -155,8 +163,119 @@ export class Metrics {
   }
 }
 
-export interface UpstreamSeries {
-  countStatus(status: number): void;
-  observeSeconds(s: number): void;
-  connectError(cause: string): void;
+const CLASS_LABELS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/**
+ * The per-request series of one (service, upstream) as plain numbers: requests by status class
+ * (counted here, added to the prom-client counter at scrape time) and the duration histogram
+ * (read directly by SeriesHistogram at scrape time).
+ */
+export class UpstreamSeries {
+  /** Requests by status class (1xx..5xx) not yet added to meshgate_upstream_requests_total. */
+  private readonly pendingByClass = new Float64Array(5);
+  /** Observations per bucket, not cumulative; the last slot holds those above the highest bound. */
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly service: string,
+    readonly upstream: string,
+    private readonly connectErrors: Counter<'service' | 'upstream' | 'cause'>,
+  ) {}
+
+  countStatus(status: number): void {
+    this.pendingByClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]! += 1;
+  }
+
+  observeSeconds(s: number): void {
+    // prom-client's Histogram refuses the same values.
+    if (!Number.isFinite(s)) throw new TypeError(`Value is not a valid number: ${s}`);
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && !(s <= DURATION_BUCKETS[i]!)) i++;
+    this.buckets[i]! += 1;
+    this.sum += s;
+    this.count++;
+  }
+
+  /** Rare (a failed attempt): straight into prom-client. */
+  connectError(cause: string): void {
+    this.connectErrors.labels(this.service, this.upstream, cause).inc();
+  }
+
+  /** Adds the requests counted since the last call to `counter` (at scrape time). */
+  flushRequests(counter: Counter<'service' | 'upstream' | 'class'>): void {
+    const pending = this.pendingByClass;
+    for (let c = 0; c < pending.length; c++) {
+      const n = pending[c]!;
+      if (n === 0) continue;
+      pending[c] = 0;
+      counter.inc({ service: this.service, upstream: this.upstream, class: CLASS_LABELS[c]! }, n);
+    }
+  }
+}
+
+/**
+ * meshgate_upstream_request_duration_seconds, read from the UpstreamSeries at scrape time. It gives
+ * the registry exactly what a prom-client Histogram with labels (service, upstream) gives (same
+ * value records, so the same exposition text): cumulative `_bucket` lines with `le`, then +Inf,
+ * `_sum` and `_count`, for every series observed at least once.
+ */
+class SeriesHistogram {
+  readonly name = DURATION_NAME;
+  readonly help = DURATION_HELP;
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly labelNames = ['service', 'upstream'] as const;
+
+  constructor(private readonly all: () => Iterable<UpstreamSeries>) {}
+
+  /** Value records as prom-client's Histogram.getForPromString gives them (labels not merged). */
+  getForPromString(): Promise<{ name: string; help: string; type: string; aggregator: string; values: HistogramValue[] }> {
+    const values: HistogramValue[] = [];
+    const bucketName = `${this.name}_bucket`;
+    for (const s of this.all()) {
+      if (s.count === 0) continue;
+      const shared = { service: s.service, upstream: s.upstream };
+      let acc = 0;
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+        acc += s.buckets[i]!;
+        values.push({ labels: { le: DURATION_BUCKETS[i]! }, sharedLabels: shared, value: acc, metricName: bucketName, exemplar: null });
+      }
+      values.push({ labels: { le: '+Inf' }, sharedLabels: shared, value: s.count, metricName: bucketName, exemplar: null });
+      values.push({ labels: {}, sharedLabels: shared, value: s.sum, metricName: `${this.name}_sum`, exemplar: undefined });
+      values.push({ labels: {}, sharedLabels: shared, value: s.count, metricName: `${this.name}_count`, exemplar: undefined });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  /** As prom-client's Histogram.get: the series labels merged into each record's labels. */
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Array<Omit<HistogramValue, 'sharedLabels'>> }> {
+    const data = await this.getForPromString();
+    return { ...data, values: data.values.map(({ sharedLabels, labels, ...v }) => ({ ...v, labels: { ...labels, ...sharedLabels } })) };
+  }
+
+  /** Registry.resetMetrics(): forget every observation. */
+  reset(): void {
+    for (const s of this.all()) {
+      s.buckets.fill(0);
+      s.sum = 0;
+      s.count = 0;
+    }
+  }
+}
+
+/** Registers a metric object that is not a prom-client class but reads like one (name, help, type,
+ *  get, getForPromString, reset: all the registry calls). */
+function registered<T extends { name: string }>(registry: Registry, metric: T): T {
+  registry.registerMetric(metric as unknown as Metric);
+  return metric;
+}
+
+interface HistogramValue {
+  labels: { le?: number | string };
+  sharedLabels: { service: string; upstream: string };
+  value: number;
+  metricName: string;
+  exemplar: null | undefined;
 }

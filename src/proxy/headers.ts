@@ -23,9 +23,13 @@ const OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host
 export const FENCE_HEADER = 'x-meshgate-fence';
 const REQUEST_ID_OK = /^[\x21-\x7e]{1,200}$/;
 
+/** A Connection value that names no header (what nearly every request and response carries). */
+const CONNECTION_NAMES_NONE = /^[ \t]*(?:keep-alive|close)[ \t]*$/i;
+
 /** Names listed in Connection headers (comma-separated, case-insensitive). */
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  if (typeof value === 'string' && CONNECTION_NAMES_NONE.test(value)) return undefined;
   const joined = Array.isArray(value) ? value.join(',') : value;
   let out: Set<string> | undefined;
   for (const part of joined.split(',')) {
@@ -79,20 +83,35 @@ export function clientResponseHeaders(
   setCookie?: string,
   sessionHeader?: readonly [string, string],
 ): string[] {
-  const out: string[] = [];
+  // One pass converts each name and value once; the names a Connection header lists (rare: almost
+  // always it is just keep-alive or close) are dropped from the result afterwards.
+  let out: string[] = [];
   let connection: string | undefined;
   let hasRequestId = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString().toLowerCase();
-    if (name === 'connection') connection = connection === undefined ? raw[i + 1]!.toString() : `${connection},${raw[i + 1]!.toString()}`;
-  }
-  const listed = connectionListed(connection);
-  for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString();
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') {
+        const v = raw[i + 1]!.toString();
+        connection = connection === undefined ? v : `${connection},${v}`;
+      }
+      continue;
+    }
     if (lower === 'x-request-id') hasRequestId = true;
     out.push(name, raw[i + 1]!.toString('latin1' as never));
+  }
+  const listed = connectionListed(connection);
+  if (listed !== undefined) {
+    const kept: string[] = [];
+    hasRequestId = false;
+    for (let i = 0; i < out.length; i += 2) {
+      const lower = out[i]!.toLowerCase();
+      if (listed.has(lower)) continue;
+      if (lower === 'x-request-id') hasRequestId = true;
+      kept.push(out[i]!, out[i + 1]!);
+    }
+    out = kept;
   }
   if (!hasRequestId) out.push('x-request-id', requestId);
   if (setCookie !== undefined) out.push('set-cookie', setCookie);
