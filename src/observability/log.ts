@@ -31,6 +31,8 @@ export interface AccessLog {
 
 /** Bytes of access-log lines gathered before they are written. */
 const ACCESS_LOG_MIN_WRITE = 4096;
+/** Longest a line waits for company: at low traffic `tail -f` still shows it (NGINX's access_log flush=). */
+const ACCESS_LOG_MAX_DELAY_MS = 1000;
 
 /**
  * The access log: the same JSON shape pino writes (level, time, node, kind, then the fields), built
@@ -42,7 +44,7 @@ const ACCESS_LOG_MIN_WRITE = 4096;
  * buffer on every write() (Buffer.byteLength of a string grown by +=, which flattens it), so a
  * write() per line cost a copy of up to 16 KiB per request. Lines still leave in writes of at least
  * 4 KiB (those handed over while a write is in flight go out together when it completes), and at
- * most 4 KiB of lines wait for more, as before.
+ * most 4 KiB of lines wait for more, and for at most ACCESS_LOG_MAX_DELAY_MS.
  */
 export function createAccessLog(opts: { nodeId: string; pretty?: Logger }): AccessLog {
   if (opts.pretty) {
@@ -57,7 +59,12 @@ export function createAccessLog(opts: { nodeId: string; pretty?: Logger }): Acce
   destinations.push(dest);
   let pending = '';
   let pendingBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
   const handOver = (): void => {
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
     if (pendingBytes === 0) return;
     const lines = pending;
     pending = '';
@@ -76,6 +83,7 @@ export function createAccessLog(opts: { nodeId: string; pretty?: Logger }): Acce
       pending += line;
       pendingBytes += Buffer.byteLength(line);
       if (pendingBytes >= ACCESS_LOG_MIN_WRITE) handOver();
+      else if (!timer) timer = setTimeout(handOver, ACCESS_LOG_MAX_DELAY_MS).unref();
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { freePort, startPeer } from '../helpers/meshgate.js';
+import { freePort, startPeer, waitFor } from '../helpers/meshgate.js';
 
 let backend: Backend;
 
@@ -46,6 +46,29 @@ describe('access log', () => {
     expect(typeof first!.time).toBe('number');
     expect(lines.find((l) => l.requestId === 'log-test-2')).toMatchObject({ status: 503, upstream: 'al-1' });
     expect(lines).toHaveLength(2);
+  });
+
+  it('does not hold a line back while the peer runs at low traffic (lines wait at most about a second)', async () => {
+    const [dp, ap] = [await freePort(), await freePort()];
+    const peer = await startPeer(`
+node:
+  id: gw-log-idle
+  listen: 127.0.0.1:${dp}
+  admin: { listen: 127.0.0.1:${ap} }
+  accessLog: true
+routes:
+  - { match: { pathPrefix: / }, service: web }
+services:
+  web:
+    upstreams: [{ id: al-1, url: ${backend.url} }]
+`, { dataPort: dp, adminPort: ap });
+    try {
+      expect((await fetch(`${peer.url}/id`, { headers: { 'x-request-id': 'log-idle-1' } })).status).toBe(200);
+      // One short line is far below the 4 KiB batch; it must still reach stdout without a shutdown.
+      await waitFor(() => peer.output().includes('"requestId":"log-idle-1"'), 10_000, () => 'the access line never left the batch');
+    } finally {
+      await peer.stop('SIGTERM');
+    }
   });
 
   it('writes no access lines when switched off', async () => {
