@@ -226,6 +226,8 @@ export class RaftNode {
   private readonly membershipListeners = new Set<(u: MembershipUpdate) => void>();
   private loopRunning = false;
   private loopDone: Promise<void> = Promise.resolve();
+  /** Proposals and reads answered so far (tells handleReady whether an apply resolved a caller). */
+  private answered = 0;
 
   constructor(opts: RaftNodeOptions) {
     this.opts = opts;
@@ -627,8 +629,10 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    const writes = rd.snapshot !== undefined || rd.entries.length > 0;
+    let unsent = rd.sendBeforePersist && writes ? [] : rd.messages;
     // 1. Durability first.
-    if (rd.snapshot || rd.entries.length > 0) {
+    if (writes) {
       const started = performance.now();
       const written = this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
       // A leader replicates while it writes (thesis §10.2.1): the followers' fsyncs overlap its own.
@@ -652,9 +656,14 @@ export class RaftNode {
     if (rd.hardState) this.term = rd.hardState.term;
 
     // 2. Messages, now that what they depend on is durable (a leader's appends may have left already).
-    if (!(rd.sendBeforePersist && (rd.snapshot || rd.entries.length > 0))) this.sendMessages(rd.messages);
+    // Right away after a durable write: a follower's ack is what the leader is waiting for.
+    if (rd.mustSync) {
+      this.sendMessages(unsent);
+      unsent = [];
+    }
 
     // 3. Apply.
+    const answered = this.answered;
     const changes: MembershipChange[] = [];
     if (rd.snapshot) {
       changes.push(...this.restoreSnapshot(rd.snapshot, true));
@@ -692,6 +701,14 @@ export class RaftNode {
       this.updateQuorum();
     }
     if (changes.length > 0) this.notifyMembership(changes);
+    if (unsent.length > 0) {
+      // Nothing was made durable for these messages (a commit broadcast, heartbeats), so they may follow
+      // the apply (raw-node.ts, step 2). When the apply answered callers, let their replies leave first
+      // (they are microtasks away): on a 2-core machine each loopback send can hand the CPU to the peer
+      // it wakes, which measured ~0.3 ms per message in front of the reply.
+      if (this.answered !== answered) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.stopped) this.sendMessages(unsent);
+    }
     await this.maybeSnapshot();
   }
 
@@ -732,6 +749,7 @@ export class RaftNode {
       if (w) {
         clearTimeout(w.timer);
         this.proposals.delete(proposalId!);
+        this.answered++;
         w.resolve({ index: e.index, result });
       }
     }
@@ -776,6 +794,7 @@ export class RaftNode {
       if (r.index <= this.applied) {
         this.readsAwaitingApply.splice(i, 1);
         clearTimeout(r.waiter.timer);
+        this.answered++;
         r.waiter.resolve(r.index);
       }
     }

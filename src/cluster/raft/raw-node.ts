@@ -17,7 +17,9 @@
  *      is only ever handed out after they are on its disk.
  *      A Ready with mustSync false (a commit-index-only hard state) needs no fsync, and the driver may
  *      apply and advance before that write completes: the commit index can be learnt again from a
- *      quorum after a crash. Later writes must still land after it (one ordered log).
+ *      quorum after a crash. Later writes must still land after it (one ordered log). Its messages
+ *      depend on nothing durable, so they may also be sent after step 3 (etcd applies and sends
+ *      such Readies concurrently); messages to one peer must still leave in Ready order.
  *   3. Apply rd.snapshot to the state machine, then rd.committedEntries in order. For an entry of type
  *      'conf-change', decode its data (JSON ConfChange, UTF-8) and call applyConfChange().
  *   4. Call advance(rd). Call ready() again only after advance(); tick() and step() may be called at
