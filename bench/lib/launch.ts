@@ -7,6 +7,7 @@ import type { BenchContext, LoadResult } from './types.js';
 import type { ChildHandle } from './procs.js';
 import { freePort, httpGet, waitForHttp200 } from './procs.js';
 import type { LoadArgs } from './load.js';
+import { pin } from './pin.js';
 
 /** Our scripts print their port within milliseconds; this bound only catches a broken build. */
 const READY_TIMEOUT_MS = 10_000;
@@ -54,10 +55,13 @@ export async function runLoad(
   ctx: BenchContext,
   args: Omit<LoadArgs, 'connections' | 'durationSec' | 'warmupSec'> & Partial<LoadArgs>,
   cpuPid?: number,
+  loadCpu?: number,
 ): Promise<LoadResult & { cpuUsPerReq?: number }> {
   const full: LoadArgs = { connections: ctx.connections, durationSec: ctx.durationSec, warmupSec: ctx.warmupSec, ...args };
   const before = cpuPid === undefined ? undefined : cpuTicks(cpuPid);
   const h = ctx.procs.spawnNode(`load ${args.origin}${args.path}`, script('load'), full);
+  // Pinned before its warm-up ends, so the measured seconds all run on the harness core.
+  if (loadCpu !== undefined) pin(h.child.pid, loadCpu);
   const r = await h.result<LoadResult>();
   const after = cpuPid === undefined ? undefined : cpuTicks(cpuPid);
   if (before === undefined || after === undefined || r.totalRequests === 0) return r;

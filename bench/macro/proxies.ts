@@ -13,6 +13,7 @@
 // error row, the others still run.
 import type { BenchContext, LoadResult, MacroResult, ResultRow } from '../lib/types.js';
 import { checkServes, runLoad, startBackend, startHttpProxy, startMeshgate, startUndiciMin, type Target } from '../lib/launch.js';
+import { cpuPlan, pin } from '../lib/pin.js';
 import { fmtChange, fmtMs, fmtRatio, fmtRps, markdownTable } from '../lib/table.js';
 
 interface Size {
@@ -68,6 +69,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         ctx.log(`proxies: ${t.name} failed: ${(err as Error).message.split('\n')[0]}`);
       }
     }
+    const plan = cpuPlan();
     const samples = new Map<string, Measured[]>();
     for (let round = 1; round <= ctx.rounds; round++) {
       for (const s of SIZES) {
@@ -75,7 +77,13 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
           ctx.log(`proxies: round ${round}/${ctx.rounds} ${name} ${s.label} × ${ctx.connections} connections, ${ctx.durationSec} s`);
           const key = `${name}\0${s.label}`;
           try {
-            const r = await runLoad(ctx, { origin: target.origin, path: s.path }, target.pid);
+            if (plan) {
+              // The measured process gets the target core; the backend joins the load generator
+              // unless it is itself the one measured (`direct`).
+              pin(backend.pid, name === 'direct' ? plan.target : plan.harness);
+              if (name !== 'direct') pin(target.pid, plan.target);
+            }
+            const r = await runLoad(ctx, { origin: target.origin, path: s.path }, target.pid, plan?.harness);
             samples.set(key, [...(samples.get(key) ?? []), r]);
           } catch (err) {
             results.get(name)!.set(s.label, err as Error);
@@ -123,8 +131,12 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       rows.push({ target: name, body: s.label, ...flatten(r) });
     }
   }
+  const plan = cpuPlan();
   const notes: string[] = [
     'CPU µs/req: user+system CPU time of the target process (the backend for `direct`) per completed request, warm-up included; less sensitive than req/s to other work on the machine, though not immune (a starved event loop batches less).',
+    plan
+      ? `CPU pinning (taskset): the measured process alone on CPU ${plan.target}; load generator and backend share CPU ${plan.harness} (for \`direct\` the backend is the measured process). BENCH_PIN=0 runs unpinned.`
+      : 'Unpinned (BENCH_PIN=0, or no taskset): load generator, backend and target share every core.',
   ];
   for (const s of SIZES) {
     const off = ok('meshgate', s.label);
