@@ -15,11 +15,12 @@ afterAll(async () => {
   await backend?.close();
 });
 
-async function run(accessLog: boolean): Promise<string> {
+/** A peer in front of the test backend, access log on or off. */
+async function startLoggingPeer(id: string, accessLog: boolean): ReturnType<typeof startPeer> {
   const [dp, ap] = [await freePort(), await freePort()];
-  const peer = await startPeer(`
+  return startPeer(`
 node:
-  id: gw-log
+  id: ${id}
   listen: 127.0.0.1:${dp}
   admin: { listen: 127.0.0.1:${ap} }
   accessLog: ${accessLog}
@@ -29,6 +30,10 @@ services:
   web:
     upstreams: [{ id: al-1, url: ${backend.url} }]
 `, { dataPort: dp, adminPort: ap });
+}
+
+async function run(accessLog: boolean): Promise<string> {
+  const peer = await startLoggingPeer('gw-log', accessLog);
   expect((await fetch(`${peer.url}/id?q=%22quoted%22&u=%E2%9C%93`, { headers: { 'x-request-id': 'log-test-1' } })).status).toBe(200);
   expect((await fetch(`${peer.url}/status/503`, { headers: { 'x-request-id': 'log-test-2' } })).status).toBe(503);
   const exit = await peer.stop('SIGTERM'); // drains and flushes the batched log
@@ -49,19 +54,7 @@ describe('access log', () => {
   });
 
   it('does not hold a line back while the peer runs at low traffic (lines wait at most about a second)', async () => {
-    const [dp, ap] = [await freePort(), await freePort()];
-    const peer = await startPeer(`
-node:
-  id: gw-log-idle
-  listen: 127.0.0.1:${dp}
-  admin: { listen: 127.0.0.1:${ap} }
-  accessLog: true
-routes:
-  - { match: { pathPrefix: / }, service: web }
-services:
-  web:
-    upstreams: [{ id: al-1, url: ${backend.url} }]
-`, { dataPort: dp, adminPort: ap });
+    const peer = await startLoggingPeer('gw-log-idle', true);
     try {
       expect((await fetch(`${peer.url}/id`, { headers: { 'x-request-id': 'log-idle-1' } })).status).toBe(200);
       // One short line is far below the 4 KiB batch; it must still reach stdout without a shutdown.

@@ -217,29 +217,27 @@ describe('§5.3 log replication', () => {
   });
 
   it('the leader counts its own copy only once it is durable; a majority of followers needs no leader copy (thesis §10.2.1)', () => {
-    const s = storageWith(P3);
-    const r = newTestRaft('1', P3, 10, 1, s);
-    r.becomeCandidate();
-    r.becomeLeader();
-    persistRaft(r, s);
-    r.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'x')] }));
-    const li = r.raftLog.lastIndex();
+    /** A leader of `peers` with a proposal it has not yet written; returns it, its storage and the proposal's index. */
+    const leaderWithUnwrittenProposal = (peers: string[]) => {
+      const s = storageWith(peers);
+      const r = newTestRaft('1', peers, 10, 1, s);
+      r.becomeCandidate();
+      r.becomeLeader();
+      persistRaft(r, s);
+      r.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'x')] }));
+      return { r, s, li: r.raftLog.lastIndex() };
+    };
+    const { r, s, li } = leaderWithUnwrittenProposal(P3);
     r.step(msg('MsgAppResp', '2', '1', 1, { index: li }));
     expect(r.raftLog.committed).toBe(li - 1); // one follower + an in-flight leader write is not a majority
     persistRaft(r, s);
     expect(r.raftLog.committed).toBe(li); // the leader's write completed: now it is
 
-    const s5 = storageWith(P5);
-    const r5 = newTestRaft('1', P5, 10, 1, s5);
-    r5.becomeCandidate();
-    r5.becomeLeader();
-    persistRaft(r5, s5);
-    r5.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'y')] }));
-    const li5 = r5.raftLog.lastIndex();
-    for (const id of ['2', '3']) r5.step(msg('MsgAppResp', id, '1', 1, { index: li5 }));
-    expect(r5.raftLog.committed).toBe(li5 - 1);
-    r5.step(msg('MsgAppResp', '4', '1', 1, { index: li5 }));
-    expect(r5.raftLog.committed).toBe(li5); // three of five followers, leader write still in flight
+    const five = leaderWithUnwrittenProposal(P5);
+    for (const id of ['2', '3']) five.r.step(msg('MsgAppResp', id, '1', 1, { index: five.li }));
+    expect(five.r.raftLog.committed).toBe(five.li - 1);
+    five.r.step(msg('MsgAppResp', '4', '1', 1, { index: five.li }));
+    expect(five.r.raftLog.committed).toBe(five.li); // three of five followers, leader write still in flight
   });
 
   it('committing an entry of the current term also commits all preceding entries, including earlier terms', () => {
