@@ -644,7 +644,9 @@ export class RaftNode {
       if (rd.entries.length > 0) this.mem.append(rd.entries);
       if (rd.hardState) this.mem.setHardState(rd.hardState);
     } else if (rd.hardState && rd.mustSync) {
+      const started = performance.now();
       await this.storage.persist({ hardState: rd.hardState, mustSync: true });
+      this.opts.timings?.walAppendSeconds?.((performance.now() - started) / 1000);
       if (this.stopped) return;
       this.mem.setHardState(rd.hardState);
     } else if (rd.hardState) {
