@@ -92,7 +92,7 @@ async function main(): Promise<number> {
   const tmpDir = mkdtempSync(join(tmpdir(), 'meshgate-bench-'));
   const cleanupSync = (): void => {
     procs.killAllSync();
-    rmSync(tmpDir, { recursive: true, force: true });
+    if (!process.env.BENCH_KEEP_TMP) rmSync(tmpDir, { recursive: true, force: true });
   };
   process.on('exit', cleanupSync);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {

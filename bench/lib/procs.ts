@@ -42,7 +42,7 @@ export class ProcessGroup {
 
   /** Starts a program whose stdout+stderr go to `logFile` (meshgate: its access log may be large). */
   spawnToFile(name: string, argv: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildHandle {
-    const fd = openSync(logFile, 'w');
+    const fd = openSync(logFile, 'a');
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', fd, fd], env: env ?? process.env });
     closeSync(fd);
     return this.track(name, child, logFile);

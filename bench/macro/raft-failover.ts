@@ -259,12 +259,14 @@ interface FailoverRun {
   killed: string;
   newLeader?: string;
   term?: number;
+  /** Elections it took: the term advance (1 unless a vote split or a candidate was not heard). */
+  elections?: number;
   attempts: number;
 }
 
 /** (a) One failover: SIGKILL the leader, stream PUTs to the survivors until one answers 200, restart the victim. */
 async function failoverOnce(cl: BenchCluster, url: string, run: number): Promise<FailoverRun> {
-  const { id: victim } = await cl.agreedLeader();
+  const { id: victim, st: before } = await cl.agreedLeader();
   const survivors = IDS.filter((id) => id !== victim);
   const pools = survivors.map((id) => new Pool(cl.adminOrigin(id), { connections: MAX_INFLIGHT, headersTimeout: FAILOVER_TIMEOUT_MS, bodyTimeout: FAILOVER_TIMEOUT_MS }));
   let won: number | undefined;
@@ -310,6 +312,7 @@ async function failoverOnce(cl: BenchCluster, url: string, run: number): Promise
     const { id, st } = await cl.agreedLeader();
     out.newLeader = id;
     out.term = st.term;
+    out.elections = st.term - before.term;
   }
   await cl.start(victim);
   await cl.caughtUp(victim);
@@ -413,18 +416,19 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       for (let i = 0; i < failoverRuns; i++) {
         const r = await failoverOnce(cl, backend.origin, i);
         runs.push(r);
-        ctx.log(`raft-failover: run ${i + 1}/${failoverRuns}: killed ${r.killed}, ${r.ms === undefined ? 'no write accepted' : `write accepted after ${r.ms.toFixed(0)} ms`} (new leader ${r.newLeader ?? '?'}, term ${r.term ?? '?'})`);
+        ctx.log(`raft-failover: run ${i + 1}/${failoverRuns}: killed ${r.killed}, ${r.ms === undefined ? 'no write accepted' : `write accepted after ${r.ms.toFixed(0)} ms`} (new leader ${r.newLeader ?? '?'}, term ${r.term ?? '?'}, ${r.elections ?? '?'} election(s))`);
       }
       const ok = runs.flatMap((r) => (r.ms === undefined ? [] : [r.ms]));
       const s = summarize(ok);
       const failed = runs.length - ok.length;
-      rows.push({ case: 'failover', n: s.n, p50Ms: s.p50, p99Ms: s.p99, maxMs: s.max, meanMs: s.mean, failed, runsMs: ok.map((x) => Math.round(x)).join(' ') });
+      const repeated = runs.filter((r) => (r.elections ?? 1) > 1).length;
+      rows.push({ case: 'failover', n: s.n, p50Ms: s.p50, p99Ms: s.p99, maxMs: s.max, meanMs: s.mean, failed, repeatedElections: repeated, runsMs: ok.map((x) => Math.round(x)).join(' ') });
       const table = markdownTable(
-        ['case', 'runs', 'p50 ms', 'p99 ms', 'max ms', 'target', 'failed runs'],
-        [['SIGKILL leader → first PUT answered 200 by a survivor', s.n, fmtMs(s.p50), fmtMs(s.p99), fmtMs(s.max), `p99 ≤ ${TARGET_FAILOVER_P99_MS} ms: ${s.p99 <= TARGET_FAILOVER_P99_MS ? 'met' : 'not met'}`, failed]],
+        ['case', 'runs', 'p50 ms', 'p99 ms', 'max ms', 'target', 'runs needing > 1 election', 'failed runs'],
+        [['SIGKILL leader → first PUT answered 200 by a survivor', s.n, fmtMs(s.p50), fmtMs(s.p99), fmtMs(s.max), `p99 ≤ ${TARGET_FAILOVER_P99_MS} ms: ${s.p99 <= TARGET_FAILOVER_P99_MS ? 'met' : 'not met'}`, repeated, failed]],
       );
       sections.push(
-        `**(a) Failover** — ${failoverRuns} runs; a PUT to each survivor every ${ATTEMPT_EVERY_MS} ms (≤ ${MAX_INFLIGHT} in flight each); the killed peer restarted on its data dir and caught up before the next run\n\n${table}\n\nAll runs (ms): ${ok.map((x) => x.toFixed(0)).join(', ')}. The election timeout alone is drawn from [0.5 s, 1 s) with the default 50 ms tick (10–20 ticks, src/cluster/node.ts), so a follower first notices the dead leader 0.5–1 s after its last heartbeat; a split vote costs another timeout.`,
+        `**(a) Failover** — ${failoverRuns} runs; a PUT to each survivor every ${ATTEMPT_EVERY_MS} ms (≤ ${MAX_INFLIGHT} in flight each); the killed peer restarted on its data dir and caught up before the next run\n\n${table}\n\nAll runs (ms): ${ok.map((x) => x.toFixed(0)).join(', ')}. The election timeout alone is drawn from [0.5 s, 1 s) with the default 50 ms tick (10–20 ticks, src/cluster/node.ts), so a follower first notices the dead leader 0.5–1 s after its last heartbeat; a split vote costs another timeout (a run needing more than one election advanced the term by more than one).`,
       );
     }
 

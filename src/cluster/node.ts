@@ -290,7 +290,16 @@ export class RaftNode {
 
     // A single-voter group need not wait an election timeout to elect itself.
     if (this.confState.voters.length === 1 && this.confState.voters[0] === id) this.raw.campaign();
-    this.ticker = setInterval(() => this.onTick(), this.tickMs);
+    // Ticks start at a random phase. Peers started together (or whose timers drifted together) would
+    // otherwise tick in the same millisecond, and two followers that draw the same election timeout
+    // (1 in electionTick) would campaign at once and split the vote. In the failover bench, 3 of 60 runs
+    // needed a second election before (two campaigns began in the same millisecond), 1 of 60 after.
+    this.ticker = setTimeout(() => {
+      if (this.stopped) return;
+      this.ticker = setInterval(() => this.onTick(), this.tickMs);
+      this.ticker.unref();
+      this.onTick();
+    }, (randomBytes(2).readUInt16LE(0) / 65_536) * this.tickMs);
     this.ticker.unref();
     this.scheduleReady();
   }
@@ -623,7 +632,7 @@ export class RaftNode {
           if (!this.stopped) this.raw.reportSnapshot(to, ok);
         });
       } else {
-        this.transport.send(m.to, payload);
+        this.transport.send(m.to, payload, undefined, m.type === 'MsgVote' || m.type === 'MsgPreVote' || m.type === 'MsgTimeoutNow');
       }
     }
   }
@@ -688,7 +697,10 @@ export class RaftNode {
       const prevRole = this.role;
       this.lead = rd.softState.lead;
       this.role = rd.softState.role;
-      if (prevRole !== this.role) this.opts.events?.emit('raft:role', { role: this.role, term: this.term });
+      if (prevRole !== this.role) {
+        this.opts.events?.emit('raft:role', { role: this.role, term: this.term });
+        this.log.info({ role: this.role, term: this.term }, 'raft: role changed');
+      }
       if (prevLead !== this.lead) {
         this.opts.events?.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term });
         this.log.info({ leader: this.lead, term: this.term }, 'raft: leader changed');

@@ -285,8 +285,14 @@ export class PeerTransport {
     return this.peers.has(id);
   }
 
-  /** Queues `payload` for `to`; never blocks or throws. `onDone(ok)` fires when written or dropped. */
-  send(to: NodeId, payload: Uint8Array, onDone?: (ok: boolean) => void): void {
+  /**
+   * Queues `payload` for `to`; never blocks or throws. `onDone(ok)` fires when written or dropped.
+   * `urgent` (vote requests): a link waiting out a reconnect backoff dials now instead. A follower never
+   * sends to another follower, so its link to a peer that restarted can sit in backoff (up to
+   * DEFAULT_BACKOFF_MAX_MS) until the next election needs it; measured in the failover bench, that
+   * delayed a pre-vote by 208 ms. Elections are rare, so this cannot turn into a dial storm.
+   */
+  send(to: NodeId, payload: Uint8Array, onDone?: (ok: boolean) => void, urgent = false): void {
     const p = this.peers.get(to);
     if (this.closed || !p) {
       if (!this.closed) this.counters.droppedUnknownPeer++;
@@ -310,6 +316,7 @@ export class PeerTransport {
     }
     if (p.state === 'open') this.flush(p);
     else if (p.state === 'idle' && !p.timer) this.scheduleConnect(p, 0);
+    else if (urgent && p.state === 'idle' && p.timer) this.dialNow(p);
   }
 
   async close(): Promise<void> {
@@ -342,9 +349,14 @@ export class PeerTransport {
   private onPeerAlive(id: NodeId): void {
     const p = this.peers.get(id);
     if (!p || p.removed || p.state !== 'idle' || !p.timer) return;
+    p.attempts = 0;
+    this.dialNow(p);
+  }
+
+  /** Cuts a pending reconnect backoff short (the attempt count is kept: a dead peer still backs off). */
+  private dialNow(p: PeerLink): void {
     clearTimeout(p.timer);
     p.timer = undefined;
-    p.attempts = 0;
     this.connect(p);
   }
 

@@ -209,6 +209,17 @@ describe('PeerTransport', () => {
     await waitFor(() => b2.got.some((g) => g.text === 'reply'), 'reply over the redialled link', 10_000);
   });
 
+  it('an urgent send (a vote request) dials at once instead of waiting out the backoff', async () => {
+    // The restarted peer never speaks first here (a follower only answers the leader), so only the
+    // urgent flag can cut the minute of backoff short.
+    const { a, b2 } = await restartPeerB({ backoffBaseMs: 60_000, backoffMaxMs: 60_000 });
+    a.t.send('b', Buffer.from('heartbeat'));
+    a.t.send('b', Buffer.from('vote'), undefined, true);
+    await waitFor(() => b2.got.some((g) => g.text === 'vote'), 'urgent message over a fresh link', 10_000);
+    // Queued messages go out in order on the new link.
+    expect(b2.got.map((g) => g.text).filter((t) => t !== 'while down')).toEqual(['heartbeat', 'vote']);
+  });
+
   it('never blocks the caller: a full queue drops the oldest message and reports the peer unreachable', async () => {
     const a = await node('a', { queueLimit: 3, backoffBaseMs: 5_000, backoffMaxMs: 5_000 });
     const dead = await node('dead');
