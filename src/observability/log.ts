@@ -2,7 +2,7 @@
  * Logging (pino). The only importer of pino. Two loggers: the operational log, and the access log
  * (one line per request) which can be switched off with `node.accessLog: false`.
  *
- * The access log writes through an asynchronous sonic-boom destination with a 4 KiB minimum write,
+ * The access log writes through an asynchronous sonic-boom destination in batches of 64 KiB,
  * because a synchronous write(2) per request costs more than the rest of the logging (measured in the
  * bench); `flushLogs()` runs on shutdown so no line is lost.
  */
@@ -29,22 +29,26 @@ export interface AccessLog {
   write(method: string, path: string, status: number, service: string, upstream: string | undefined, durationMs: number, requestId: string, attempts: number, reason: string): void;
 }
 
-/** Bytes of access-log lines gathered before they are written. */
-const ACCESS_LOG_MIN_WRITE = 4096;
+/**
+ * Bytes of access-log lines gathered before they are written (NGINX's `access_log … buffer=64k`).
+ * Against 4 KiB: 1.05 vs 1.65 µs of CPU per line, writes included (one write per ~350 lines, not ~20).
+ * A SIGKILL loses at most this much, or ACCESS_LOG_MAX_DELAY_MS of lines; SIGTERM loses nothing.
+ */
+const ACCESS_LOG_MIN_WRITE = 65536;
 /** Longest a line waits for company: at low traffic `tail -f` still shows it (NGINX's access_log flush=). */
 const ACCESS_LOG_MAX_DELAY_MS = 1000;
 
 /**
  * The access log: the same JSON shape pino writes (level, time, node, kind, then the fields), built
- * by hand and batched into 4 KiB writes. Building the line directly costs a fraction of a generic
+ * by hand and batched into 64 KiB writes. Building the line directly costs a fraction of a generic
  * logger call, and the access log runs once per request (its cost is in the bench table). Only
  * client-controlled strings go through JSON.stringify; the rest are known-safe.
  *
  * The batching is done here, not by sonic-boom's minLength: sonic-boom measures its whole pending
  * buffer on every write() (Buffer.byteLength of a string grown by +=, which flattens it), so a
  * write() per line cost a copy of up to 16 KiB per request. Lines still leave in writes of at least
- * 4 KiB (those handed over while a write is in flight go out together when it completes), and at
- * most 4 KiB of lines wait for more, and for at most ACCESS_LOG_MAX_DELAY_MS.
+ * 64 KiB (those handed over while a write is in flight go out together when it completes), and at
+ * most 64 KiB of lines wait for more, and for at most ACCESS_LOG_MAX_DELAY_MS.
  */
 export function createAccessLog(opts: { nodeId: string; pretty?: Logger }): AccessLog {
   if (opts.pretty) {

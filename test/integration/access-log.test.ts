@@ -57,7 +57,7 @@ describe('access log', () => {
     const peer = await startLoggingPeer('gw-log-idle', true);
     try {
       expect((await fetch(`${peer.url}/id`, { headers: { 'x-request-id': 'log-idle-1' } })).status).toBe(200);
-      // One short line is far below the 4 KiB batch; it must still reach stdout without a shutdown.
+      // One short line is far below the 64 KiB batch; it must still reach stdout without a shutdown.
       await waitFor(() => peer.output().includes('"requestId":"log-idle-1"'), 10_000, () => 'the access line never left the batch');
     } finally {
       await peer.stop('SIGTERM');
