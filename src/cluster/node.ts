@@ -668,7 +668,10 @@ export class RaftNode {
 
     // 2. Messages, now that what they depend on is durable (a leader's appends may have left already).
     // Right away after a durable write: a follower's ack is what the leader is waiting for.
-    if (rd.mustSync) {
+    // Also right away when no caller waits on this peer (e.g. a leader committing a write a follower
+    // forwarded): applying first would only hold back the commit index the proposer waits for, behind
+    // this peer's routing rebuild (traced at 1.25 ms with ~260 upstreams, most of a forwarded write's time).
+    if (rd.mustSync || (unsent.length > 0 && this.proposals.size === 0 && this.confWaiters.size === 0 && this.reads.size === 0 && this.readsAwaitingApply.length === 0)) {
       this.sendMessages(unsent);
       unsent = [];
     }
