@@ -600,6 +600,11 @@ export class RaftNode {
     this.loopRunning = true;
     this.loopDone = this.readyLoop().finally(() => {
       this.loopRunning = false;
+      // Work stepped after the loop's last hasReady() but before this callback found the loop still
+      // marked running and left it to the loop. That happens whenever one socket read carries two
+      // frames (an ack that makes no Ready, then a forwarded proposal): without this re-check the
+      // proposal waited for the next tick, up to 50 ms, for 20% of forwarded writes in the bench.
+      if (!this.stopped && this.raw.hasReady()) this.scheduleReady();
     });
   }
 

@@ -52,6 +52,20 @@ describe('single-voter RaftNode', () => {
     await expect(other.start()).rejects.toBeInstanceOf(NodeIdMismatchError);
   });
 
+  it('work stepped while the Ready loop is winding down is still processed, without waiting for a tick', async () => {
+    // One tick an hour: only the driver's own wake-up can get the proposal through.
+    const n = await start({ tickMs: 3_600_000 });
+    const driver = n as unknown as { scheduleReady(): void; loopRunning: boolean };
+    await waitFor(() => !driver.loopRunning, () => 'the Ready loop of the election to finish');
+    // A loop that finds nothing to do is started and, in the same synchronous turn, a proposal arrives
+    // (as when one socket read carries an ack and a forwarded proposal): the loop is still marked running.
+    driver.scheduleReady();
+    expect(driver.loopRunning).toBe(true);
+    const r = await n.propose({ op: 'put-upstream', service: 'web', id: 'w1', url: 'http://127.0.0.1:8081' }, { timeoutMs: 5_000 });
+    expect(n.membership().get('web')?.get('w1')?.url).toBe('http://127.0.0.1:8081');
+    expect(r.index).toBeGreaterThan(0);
+  });
+
   it('fails closed on an fsync error: the write is neither applied nor acknowledged, and later writes are refused', async () => {
     let failing = false;
     const n = await start({
