@@ -50,10 +50,13 @@ export class ServiceRoute {
     readonly upstreams: ReadonlyMap<UpstreamId, UpstreamRuntime>,
     health: HealthView | undefined,
     nowMs: number,
+    /** The route this one replaces: an upstream pickable now but not there starts its slow start. */
+    previous?: ServiceRoute,
   ) {
     this.load = (id) => this.upstreams.get(id);
     this.hashOn = cfg.hashOn ? parseHashOn(cfg.hashOn) : undefined;
-    const { balancer, usable } = this.build(health, nowMs, undefined);
+    if (previous) this.wasPickable = previous.wasPickable;
+    const { balancer, usable } = this.build(health, nowMs, previous?.balancer);
     this.balancer = balancer;
     this.usable = usable;
   }
@@ -169,7 +172,7 @@ export class Router {
         keepPools.add(poolKey);
         upstreams.set(spec.id, rt);
       }
-      services.set(name, new ServiceRoute(name, svc, members, upstreams, this.health, now));
+      services.set(name, new ServiceRoute(name, svc, members, upstreams, this.health, now, this.table?.services.get(name)));
     }
     const routes = new RouteTable(config.routes.map((r) => ({ host: r.match.host, pathPrefix: r.match.pathPrefix, service: r.service })));
     const table = new RoutingTable(generation, routes, services, config);

@@ -110,6 +110,9 @@ describe('sticky sessions through Redis outages', () => {
   it('SL-11/16/12: SIGKILL mid-traffic → zero failures (hash) or quick rejects; restart → pins re-form in place with higher fences', async () => {
     const sessions = await establish(60);
     redis.kill('SIGKILL');
+    // Past cacheTtl, so every resolve below must try the dead store. Without this, a fast machine ran
+    // all five rounds on the pins establish() had just cached, and no last-known fallback happened.
+    await new Promise((r) => setTimeout(r, 120));
 
     let slowest = 0;
     const failures: StickyResult[] = [];
