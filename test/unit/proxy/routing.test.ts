@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/load.js';
-import type { Config } from '../../../src/config/index.js';
+import type { Config } from '../../../src/config/schema.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { Router } from '../../../src/proxy/routing.js';
 import { UpstreamPools } from '../../../src/proxy/upstream-pools.js';
