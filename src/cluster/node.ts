@@ -293,7 +293,8 @@ export class RaftNode {
     // Ticks start at a random phase. Peers started together (or whose timers drifted together) would
     // otherwise tick in the same millisecond, and two followers that draw the same election timeout
     // (1 in electionTick) would campaign at once and split the vote. In the failover bench, 3 of 60 runs
-    // needed a second election before (two campaigns began in the same millisecond), 1 of 60 after.
+    // needed a second election before (one traced: two campaigns began in the same millisecond), 1 of 80
+    // after this and the vote-dial and lost-wake-up fixes.
     this.ticker = setTimeout(() => {
       if (this.stopped) return;
       this.ticker = setInterval(() => this.onTick(), this.tickMs);
