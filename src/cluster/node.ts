@@ -218,6 +218,9 @@ export class RaftNode {
   private quorum = false;
   private counter = 0;
   private readonly proposals = new Map<string, Waiter<ProposeResult>>();
+  /** Proposals of this turn, stepped together at its end (stepProposalBatch). */
+  private readonly proposalBatch: Array<{ pid: string; data: Uint8Array }> = [];
+  private proposalBatchQueued = false;
   private readonly reads = new Map<string, Waiter<number>>();
   /** Read points granted by the leader, waiting for this peer to apply up to them. */
   private readonly readsAwaitingApply: { index: number; waiter: Waiter<number> }[] = [];
@@ -336,17 +339,38 @@ export class RaftNode {
             resolve(r);
           }
         : resolve;
-      const w = this.waiter(this.proposals, pid, done, reject, 'proposal', opts.timeoutMs);
-      try {
-        this.raw.propose(data);
-      } catch (err) {
-        clearTimeout(w.timer);
-        this.proposals.delete(pid);
-        reject(this.mapCoreError(err));
-        return;
+      this.waiter(this.proposals, pid, done, reject, 'proposal', opts.timeoutMs);
+      this.proposalBatch.push({ pid, data });
+      if (!this.proposalBatchQueued) {
+        this.proposalBatchQueued = true;
+        queueMicrotask(() => this.stepProposalBatch());
       }
-      this.scheduleReady();
     });
+  }
+
+  /**
+   * Group commit at the source: proposals made in one turn (typically every caller the last apply
+   * answered, each proposing its next write) are stepped as one message, so the leader appends them
+   * together and sends one MsgApp per follower instead of one per proposal.
+   */
+  private stepProposalBatch(): void {
+    this.proposalBatchQueued = false;
+    const batch = this.proposalBatch.splice(0);
+    if (batch.length === 0 || this.stopped) return;
+    try {
+      this.raw.proposeBatch(batch.map((b) => b.data));
+    } catch (err) {
+      const mapped = this.mapCoreError(err);
+      for (const b of batch) {
+        const w = this.proposals.get(b.pid);
+        if (!w) continue;
+        clearTimeout(w.timer);
+        this.proposals.delete(b.pid);
+        w.reject(mapped);
+      }
+      return;
+    }
+    this.scheduleReady();
   }
 
   /**

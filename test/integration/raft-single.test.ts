@@ -66,6 +66,20 @@ describe('single-voter RaftNode', () => {
     expect(r.index).toBeGreaterThan(0);
   });
 
+  it('proposals made in one turn are appended together: one durable write for the batch, indexes in call order', async () => {
+    let appends = 0;
+    const n = await start({ tickMs: 3_600_000, timings: { walAppendSeconds: () => appends++ } });
+    const driver = n as unknown as { loopRunning: boolean };
+    await waitFor(() => !driver.loopRunning, () => 'the Ready loop of the election to finish');
+    appends = 0;
+    const ids = Array.from({ length: 10 }, (_, i) => `w${i}`);
+    const results = await Promise.all(ids.map((id) => n.propose({ op: 'put-upstream', service: 'web', id, url: 'http://127.0.0.1:8081' })));
+    expect(appends).toBe(1);
+    const first = results[0]!.index;
+    expect(results.map((r) => r.index)).toEqual(ids.map((_, i) => first + i));
+    expect([...n.membership().get('web')!.keys()].sort()).toEqual([...ids].sort());
+  });
+
   it('fails closed on an fsync error: the write is neither applied nor acknowledged, and later writes are refused', async () => {
     let failing = false;
     const n = await start({

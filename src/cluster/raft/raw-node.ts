@@ -109,7 +109,16 @@ export class RawNode {
 
   /** Proposes a command. Throws ErrProposalDropped when there is no leader or a transfer is in progress. */
   propose(data: Uint8Array): void {
-    this.raft.stepLocal({ type: 'MsgProp', from: this.raft.id, to: this.raft.id, term: 0, entries: [{ term: 0, index: 0, type: 'normal', data }] });
+    this.proposeBatch([data]);
+  }
+
+  /**
+   * Proposes several normal entries as one message: on a leader they are appended together and go
+   * out in one MsgApp per follower; elsewhere they are forwarded (or dropped) together.
+   */
+  proposeBatch(data: readonly Uint8Array[]): void {
+    if (data.length === 0) return;
+    this.raft.stepLocal({ type: 'MsgProp', from: this.raft.id, to: this.raft.id, term: 0, entries: data.map((d) => ({ term: 0, index: 0, type: 'normal' as const, data: d })) });
   }
 
   /**

@@ -9,7 +9,7 @@ import { RawNode } from '../../../../src/cluster/raft/raw-node.js';
 import { MemoryStorage } from '../../../../src/cluster/raft/memory-storage.js';
 import { RaftError } from '../../../../src/cluster/raft/errors.js';
 import { createSeededRandom } from '../../../../src/lib/rng.js';
-import { enc, ent, msg, Network, newTestRaft, persistRaft, readMessages, storageWith } from './helpers.js';
+import { dec, enc, ent, msg, Network, newTestRaft, persistRaft, readMessages, storageWith } from './helpers.js';
 
 const P3 = ['1', '2', '3'];
 const P5 = ['1', '2', '3', '4', '5'];
@@ -54,6 +54,34 @@ describe('elections', () => {
     expect(rd.committedEntries.map((e) => e.index)).toContain(idx);
     expect(rd.hardState?.commit).toBe(idx);
     expect(rd.mustSync).toBe(false); // a commit index alone needs no fsync
+  });
+
+  it('a batch of proposals is appended in order and replicated in one MsgApp per follower', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.stabilize();
+    const before = nt.trace.length;
+    nt.get('1').node.proposeBatch([enc('a'), enc('b'), enc('c')]);
+    nt.stabilize();
+    const apps = nt.trace.slice(before).filter((m) => m.type === 'MsgApp' && (m.entries?.length ?? 0) > 0);
+    expect(apps.map((m) => m.to).sort()).toEqual(['2', '3']);
+    for (const m of apps) expect(m.entries!.map((e) => dec(e.data))).toEqual(['a', 'b', 'c']);
+    const idx = apps[0]!.entries!.map((e) => e.index);
+    expect(idx).toEqual([idx[0], idx[0]! + 1, idx[0]! + 2]);
+    for (const id of P3) expect(nt.appliedData(id).slice(-3)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a batch proposed on a follower is forwarded as one message and committed in order', () => {
+    const nt = new Network(P3);
+    nt.campaign('1');
+    nt.stabilize();
+    const before = nt.trace.length;
+    nt.get('2').node.proposeBatch([enc('x'), enc('y')]);
+    nt.stabilize();
+    const props = nt.trace.slice(before).filter((m) => m.type === 'MsgProp');
+    expect(props).toHaveLength(1);
+    expect(props[0]!.entries!.map((e) => dec(e.data))).toEqual(['x', 'y']);
+    for (const id of P3) expect(nt.appliedData(id).slice(-2)).toEqual(['x', 'y']);
   });
 
   it('only a leader whose term and vote are unchanged may send before its write is durable', () => {
