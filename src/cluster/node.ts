@@ -21,12 +21,11 @@
  * after commit + apply on THIS peer, with the entry's index. A dropped forward surfaces as a timeout whose
  * outcome is unknown; callers retry with the same clientId/seq and the state machine de-duplicates.
  *
- * Timing defaults (tickMs 100, heartbeatTick 1, electionTick 10 → heartbeat 100 ms, election timeout
- * randomized in [1 s, 2 s)): etcd's defaults (raft.md §6, etcd tuning docs: heartbeat ≈ RTT, election ≥ 10 ×
- * heartbeat). They are deliberately slower than the paper's 150–300 ms because this core shares its event
- * loop with the proxy data path: GC or burst pauses of a few hundred ms must not trigger elections, and
- * membership writes are rare and off the data path (which keeps routing without a leader). Tests and
- * latency-sensitive deployments pass a smaller tickMs.
+ * Timing: electionTick 10 and heartbeatTick 1 by default, so the election timeout is randomized in
+ * [10, 20) ticks. This class's own tickMs default (100 ms: etcd's 1–2 s) is for embedders; meshgate passes
+ * `cluster.tickInterval`, 15 ms by default, for the paper's 150–300 ms (raft.md R-G1). The event loop is
+ * shared with the proxy data path, so a leader stalled past the minimum timeout loses leadership; that is
+ * harmless to routing (which keeps the last membership) and docs/config.md says when to raise the tick.
  *
  * Bootstrap: on first boot (empty dataDir) a peer listed in `bootstrap` writes an index-0 snapshot holding
  * the bootstrap voters and their addresses (etcd --initial-cluster). A peer not listed starts empty and
