@@ -134,12 +134,20 @@ export class Peer {
         accessLog: this.accessLog,
         sticky: stickyView,
         maxBodyBytes: cfg.node.maxBodySize,
+        bodyIdleMs: cfg.node.bodyIdleTimeout,
         random: this.random,
       },
       this.upgrades,
       this.metrics,
       this.log,
-      { maxHeaderBytes: cfg.node.maxHeaderSize, keepAliveTimeoutMs: 65_000 },
+      {
+        maxHeaderBytes: cfg.node.maxHeaderSize,
+        keepAliveTimeoutMs: cfg.node.keepAliveTimeout,
+        headersTimeoutMs: cfg.node.headersTimeout,
+        requestTimeoutMs: cfg.node.requestTimeout,
+        maxHeadersCount: cfg.node.maxHeadersCount,
+        maxConnections: cfg.node.maxConnections,
+      },
     );
     this.events = new EventStreams(this.bus);
     this.admin = new AdminServer(this.adminBackend(), this.events, { token: cfg.node.admin.token || undefined, maxBodyBytes: cfg.node.admin.maxBodySize });

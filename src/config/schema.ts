@@ -172,6 +172,13 @@ export const configSchema = z.object({
     drainTimeout: duration.default('30s'),
     maxHeaderSize: size.default('16KiB'), // Node's own default; larger → 431
     maxBodySize: size.default('100MiB'), // Content-Length above it → 413; streamed bodies cut at it
+    // Client side of the data plane (docs/config.md "Client connections"); anchors in the comments.
+    headersTimeout: duration.default('30s'), // whole request head; NGINX client_header_timeout 60s, HAProxy http-request 10s
+    requestTimeout: duration.default('300s'), // whole request incl. body, 0 = off; Node's default; Envoy request_timeout off
+    bodyIdleTimeout: duration.default('60s'), // between body reads, 0 = off; NGINX client_body_timeout 60s
+    keepAliveTimeout: duration.default('65s'), // idle client connection; NGINX keepalive_timeout 75s
+    maxHeadersCount: z.number().int().min(1).max(10_000).default(100), // more → 431; Envoy max_headers_count 100
+    maxConnections: z.number().int().min(1).default(10_000), // open client connections; HAProxy maxconn
   }).strict(),
   cluster: z.object({
     listen: hostPort,

@@ -8,18 +8,28 @@
  *   503, breaker open 503, connect failure / reset / malformed upstream response 502, response
  *   timeout 504. Each local answer has a short text body, an `x-meshgate-reason` header, a metric and a
  *   log line that names the service and upstream.
- * - Retries (DESIGN.md §6) go to an upstream not yet tried, only for requests without a body (so the
- *   body was never consumed), only for the configured causes, and only within the service's retry
- *   budget. Non-idempotent methods are retried only when the request never reached an upstream
- *   (connect failure).
+ * - The request body has exactly one reader, `RequestBody` (request-body.ts), which undici pulls once an
+ *   upstream connection is ready; it enforces the body limit (413) and the body idle timeout (408).
+ * - `Expect: 100-continue` is answered by the peer: `100 Continue` goes to the client when the attempt is
+ *   about to be written on a connected upstream socket, and the header is not forwarded (undici does
+ *   not support it). A request answered before that (no upstream, connect failure on every try) gets
+ *   its final status without the client ever sending the body.
+ * - A failure the client caused (body over the limit, body stalled, client gone, its stream erroring) is
+ *   never charged to the upstream: no outlier result, no connect-error metric, no latency sample.
+ * - Retries (DESIGN.md §6) go to an upstream not yet tried, only while no byte of the body has been
+ *   read (so it can still be sent whole), only for the configured causes, and only within the
+ *   service's retry budget. Non-idempotent methods are retried only when the request never reached an
+ *   upstream (connect failure).
  * - A client that goes away aborts the upstream request (AbortSignal into undici).
  * - in-flight accounting (per upstream, per service) is released exactly once per attempt.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { clientIpOf, clientResponseHeaders, hostProblem, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
 import type { ServiceState } from './service-state.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
@@ -36,6 +46,8 @@ export interface ForwarderDeps {
   readonly accessLog: AccessLog | undefined;
   readonly sticky: StickyView | undefined;
   readonly maxBodyBytes: number;
+  /** `node.bodyIdleTimeout` (ms; 0 disables): longest wait for the client's next body bytes. */
+  readonly bodyIdleMs: number;
   readonly random: () => number;
   /** True while the peer drains: responses carry `Connection: close`. */
   readonly isDraining: () => boolean;
@@ -54,6 +66,12 @@ export function classifyError(err: NodeJS.ErrnoException): Failure {
       return 'timeout';
     case 'UND_ERR_ABORTED': case 'ABORT_ERR':
       return 'aborted';
+    // Response headers past undici's maxHeaderSize: the upstream's answer is unusable, not a reset.
+    case 'UND_ERR_HEADERS_OVERFLOW':
+      return 'malformed';
+    case 'UND_ERR_SOCKET':
+      // undici's names for a response it refuses: an unsolicited `100 Continue`, an unasked-for upgrade.
+      return err.message === 'bad response' || err.message === 'bad upgrade' ? 'malformed' : 'reset';
     default:
       if (code.startsWith('HPE_') || err.name === 'HTTPParserError' || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'malformed';
       return 'reset';
@@ -61,10 +79,14 @@ export function classifyError(err: NodeJS.ErrnoException): Failure {
 }
 
 /** One request's journey. A class rather than closures: one allocation per request, not a dozen. */
-class Exchange {
+class Exchange implements BodyOwner {
   readonly startMs = performance.now();
   readonly method: string;
   readonly hasBody: boolean;
+  /** The body's single reader; undefined for a request without one. */
+  readonly body: RequestBody | undefined;
+  /** The client sent `Expect: 100-continue` and no `100 Continue` has been written yet. */
+  private awaitingContinue: boolean;
   readonly requestId: string;
   readonly clientIp: string;
   tried: Set<string> | undefined;
@@ -86,10 +108,14 @@ class Exchange {
     readonly res: ServerResponse,
     readonly svc: ServiceRoute,
     readonly state: ServiceState,
+    expectsContinue: boolean,
   ) {
     this.method = req.method ?? 'GET';
     const cl = req.headers['content-length'];
     this.hasBody = cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
+    // A Content-Length over the limit was refused before this point, so only a chunked body is counted.
+    this.body = this.hasBody ? new RequestBody(req, this, cl === undefined ? deps.maxBodyBytes : Infinity, deps.bodyIdleMs) : undefined;
+    this.awaitingContinue = expectsContinue && this.hasBody;
     this.requestId = requestIdFor(req.headers['x-request-id']);
     this.clientIp = clientIpOf(req.socket.remoteAddress);
   }
@@ -172,7 +198,8 @@ class Exchange {
         method: this.method as Dispatcher.HttpMethod,
         path: this.req.url ?? '/',
         headers,
-        body: this.hasBody ? limitBody(this.req, this.deps.maxBodyBytes, this) : null,
+        // undici takes an async iterable body (client-h1 writeIterable); its 6.x typings leave it out.
+        body: (this.body ?? null) as Dispatcher.DispatchOptions['body'],
         headersTimeout: svc.cfg.timeouts.response,
         bodyTimeout: svc.cfg.timeouts.idle,
       },
@@ -192,7 +219,13 @@ class Exchange {
 
   onConnect(abort: (err?: Error) => void): void {
     this.upstreamAbort = abort;
-    if (this.done) abort(CLIENT_GONE);
+    if (this.done) return abort(CLIENT_GONE);
+    // undici calls this on a connected socket, just before writing the request: the moment an upstream
+    // is really there to take the body.
+    if (this.awaitingContinue) {
+      this.awaitingContinue = false;
+      this.res.writeContinue();
+    }
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
@@ -272,13 +305,13 @@ class Exchange {
     if (phase === 'aborted') return this.releaseAttempt(rt);
     if (phase === 'waiting') {
       this.state.breaker.releasePending();
-      rt.recordLatency(performance.now() - this.sentAt, true);
+      if (!this.clientCaused(err)) rt.recordLatency(performance.now() - this.sentAt, true);
       return this.onUpstreamError(rt, err as NodeJS.ErrnoException);
     }
     this.releaseAttempt(rt);
     if (phase === 'discarding') return this.send();
     // Mid-body: the status line is gone, so the only honest signal left is to cut the connection.
-    if (err !== CLIENT_GONE) {
+    if (!this.clientCaused(err)) {
       rt.failures++;
       this.reason = 'upstream-body-error';
       this.deps.log.warn({ service: this.svc.name, upstream: rt.spec.id, requestId: this.requestId, code: (err as NodeJS.ErrnoException).code }, 'upstream failed mid-body');
@@ -287,11 +320,17 @@ class Exchange {
     this.finish();
   }
 
+  /** The attempt failed because of the client or of us (gone, body limit, body stalled, body stream error). */
+  private clientCaused(err: Error): boolean {
+    return err === CLIENT_GONE || err === BODY_DETACHED || (this.body !== undefined && err === this.body.failedWith);
+  }
+
   private onUpstreamError(rt: UpstreamRuntime, err: NodeJS.ErrnoException): void {
-    const failure = err === CLIENT_GONE ? 'aborted' : classifyError(err);
+    const failure = this.clientCaused(err) ? 'aborted' : classifyError(err);
     this.releaseAttempt(rt);
     if (failure === 'aborted' || this.done) {
-      // The client went away; the abort is ours, not the upstream's fault.
+      // The client went away or was answered already; the abort is ours, not the upstream's fault.
+      if (!this.done && this.body?.failedWith === err) return this.local(400, 'client-body-error', 'request body could not be read');
       return this.finish();
     }
     rt.failures++;
@@ -311,10 +350,10 @@ class Exchange {
     this.upstreamAbort?.(CLIENT_GONE);
   }
 
-  /** Policy check only (attempts left, cause configured, body-less, idempotency). */
+  /** Policy check only (attempts left, cause configured, body still unread, idempotency). */
   private retryAllowed(cause: Failure | '502' | '503' | '504'): boolean {
     const policy = this.svc.cfg.retries;
-    if (this.attempt >= policy.attempts || this.done || this.hasBody) return false;
+    if (this.attempt >= policy.attempts || this.done || this.body?.started === true) return false;
     if (!policy.on.includes(cause as never)) return false;
     // A request that never reached an upstream may always be retried; one that did only if idempotent.
     return cause === 'connect-failure' || IDEMPOTENT.has(this.method);
@@ -361,21 +400,36 @@ class Exchange {
     }
   }
 
-  /** An answer meshgate writes itself. */
-  local(status: number, reason: string, text: string): void {
+  // --- BodyOwner: the client broke a body rule; the attempt in flight is aborted, not charged. ---
+
+  onTooLarge(): void {
+    this.abortUpstream();
+    this.local(413, 'body-too-large', 'request body too large', true);
+  }
+
+  onIdleTimeout(): void {
+    this.abortUpstream();
+    this.local(408, 'body-timeout', 'request body timeout', true);
+  }
+
+  /** An answer meshgate writes itself. `close`: the rest of the body will not be read (413, 408). */
+  local(status: number, reason: string, text: string, close = false): void {
     if (this.done) return;
     this.status = status;
     this.reason = reason;
     const up = this.upstream?.spec.id;
     this.deps.metrics.localResponses.labels(this.svc.name, String(status), reason).inc();
     if (status >= 500) this.deps.log.warn({ service: this.svc.name, upstream: up, requestId: this.requestId, status, reason }, text);
-    writeLocal(this.res, status, reason, text, this.requestId, this.deps.isDraining());
+    if (close && !this.req.complete) lingeringClose(this.req);
+    writeLocal(this.res, status, reason, text, this.requestId, close || this.deps.isDraining());
     this.finish();
   }
 
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    // Whatever of the body is still coming is read and dropped (the connection stays in sync).
+    this.body?.detach(true);
     this.state.budget.onRequestEnd();
     this.releaseRetrySlot();
     this.deps.accessLog?.write(this.method, this.req.url ?? '', this.status, this.svc.name, this.upstream?.spec.id, performance.now() - this.startMs, this.requestId, this.attempt + 1, this.reason);
@@ -389,19 +443,23 @@ const TIMEOUT: CallResult = { kind: 'local-origin', cause: 'timeout' };
 const CONNECT_FAILURE: CallResult = { kind: 'local-origin', cause: 'connect-failure' };
 const RESET: CallResult = { kind: 'local-origin', cause: 'reset' };
 
-/** Cuts a chunked request body at the limit (a Content-Length over it was refused earlier with 413). */
-function limitBody(req: IncomingMessage, max: number, ex: Exchange): IncomingMessage {
-  if (req.headers['content-length'] !== undefined) return req;
-  let seen = 0;
-  req.on('data', (chunk: Buffer) => {
-    seen += chunk.length;
-    if (seen > max) {
-      ex.abortUpstream();
-      ex.local(413, 'body-too-large', 'request body too large');
-      req.destroy();
-    }
-  });
-  return req;
+/** How long a connection closed on an unread body keeps reading (and dropping) before it is cut. */
+const LINGER_MS = 2_000;
+
+/**
+ * Closing a connection while the client is still sending makes the kernel answer its next bytes with
+ * a reset, which can destroy our 413/408 in the client's receive buffer before it reads it. So, like
+ * NGINX's lingering_close, the socket is half-closed after the answer and the rest of the body is read
+ * and dropped for up to LINGER_MS (or until the client closes), then destroyed. Node calls
+ * `destroySoon()` once the answer is flushed; this socket's copy defers the destroy.
+ */
+function lingeringClose(req: IncomingMessage): void {
+  const sock = req.socket as Socket & { destroySoon?: () => void };
+  sock.destroySoon = () => {
+    sock.end();
+    const t = setTimeout(() => sock.destroy(), LINGER_MS);
+    sock.once('close', () => clearTimeout(t));
+  };
 }
 
 export function hashKeyOf(h: HashSource, req: IncomingMessage, clientIp: string): string | undefined {
@@ -456,8 +514,15 @@ export function writeLocal(res: ServerResponse, status: number, reason: string, 
   res.end(body);
 }
 
-/** Entry point for one data-plane request. */
-export function forward(deps: ForwarderDeps, req: IncomingMessage, res: ServerResponse): void {
+/** Entry point for one data-plane request; `expectsContinue`: Node left `100 Continue` to us. */
+export function forward(deps: ForwarderDeps, req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+  const bad = hostProblem(req.rawHeaders, req.httpVersionMinor === 1);
+  if (bad !== undefined) {
+    deps.metrics.localResponses.labels('', '400', bad).inc();
+    lingeringClose(req);
+    writeLocal(res, 400, bad, 'bad Host header', requestIdFor(req.headers['x-request-id']), true);
+    return;
+  }
   const table = deps.router.table;
   const url = req.url ?? '/';
   const name = table?.routes.match(req.headers.host, url);
@@ -471,10 +536,11 @@ export function forward(deps: ForwarderDeps, req: IncomingMessage, res: ServerRe
   if (cl !== undefined && Number(cl) > deps.maxBodyBytes) {
     deps.metrics.localResponses.labels(svc.name, '413', 'body-too-large').inc();
     // The body is not read: close the connection after answering, so it is never parsed as a request.
+    lingeringClose(req);
     writeLocal(res, 413, 'body-too-large', 'request body too large', requestIdFor(req.headers['x-request-id']), true);
     return;
   }
-  new Exchange(deps, req, res, svc, deps.states(svc.name)).start();
+  new Exchange(deps, req, res, svc, deps.states(svc.name), expectsContinue).start();
 }
 
 export type { Exchange };

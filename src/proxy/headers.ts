@@ -10,6 +10,13 @@
  * - x-request-id is kept when the client sent a sane one (Envoy preserve_external_request_id), else
  *   generated.
  * - x-meshgate-fence is only ever set by meshgate (sticky pins); a client's copy is dropped.
+ * - X-Real-IP is overwritten with the client address (the NGINX `proxy_set_header X-Real-IP
+ *   $remote_addr` idiom); a client's `Forwarded` (RFC 7239) is removed and not regenerated — meshgate is
+ *   the edge, so anything a client says about earlier hops is a claim nobody checked, and X-Forwarded-*
+ *   already carry this hop. Like X-Forwarded-For, neither is trusted from the client.
+ * - `Expect` is answered by the peer itself (forward.ts) and never forwarded.
+ * - Host is never removed, even when the client lists it in `Connection`: the request was routed by it.
+ * This function is the one header policy for requests: the Upgrade path calls it too.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -17,8 +24,8 @@ const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'proxy-authenticate', 'proxy-authorization',
 ]);
-/** Set by us; a client-sent copy is dropped. */
-const OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'x-meshgate-fence']);
+/** Set by us; a client-sent copy is dropped. `forwarded` is dropped and not set (see above). */
+const OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'x-meshgate-fence', 'x-real-ip', 'forwarded', 'expect']);
 
 export const FENCE_HEADER = 'x-meshgate-fence';
 const REQUEST_ID_OK = /^[\x21-\x7e]{1,200}$/;
@@ -61,11 +68,11 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || OWNED.has(lower) || listed?.has(lower)) continue;
     if (lower === 'host') host = rawHeaders[i + 1];
+    else if (HOP_BY_HOP.has(lower) || OWNED.has(lower) || listed?.has(lower)) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
-  out.push('x-forwarded-for', info.clientIp, 'x-forwarded-proto', info.proto, 'x-request-id', info.requestId);
+  out.push('x-forwarded-for', info.clientIp, 'x-forwarded-proto', info.proto, 'x-request-id', info.requestId, 'x-real-ip', info.clientIp);
   if (host !== undefined) out.push('x-forwarded-host', host);
   if (info.fence !== undefined) out.push(FENCE_HEADER, String(info.fence));
   return out;
@@ -117,6 +124,27 @@ export function clientResponseHeaders(
   if (setCookie !== undefined) out.push('set-cookie', setCookie);
   if (sessionHeader !== undefined) out.push(sessionHeader[0], sessionHeader[1]);
   return out;
+}
+
+/** RFC 9112 §3.2 / RFC 3986 §3.2.2: uri-host [ ":" port ] — an IP-literal, or reg-name characters. */
+const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+
+/**
+ * Why a request's Host is unacceptable (RFC 9112 §3.2: "A server MUST respond with a 400 … to any
+ * HTTP/1.1 request message that lacks a Host header field and to any request message that contains
+ * more than one Host header field line or a Host header field with an invalid field value"), as the
+ * `x-meshgate-reason` to answer 400 with; undefined when it is fine.
+ */
+export function hostProblem(rawHeaders: readonly string[], http11 = true): 'missing-host' | 'duplicate-host' | 'invalid-host' | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (value !== undefined) return 'duplicate-host';
+    value = rawHeaders[i + 1]!;
+  }
+  if (value === undefined) return http11 ? 'missing-host' : undefined;
+  return HOST_VALUE.test(value) ? undefined : 'invalid-host';
 }
 
 /** Strip the port and IPv4-mapped prefix from a socket address for X-Forwarded-For. */

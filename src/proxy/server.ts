@@ -3,7 +3,14 @@
  *
  * Malformed requests never reach an upstream: Node's llhttp parser (strict mode: no lenient flags)
  * refuses a request with both Content-Length and Transfer-Encoding (RFC 9112 §6.1, request smuggling)
- * and headers over `maxHeaderSize`; `clientError` answers them 400 / 431 and closes the connection.
+ * and headers over `maxHeaderSize`; `clientError` answers them 400 / 431 (and 408 for the headers and
+ * whole-request timeouts) with `x-meshgate-reason`, and closes the connection. More header lines than
+ * `maxHeadersCount` → 431 too (Node would otherwise drop the ones past its limit without a word).
+ *
+ * Client limits (docs/config.md "Client connections"): headersTimeout and requestTimeout are Node's
+ * own (checked every `connectionsCheckingInterval`, set to a tenth of the shorter one so they fire
+ * within 10 % of their value); the body idle timeout is the forwarder's (request-body.ts);
+ * maxConnections is Node's `server.maxConnections` (a connection past it is closed at accept).
  *
  * Drain (SIGTERM): stop accepting, close idle keep-alive connections, answer in-flight requests with
  * `Connection: close`, and after `drainTimeoutMs` destroy whatever is left.
@@ -12,13 +19,32 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { forward, type ForwarderDeps } from './forward.js';
+import { forward, writeLocal, type ForwarderDeps } from './forward.js';
+import { requestIdFor } from './headers.js';
 import type { UpgradeProxy } from './upgrade.js';
 
 export interface DataPlaneOptions {
   readonly maxHeaderBytes: number;
   /** Keep-alive idle timeout for client connections. */
   readonly keepAliveTimeoutMs: number;
+  /** The whole request head must arrive within this (ms). */
+  readonly headersTimeoutMs: number;
+  /** The whole request (head and body) must arrive within this (ms; 0 disables). */
+  readonly requestTimeoutMs: number;
+  /** Header lines allowed in a request; more → 431. */
+  readonly maxHeadersCount: number;
+  /** Open client connections allowed; more are closed at accept. */
+  readonly maxConnections: number;
+}
+
+/** 408/400/431 for what Node's parser and timers refuse, with the `x-meshgate-reason` we give it. */
+function clientErrorAnswer(code: string | undefined): [status: number, text: string, reason: string] {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW': return [431, 'Request Header Fields Too Large', 'header-too-large'];
+    case 'ERR_HTTP_REQUEST_TIMEOUT': return [408, 'Request Timeout', 'request-timeout'];
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW': return [413, 'Payload Too Large', 'chunk-extensions-too-large'];
+    default: return [400, 'Bad Request', 'malformed-request'];
+  }
 }
 
 export class DataPlane {
@@ -34,36 +60,62 @@ export class DataPlane {
     opts: DataPlaneOptions,
   ) {
     const full: ForwarderDeps = { ...deps, isDraining: () => this.draining };
+    const shortest = Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs || Infinity);
     this.server = createServer(
       {
         maxHeaderSize: opts.maxHeaderBytes,
         keepAliveTimeout: opts.keepAliveTimeoutMs,
-        // Slowloris guard: the whole header block must arrive within 30 s (Node's default is 60 s).
-        headersTimeout: 30_000,
-        // No whole-request timeout: bodies may stream for long; idle time is bounded per hop instead.
-        requestTimeout: 0,
+        // Slowloris guard: the whole header block must arrive within this.
+        headersTimeout: opts.headersTimeoutMs,
+        requestTimeout: opts.requestTimeoutMs,
+        connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(shortest / 10))),
+        // Host is checked by the forwarder (hostProblem), which answers with a reason.
+        requireHostHeader: false,
         noDelay: true,
       },
-      (req: IncomingMessage, res: ServerResponse) => {
-        this.inFlight++;
-        res.once('close', () => this.inFlight--);
-        forward(full, req, res);
-      },
+      (req: IncomingMessage, res: ServerResponse) => this.onRequest(full, req, res, false),
     );
+    // One more than allowed, so a request past the limit is seen (and refused) rather than cut short.
+    this.server.maxHeadersCount = opts.maxHeadersCount + 1;
+    this.maxHeadersCount = opts.maxHeadersCount;
+    this.server.maxConnections = opts.maxConnections;
+    this.server.on('drop', () => this.metrics.localResponses.labels('', '0', 'max-connections').inc());
+    // `Expect: 100-continue`: the forwarder writes 100 once an upstream is there (forward.ts).
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(full, req, res, true));
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      this.metrics.localResponses.labels('', '417', 'expectation-failed').inc();
+      writeLocal(res, 417, 'expectation-failed', 'only 100-continue is supported', requestIdFor(req.headers['x-request-id']), true);
+    });
     this.server.on('upgrade', (req, socket, head) => this.upgrades.handle(req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
+  private readonly maxHeadersCount: number;
+
+  private onRequest(full: ForwarderDeps, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    this.inFlight++;
+    res.once('close', () => this.inFlight--);
+    if (req.rawHeaders.length > this.maxHeadersCount * 2) {
+      this.metrics.localResponses.labels('', '431', 'too-many-headers').inc();
+      writeLocal(res, 431, 'too-many-headers', `more than ${this.maxHeadersCount} header lines`, requestIdFor(undefined), true);
+      return;
+    }
+    forward(full, req, res, expectsContinue);
+  }
+
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // A response already under way on this socket must not get a second status line in its body
+    // (Node's own default handler makes the same check).
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || (inFlight && inFlight.headersSent)) {
       socket.destroy();
       return;
     }
-    const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
-    this.metrics.localResponses.labels('', String(status), err.code ?? 'client-error').inc();
+    const [status, text, reason] = clientErrorAnswer(err.code);
+    this.metrics.localResponses.labels('', String(status), reason).inc();
     this.log.debug({ code: err.code, reason: err.message }, 'malformed request refused');
     const body = `${status} ${text}\n`;
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nx-meshgate-reason: ${reason}\r\nConnection: close\r\n\r\n${body}`);
   }
 
   listen(host: string, port: number): Promise<number> {

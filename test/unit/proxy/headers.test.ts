@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../../src/proxy/headers.js';
+import { clientResponseHeaders, hostProblem, upstreamRequestHeaders } from '../../../src/proxy/headers.js';
 
 const b = (...xs: string[]): Buffer[] => xs.map((x) => Buffer.from(x, 'latin1'));
 
@@ -32,8 +32,26 @@ describe('upstreamRequestHeaders', () => {
     const raw = ['Host', 'h.example', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'X-Forwarded-For', '6.6.6.6', 'X-Request-Id', 'client', 'Accept', '*/*', 'TE', 'trailers'];
     expect(upstreamRequestHeaders(raw, 'keep-alive, X-Hop', info)).toEqual([
       'Host', 'h.example', 'Accept', '*/*',
-      'x-forwarded-for', '10.0.0.1', 'x-forwarded-proto', 'http', 'x-request-id', 'rid', 'x-forwarded-host', 'h.example',
+      'x-forwarded-for', '10.0.0.1', 'x-forwarded-proto', 'http', 'x-request-id', 'rid', 'x-real-ip', '10.0.0.1', 'x-forwarded-host', 'h.example',
     ]);
+  });
+
+  it('never drops Host, even when Connection names it', () => {
+    const out = upstreamRequestHeaders(['Host', 'a.example', 'Connection', 'host, x-y', 'X-Y', '1'], 'host, x-y', info);
+    expect(out.slice(0, 2)).toEqual(['Host', 'a.example']);
+    expect(out).not.toContain('X-Y');
+  });
+
+  it("replaces the client's X-Real-IP, drops its Forwarded, Expect and x-meshgate-fence", () => {
+    const raw = ['Host', 'h', 'X-Real-IP', '6.6.6.6', 'Forwarded', 'for=6.6.6.6', 'Expect', '100-continue', 'X-Meshgate-Fence', '999', 'X-Keep', 'k'];
+    const out = upstreamRequestHeaders(raw, undefined, { ...info, fence: 7 });
+    const pairs = new Map<string, string[]>();
+    for (let i = 0; i < out.length; i += 2) pairs.set(out[i]!.toLowerCase(), [...(pairs.get(out[i]!.toLowerCase()) ?? []), out[i + 1]!]);
+    expect(pairs.get('x-real-ip')).toEqual(['10.0.0.1']);
+    expect(pairs.get('x-meshgate-fence')).toEqual(['7']);
+    expect(pairs.has('forwarded')).toBe(false);
+    expect(pairs.has('expect')).toBe(false);
+    expect(pairs.get('x-keep')).toEqual(['k']);
   });
 
   it('treats a Connection of just keep-alive or close as naming no header', () => {
@@ -44,5 +62,18 @@ describe('upstreamRequestHeaders', () => {
 
   it('adds the fence when a sticky pin carries one', () => {
     expect(upstreamRequestHeaders([], undefined, { ...info, fence: 7 })).toContain('x-meshgate-fence');
+  });
+});
+
+describe('hostProblem (RFC 9112 §3.2)', () => {
+  it('accepts names, ports, IPv4 and IP-literals', () => {
+    for (const h of ['a', 'api.example.com', 'a:8080', '127.0.0.1:80', '[::1]:8080', '[2001:db8::1]', 'xn--bcher-kva.example', '']) expect(hostProblem(['Host', h]), h).toBeUndefined();
+  });
+  it('refuses a missing (HTTP/1.1 only), duplicated or invalid Host', () => {
+    expect(hostProblem(['Accept', '*/*'])).toBe('missing-host');
+    expect(hostProblem(['Accept', '*/*'], false)).toBeUndefined();
+    expect(hostProblem(['Host', 'a', 'host', 'b'])).toBe('duplicate-host');
+    expect(hostProblem(['Host', 'a', 'HOST', 'a'])).toBe('duplicate-host');
+    for (const h of ['a/b@c', 'a b', 'a@b', 'a:80x', 'a/b', 'a?b', '[::1', 'a#b', 'a\\b']) expect(hostProblem(['Host', h]), h).toBe('invalid-host');
   });
 });

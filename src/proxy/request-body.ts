@@ -1,0 +1,158 @@
+/**
+ * The client's request body, read by exactly one consumer: this object. undici pulls it as an async
+ * iterable when (and only when) an upstream connection is ready for it; nothing else listens to the
+ * request stream.
+ *
+ * Why one consumer: a second 'data' listener (a byte counter) attached before undici puts the stream in
+ * flowing mode, so chunks that arrived with the head (or before the upstream connected) went to the
+ * counter alone and undici saw a shorter or empty body — the truncation of issue 12.
+ *
+ * What it enforces while it reads, reporting to its owner instead of throwing into undici's writer:
+ * - the size limit (`node.maxBodySize`) for bodies without Content-Length → `onTooLarge`;
+ * - the body idle timeout (`node.bodyIdleTimeout`): time spent waiting for the *client* to send the next
+ *   bytes — not time waiting for the upstream to drain (that is backpressure, not the client's fault)
+ *   → `onIdleTimeout`.
+ * `started` says whether any byte has left the client's stream: until then a failed attempt may be
+ * retried on another upstream with the body intact.
+ */
+import type { IncomingMessage } from 'node:http';
+
+export interface BodyOwner {
+  onTooLarge(): void;
+  onIdleTimeout(): void;
+}
+
+/** The error a pending read ends with when the exchange gives the body up (abort, local answer). */
+export const BODY_DETACHED = Object.assign(new Error('request body detached'), { code: 'MG_BODY_DETACHED' });
+
+export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
+  bytes = 0;
+  started = false;
+  private queued: Buffer | undefined;
+  private ended = false;
+  private failed: Error | undefined;
+  /** The error the client's own stream ended with (reset mid-body, bad chunk framing), if any. */
+  failedWith: Error | undefined;
+  private waiting: { resolve: (r: IteratorResult<Buffer>) => void; reject: (e: Error) => void } | undefined;
+  private listening = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastDataMs = 0;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly owner: BodyOwner,
+    /** Bytes allowed; Infinity when a Content-Length under the limit was already checked. */
+    private readonly maxBytes: number,
+    private readonly idleMs: number,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    this.listen();
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Buffer>> {
+    if (this.failed) return Promise.reject(this.failed);
+    const chunk = this.queued;
+    if (chunk !== undefined) {
+      this.queued = undefined;
+      this.req.resume();
+      return Promise.resolve({ value: chunk, done: false });
+    }
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      // Waiting on the client from now: the idle clock starts (or restarts) here.
+      this.lastDataMs = performance.now();
+    });
+  }
+
+  /** undici stopped iterating (its attempt failed): keep the stream paused for a retry or a local answer. */
+  return(): Promise<IteratorResult<Buffer>> {
+    this.req.pause();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** The exchange is done with the body: fail a pending read, stop the timer, discard what is left. */
+  detach(discard: boolean): void {
+    this.clearTimer();
+    this.failed ??= BODY_DETACHED;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(this.failed);
+    if (this.listening) {
+      this.req.off('data', this.onData);
+      this.req.off('end', this.onEnd);
+      this.req.off('error', this.onError);
+    }
+    this.queued = undefined;
+    // Reading the rest and dropping it keeps the connection usable (Node's own _dump does the same).
+    if (discard) this.req.resume();
+  }
+
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    this.started = true;
+    this.req.on('data', this.onData);
+    this.req.on('end', this.onEnd);
+    this.req.on('error', this.onError);
+    if (this.idleMs > 0) this.timer = setTimeout(this.onTimer, this.idleMs);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.bytes += chunk.length;
+    this.lastDataMs = performance.now();
+    if (this.bytes > this.maxBytes) {
+      this.detach(false);
+      this.owner.onTooLarge();
+      return;
+    }
+    const w = this.waiting;
+    if (w !== undefined) {
+      this.waiting = undefined;
+      w.resolve({ value: chunk, done: false });
+      return;
+    }
+    // undici has not asked yet (its socket is draining): hold this chunk and stop reading.
+    this.queued = chunk;
+    this.req.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.clearTimer();
+    const w = this.waiting;
+    if (w !== undefined && this.queued === undefined) {
+      this.waiting = undefined;
+      w.resolve({ value: undefined, done: true });
+    }
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.failed = err;
+    this.failedWith = err;
+    this.clearTimer();
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(err);
+  };
+
+  /** Fires at most every idleMs; only time spent waiting on the client counts. */
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    if (this.ended || this.failed) return;
+    const idle = this.waiting === undefined ? 0 : performance.now() - this.lastDataMs;
+    if (idle >= this.idleMs) {
+      this.detach(false);
+      this.owner.onIdleTimeout();
+      return;
+    }
+    this.timer = setTimeout(this.onTimer, this.idleMs - idle);
+  };
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The meshgate peer the conformance suite drives: a real built process (dist/) in front of one
+ * recording backend, plus a route whose only upstream is a dead port (`/down`).
+ */
+import { deadPort } from '../../helpers/backend.js';
+import { freePort, startPeer, type PeerProcess } from '../../helpers/meshgate.js';
+
+export interface ConformancePeer {
+  readonly peer: PeerProcess;
+  readonly port: number;
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/** `nodeExtra`: more `node:` lines (two-space indented), e.g. timeouts under test. */
+export async function startConformancePeer(backendUrl: string, nodeExtra: readonly string[] = [], serviceExtra: readonly string[] = []): Promise<ConformancePeer> {
+  const port = await freePort();
+  let adminPort = await freePort();
+  while (adminPort === port) adminPort = await freePort();
+  const dead = await deadPort();
+  const yaml = [
+    'node:',
+    '  id: conformance',
+    `  listen: 127.0.0.1:${port}`,
+    `  admin: { listen: 127.0.0.1:${adminPort} }`,
+    '  accessLog: false',
+    '  maxBodySize: 16MiB',
+    ...nodeExtra,
+    'routes:',
+    '  - { match: { pathPrefix: /down }, service: down }',
+    '  - { match: { pathPrefix: / }, service: rec }',
+    'services:',
+    '  rec:',
+    '    balancer: round-robin',
+    ...serviceExtra,
+    `    upstreams: [{ id: rec-1, url: ${backendUrl} }]`,
+    '  down:',
+    '    retries: { attempts: 0 }',
+    `    upstreams: [{ id: dead-1, url: http://127.0.0.1:${dead} }]`,
+    '',
+  ].join('\n');
+  const peer = await startPeer(yaml, { adminPort, dataPort: port });
+  return {
+    peer,
+    port,
+    adminUrl: peer.adminUrl,
+    stop: async () => {
+      await peer.stop('SIGKILL');
+    },
+  };
+}
+
+/** The peer's Prometheus text (to check what was charged to an upstream). */
+export async function metricsText(adminUrl: string): Promise<string> {
+  return (await fetch(`${adminUrl}/metrics`)).text();
+}
