@@ -392,24 +392,26 @@ class Exchange implements BodyOwner {
 
   private onClientClose(): void {
     if (this.res.writableFinished) return;
-    this.upstreamAbort?.(CLIENT_GONE);
     if (!this.done) {
       this.status = 499; // nginx's "client closed request", for the access log only
       this.reason = 'client-closed';
       this.finish();
     }
+    this.upstreamAbort?.(CLIENT_GONE);
   }
 
   // --- BodyOwner: the client broke a body rule; the attempt in flight is aborted, not charged. ---
 
+  // The answer is written first: aborting calls back into onError synchronously, which must find the
+  // exchange already answered (so it is neither retried nor logged as a client abort).
   onTooLarge(): void {
-    this.abortUpstream();
     this.local(413, 'body-too-large', 'request body too large', true);
+    this.abortUpstream();
   }
 
   onIdleTimeout(): void {
-    this.abortUpstream();
     this.local(408, 'body-timeout', 'request body timeout', true);
+    this.abortUpstream();
   }
 
   /** An answer meshgate writes itself. `close`: the rest of the body will not be read (413, 408). */

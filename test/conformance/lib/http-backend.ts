@@ -100,3 +100,30 @@ export function endToEnd(rawHeaders: readonly string[]): string[] {
   }
   return out;
 }
+
+/** A TCP server that answers every request with the same raw bytes (for upstream faults). */
+export async function startScriptedBackend(answer: Buffer): Promise<{ url: string; readonly hits: number; close(): Promise<void> }> {
+  const { createServer: createNet } = await import('node:net');
+  let hits = 0;
+  const server = createNet((sock) => {
+    sock.on('error', () => undefined);
+    let buf = '';
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\r\n\r\n')) {
+        hits++;
+        buf = '';
+        sock.end(answer);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get hits() {
+      return hits;
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}

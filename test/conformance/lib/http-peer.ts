@@ -12,8 +12,17 @@ export interface ConformancePeer {
   stop(): Promise<void>;
 }
 
-/** `nodeExtra`: more `node:` lines (two-space indented), e.g. timeouts under test. */
-export async function startConformancePeer(backendUrl: string, nodeExtra: readonly string[] = [], serviceExtra: readonly string[] = []): Promise<ConformancePeer> {
+export interface PeerShape {
+  /** More `node:` lines (two-space indented), e.g. timeouts under test. */
+  readonly nodeExtra?: readonly string[];
+  /** More lines of the `rec` service (four-space indented), e.g. outlier detection. */
+  readonly serviceExtra?: readonly string[];
+  /** More routes: path prefix → a one-upstream service of that name. */
+  readonly extraRoutes?: ReadonlyArray<{ readonly prefix: string; readonly name: string; readonly url: string }>;
+}
+
+export async function startConformancePeer(backendUrl: string, shape: PeerShape = {}): Promise<ConformancePeer> {
+  const { nodeExtra = [], serviceExtra = [], extraRoutes = [] } = shape;
   const port = await freePort();
   let adminPort = await freePort();
   while (adminPort === port) adminPort = await freePort();
@@ -24,10 +33,11 @@ export async function startConformancePeer(backendUrl: string, nodeExtra: readon
     `  listen: 127.0.0.1:${port}`,
     `  admin: { listen: 127.0.0.1:${adminPort} }`,
     '  accessLog: false',
-    '  maxBodySize: 16MiB',
+    ...(nodeExtra.some((l) => l.includes('maxBodySize')) ? [] : ['  maxBodySize: 16MiB']),
     ...nodeExtra,
     'routes:',
     '  - { match: { pathPrefix: /down }, service: down }',
+    ...extraRoutes.map((r) => `  - { match: { pathPrefix: ${r.prefix} }, service: ${r.name} }`),
     '  - { match: { pathPrefix: / }, service: rec }',
     'services:',
     '  rec:',
@@ -37,6 +47,7 @@ export async function startConformancePeer(backendUrl: string, nodeExtra: readon
     '  down:',
     '    retries: { attempts: 0 }',
     `    upstreams: [{ id: dead-1, url: http://127.0.0.1:${dead} }]`,
+    ...extraRoutes.flatMap((r) => [`  ${r.name}:`, '    retries: { attempts: 0 }', `    upstreams: [{ id: ${r.name}-1, url: ${r.url} }]`]),
     '',
   ].join('\n');
   const peer = await startPeer(yaml, { adminPort, dataPort: port });
