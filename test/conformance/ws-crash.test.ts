@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { waitFor } from '../helpers/meshgate.js';
 import { exchange, openAndSend, plainRequest, upgradeRequest } from './lib/ws-raw.js';
-import { startWsRig, type WsRig } from './lib/ws-peer.js';
+import { nothingInFlight, startWsRig, upstreamStatus, type WsRig } from './lib/ws-peer.js';
 
 let rig: WsRig;
 beforeAll(async () => {
@@ -47,5 +47,10 @@ describe('client gone before a delayed non-101 answer', () => {
     ws.close();
     expect(echoed).toBe('still here');
     expect(rig.peer.output()).not.toMatch(/EPIPE|Unhandled|uncaught/i);
+    // The clients' departures are not the upstream's fault, and every in-flight slot came back.
+    await waitFor(() => nothingInFlight(rig.peer), 5_000, () => 'in-flight not released');
+    const a = await upstreamStatus(rig.peer, 'ws', 'a');
+    expect(a.failures).toBe(0);
+    expect(a.ejected).toBe(false);
   });
 });

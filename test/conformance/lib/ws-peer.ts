@@ -6,8 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { deadPort } from '../../helpers/backend.js';
-import { freePort, startPeer, type PeerProcess } from '../../helpers/meshgate.js';
+import { freePort, startPeer, tempDir, waitFor, type PeerProcess } from '../../helpers/meshgate.js';
 import { startWsBackend, type WsBackend } from './ws-backend.js';
 
 /** The upgrade timeouts the config sets on the blackhole and silent routes. */
@@ -19,6 +20,8 @@ export interface WsRig {
   readonly b: WsBackend;
   readonly peer: PeerProcess;
   readonly dataPort: number;
+  /** A one-peer Raft group when started with `cluster: true` (membership writes go through it). */
+  readonly clustered: boolean;
   /** Rewrites the config file (a reload) with `extra` appended to the ws service's upstreams. */
   config(extraUpstreams?: string): string;
   close(): Promise<void>;
@@ -46,8 +49,16 @@ async function startBlackhole(): Promise<{ port: number; proc: ChildProcess }> {
   return { port: Number(chunk.toString().trim()), proc };
 }
 
-export async function startWsRig(opts: { accessLog?: boolean } = {}): Promise<WsRig> {
-  const [a, b, dead, blackhole, dataPort, adminPort] = await Promise.all([startWsBackend('a'), startWsBackend('b'), deadPort(), startBlackhole(), freePort(), freePort()]);
+export async function startWsRig(opts: { accessLog?: boolean; cluster?: boolean } = {}): Promise<WsRig> {
+  const [a, b, dead, blackhole, dataPort, adminPort, raftPort] = await Promise.all([startWsBackend('a'), startWsBackend('b'), deadPort(), startBlackhole(), freePort(), freePort(), freePort()]);
+  const dir = tempDir('meshgate-ws-');
+  const cluster = opts.cluster
+    ? `cluster:
+  listen: 127.0.0.1:${raftPort}
+  dataDir: ${join(dir, 'data')}
+  secret: ws-conformance-secret-0123456789
+  bootstrap: [{ id: gw-ws, address: 127.0.0.1:${raftPort} }]`
+    : '';
   const config = (extraUpstreams = ''): string => `
 node:
   id: gw-ws
@@ -55,6 +66,7 @@ node:
   admin: { listen: 127.0.0.1:${adminPort} }
   accessLog: ${opts.accessLog ?? true}
   drainTimeout: 1s
+${cluster}
 routes:
   - { match: { pathPrefix: /dead }, service: dead }
   - { match: { pathPrefix: /failover }, service: failover }
@@ -91,12 +103,14 @@ services:
   none:
     upstreams: [{ id: off, url: ${a.url}, state: disabled }]
 `;
-  const peer = await startPeer(config(), { adminPort, dataPort });
+  const peer = await startPeer(config(), { adminPort, dataPort, dir });
+  if (opts.cluster) await waitFor(async () => (await status(peer)).raft?.role === 'leader', 10_000, () => 'no Raft leader');
   return {
     a,
     b,
     peer,
     dataPort,
+    clustered: opts.cluster ?? false,
     config,
     async close() {
       await peer.stop('SIGKILL');
@@ -104,4 +118,38 @@ services:
       await Promise.all([a.close(), b.close()]);
     },
   };
+}
+
+export interface UpstreamStatus {
+  id: string;
+  inFlight: number;
+  requests: number;
+  failures: number;
+  health: string;
+  ejected: boolean;
+}
+
+interface PeerStatus {
+  websockets: number;
+  generation: number;
+  raft?: { role?: string };
+  services: Record<string, { upstreams: UpstreamStatus[] }>;
+}
+
+export async function status(peer: PeerProcess): Promise<PeerStatus> {
+  const r = await fetch(`${peer.adminUrl}/api/v1/status`, { signal: AbortSignal.timeout(3000) });
+  return (await r.json()) as PeerStatus;
+}
+
+export async function upstreamStatus(peer: PeerProcess, service: string, id: string): Promise<UpstreamStatus> {
+  const s = await status(peer);
+  const u = s.services[service]?.upstreams.find((x) => x.id === id);
+  if (!u) throw new Error(`no upstream ${service}/${id} in status`);
+  return u;
+}
+
+/** Every upstream of every service has nothing in flight (accounting released). */
+export async function nothingInFlight(peer: PeerProcess): Promise<boolean> {
+  const s = await status(peer);
+  return Object.values(s.services).every((svc) => svc.upstreams.every((u) => u.inFlight === 0));
 }
