@@ -55,10 +55,10 @@ export type RelayOutcome = 'complete' | 'client-gone' | 'upstream-cut';
  * Relays a non-101 answer: `headers` already filtered (hop-by-hop dropped), body streamed with
  * backpressure. `onDone` is called once, with whether the whole body reached the client's socket.
  */
-export function relayResponse(socket: Duplex, res: IncomingMessage, headers: readonly string[], onDone: (outcome: RelayOutcome) => void): void {
+export function relayResponse(socket: Duplex, res: IncomingMessage, headers: readonly string[], isHead: boolean, onDone: (outcome: RelayOutcome) => void): void {
   const sized = res.headers['content-length'] !== undefined;
   const status = res.statusCode ?? 502;
-  const bodyless = status === 204 || status === 304;
+  const bodyless = isHead || status === 204 || status === 304;
   const chunked = !sized && !bodyless;
   let finished = false;
   const done = (outcome: RelayOutcome): void => {

@@ -248,7 +248,7 @@ class UpgradeExchange implements HandshakeHandler, StickyRequest {
     this.status = status;
     this.phase = 'relaying';
     const headers = clientResponseHeaders(res.rawHeaders, this.requestId, this.setCookie, this.sessionHeader);
-    relayResponse(this.client, res, headers, (outcome: RelayOutcome) => {
+    relayResponse(this.client, res, headers, this.req.method === 'HEAD', (outcome: RelayOutcome) => {
       this.releaseSlot();
       if (outcome === 'client-gone') this.reason = 'client-closed';
       else if (outcome === 'upstream-cut') {

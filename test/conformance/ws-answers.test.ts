@@ -7,9 +7,12 @@
  * generous slack for a busy machine), not timing assertions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import WebSocket from 'ws';
 import { waitFor } from '../helpers/meshgate.js';
 import { dechunk, exchange, header, upgradeRequest } from './lib/ws-raw.js';
-import { CONNECT_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, nothingInFlight, startWsRig, upstreamStatus, type WsRig } from './lib/ws-peer.js';
+import { CONNECT_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, nothingInFlight, startWsRig, upstreamStatus, type WsRig } from './lib/ws-peer.js';
 import { REFUSAL_BODY } from './lib/ws-backend.js';
 
 let rig: WsRig;
@@ -98,6 +101,33 @@ describe('answers on the Upgrade path', () => {
     expect(res.status).toBe(400);
     expect(header(res, 'x-meshgate-reason')).toBe('upgrade-with-body');
     expect(rig.a.seen.length).toBe(before);
+  });
+
+  it('closes a tunnel that carries no byte for the upgrade idle timeout', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${rig.dataPort}/idle/echo`);
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => ws.send('one message, then silence'));
+      ws.once('message', () => resolve());
+      ws.once('error', reject);
+    });
+    const t0 = performance.now();
+    expect(await closed).toBe(1006);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(IDLE_TIMEOUT_MS - 50);
+    await waitFor(() => rig.a.openWebSockets === 0, 5_000, () => 'backend side of the idle tunnel still open');
+  });
+
+  it('does not tunnel h2c: curl --http2 gets its answer over HTTP/1.1, the backend sees no upgrade', async () => {
+    // Async: the backend lives in this process and must keep serving while curl runs.
+    const r = await promisify(execFile)('curl', ['-sS', '-v', '--http2', '--max-time', '5', '-D', '-', `http://127.0.0.1:${rig.dataPort}/h2c/plain`], { encoding: 'utf8' });
+    expect(r.stderr).toMatch(/> Upgrade: h2c/i); // curl did ask
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 200 /);
+    expect(r.stdout.endsWith('a')).toBe(true);
+    const seen = [...rig.a.seen].reverse().find((s) => s.url === '/h2c/plain')!;
+    expect(seen.kind).toBe('http');
+    const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    expect(names).not.toContain('upgrade');
+    expect(names).not.toContain('http2-settings');
   });
 
   it('leaves no in-flight slot behind after all of the above', async () => {

@@ -14,6 +14,7 @@ import { startWsBackend, type WsBackend } from './ws-backend.js';
 /** The upgrade timeouts the config sets on the blackhole and silent routes. */
 export const CONNECT_TIMEOUT_MS = 400;
 export const HANDSHAKE_TIMEOUT_MS = 400;
+export const IDLE_TIMEOUT_MS = 300;
 
 export interface WsRig {
   readonly a: WsBackend;
@@ -74,6 +75,7 @@ routes:
   - { match: { pathPrefix: /silent }, service: silent }
   - { match: { pathPrefix: /sticky }, service: sticky }
   - { match: { pathPrefix: /none }, service: none }
+  - { match: { pathPrefix: /idle }, service: idle }
   - { match: { pathPrefix: / }, service: ws }
 services:
   ws:
@@ -102,6 +104,9 @@ services:
       - { id: b, url: ${b.url} }
   none:
     upstreams: [{ id: off, url: ${a.url}, state: disabled }]
+  idle:
+    timeouts: { upgrade: { idle: ${IDLE_TIMEOUT_MS}ms } }
+    upstreams: [{ id: a, url: ${a.url} }]
 `;
   const peer = await startPeer(config(), { adminPort, dataPort, dir });
   if (opts.cluster) await waitFor(async () => (await status(peer)).raft?.role === 'leader', 10_000, () => 'no Raft leader');
