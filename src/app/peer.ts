@@ -123,8 +123,16 @@ export class Peer {
     this.applyConfig(cfg);
 
     this.sticky = await createStickyPart(cfg, this.bus, this.log, this.metrics, this.random);
-    this.upgrades = new UpgradeProxy(this.router, this.log, this.random);
     const stickyView: StickyView | undefined = this.sticky?.view(this.router, () => this.health);
+    this.upgrades = new UpgradeProxy({
+      router: this.router,
+      states: (s) => this.states.get(s),
+      metrics: this.metrics,
+      log: this.log,
+      accessLog: this.accessLog,
+      sticky: stickyView,
+      random: this.random,
+    });
     this.dataPlane = new DataPlane(
       {
         router: this.router,

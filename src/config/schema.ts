@@ -102,6 +102,13 @@ const timeoutsSchema = z.object({
   connect: duration.default('2s'), // between Linkerd 1s and Caddy 3s / Envoy 5s
   response: duration.default('30s'), // time to response headers; 0 disables (streaming, long polls)
   idle: duration.default('60s'), // client keep-alive idle on the listener
+  // WebSocket / Upgrade requests (docs/config.md "Upgrade timeouts"): connect falls back to `connect`;
+  // handshake = time to the upstream's answer (101 or not); idle = a tunnel with no byte either way.
+  upgrade: z.object({
+    connect: duration.optional(),
+    handshake: duration.default('10s'), // a handshake is a header exchange; Envoy's route timeout is 15s
+    idle: duration.default('1h'), // HAProxy's documented `timeout tunnel 1h`; 0 disables
+  }).strict().default({}),
 }).strict();
 
 const circuitBreakerSchema = z.object({

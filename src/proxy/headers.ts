@@ -60,8 +60,10 @@ export function requestIdFor(incoming: string | string[] | undefined): string {
 
 /**
  * Upstream request headers as undici's flat [name, value, ...] array, from the client's raw headers.
+ * `upgrade` (the Upgrade path only): the protocol token to ask the upstream for; the hop-by-hop pair
+ * `Connection: upgrade` + `Upgrade` is then set again for this hop, everything else is the same.
  */
-export function upstreamRequestHeaders(rawHeaders: readonly string[], connection: string | string[] | undefined, info: ForwardedInfo): string[] {
+export function upstreamRequestHeaders(rawHeaders: readonly string[], connection: string | string[] | undefined, info: ForwardedInfo, upgrade?: string): string[] {
   const listed = connectionListed(connection);
   const out: string[] = [];
   let host: string | undefined;
@@ -75,6 +77,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
   out.push('x-forwarded-for', info.clientIp, 'x-forwarded-proto', info.proto, 'x-request-id', info.requestId, 'x-real-ip', info.clientIp);
   if (host !== undefined) out.push('x-forwarded-host', host);
   if (info.fence !== undefined) out.push(FENCE_HEADER, String(info.fence));
+  if (upgrade !== undefined) out.push('connection', 'upgrade', 'upgrade', upgrade);
   return out;
 }
 

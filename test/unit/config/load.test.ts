@@ -34,7 +34,7 @@ describe('config loader', () => {
     if (!r.ok) return;
     const web = r.config.services.web!;
     expect(web.balancer).toBe('round-robin');
-    expect(web.timeouts).toEqual({ connect: 2000, response: 30000, idle: 60000 });
+    expect(web.timeouts).toEqual({ connect: 2000, response: 30000, idle: 60000, upgrade: { handshake: 10000, idle: 3_600_000 } });
     expect(web.upstreams[0]).toEqual({ id: 'w1', url: 'http://127.0.0.1:9001', weight: 1, state: 'active' });
     expect(r.config.node.admin.listen).toBe('127.0.0.1:9901');
     expect(Object.isFrozen(r.config.services.web)).toBe(true);
