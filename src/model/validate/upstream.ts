@@ -4,6 +4,7 @@
  * one layer accepts is never refused by a deeper one (or by undici's Pool, which takes origins only).
  */
 import type { UpstreamState } from '../index.js';
+import { checkUpstreamId } from './names.js';
 import { fail, ok, shown, type Checked } from './result.js';
 
 /** Weights are relative; 10,000:1 is already beyond what a ring or table expresses meaningfully. */
@@ -57,24 +58,44 @@ export interface UpstreamFields {
 
 const FIELDS = ['url', 'weight', 'state'];
 
+/** A refusal that says which field is wrong (the config loader turns it into a line and column). */
+export type FieldChecked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string; readonly field?: string; readonly unknownKeys?: readonly string[] };
+
 /** The body of PUT …/upstreams/{id} (and the fields of a put-upstream command): {url, weight?, state?}, nothing else. */
-export function checkUpstreamFields(v: unknown, extraKeys: readonly string[] = []): Checked<UpstreamFields> {
+export function checkUpstreamFields(v: unknown, extraKeys: readonly string[] = []): FieldChecked<UpstreamFields> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail('expected an object {url, weight?, state?}');
   const o = v as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !FIELDS.includes(k) && !extraKeys.includes(k));
-  if (unknown.length > 0) return fail(`unknown field(s): ${unknown.slice(0, 5).map((k) => shown(k)).join(', ')}`);
+  if (unknown.length > 0) return { ok: false, message: `unknown field(s): ${unknown.slice(0, 5).map((k) => shown(k)).join(', ')}`, unknownKeys: unknown };
   const url = checkUpstreamUrl(o.url);
-  if (!url.ok) return url;
+  if (!url.ok) return { ...url, field: 'url' };
   const out: { url: string; weight?: number; state?: UpstreamState } = { url: url.value };
   if (o.weight !== undefined) {
     const w = checkWeight(o.weight);
-    if (!w.ok) return w;
+    if (!w.ok) return { ...w, field: 'weight' };
     out.weight = w.value;
   }
   if (o.state !== undefined) {
     const s = checkUpstreamState(o.state);
-    if (!s.ok) return s;
+    if (!s.ok) return { ...s, field: 'state' };
     out.state = s.value;
   }
   return ok(out);
+}
+
+export interface UpstreamEntry {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  readonly state: UpstreamState;
+}
+
+/** A static upstream of config.yaml: {id, url, weight?, state?} with defaults weight 1, state active. */
+export function checkUpstreamEntry(v: unknown): FieldChecked<UpstreamEntry> {
+  const f = checkUpstreamFields(v, ['id']);
+  const id = checkUpstreamId((v as { id?: unknown } | null)?.id);
+  if (!f.ok && (f.unknownKeys !== undefined || f.field === undefined)) return f;
+  if (!id.ok) return { ...id, field: 'id' };
+  if (!f.ok) return f;
+  return ok({ id: id.value, url: f.value.url, weight: f.value.weight ?? 1, state: f.value.state ?? 'active' });
 }
