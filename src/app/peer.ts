@@ -28,6 +28,7 @@ import { AdminServer } from '../admin/server.js';
 import { EventStreams } from '../admin/sse.js';
 import { dashboardAsset, dashboardHtml } from '../dashboard/index.js';
 import type { ClusterMembership } from '../model/index.js';
+import { healthSettingsFor } from './health-settings.js';
 import { buildStatus, serviceUpstreams } from './status.js';
 import { MembershipWrites, type ClusterPart } from './cluster-part.js';
 import { createStickyPart, type StickyPart } from './sticky-part.js';
@@ -176,27 +177,7 @@ export class Peer {
 
   private configureHealth(cfg: Config, membership: ClusterMembership | undefined): void {
     this.states.configure(cfg.services);
-    for (const [name, svc] of Object.entries(cfg.services)) {
-      this.health.setService(name, {
-        upstreams: liveMembersFor(name, svc, membership),
-        healthCheck: svc.healthCheck && {
-          path: svc.healthCheck.path,
-          intervalMs: svc.healthCheck.interval,
-          timeoutMs: svc.healthCheck.timeout,
-          healthyThreshold: svc.healthCheck.healthyThreshold,
-          unhealthyThreshold: svc.healthCheck.unhealthyThreshold,
-          expectedStatuses: svc.healthCheck.expectedStatus?.map((s) => [s, s] as const),
-        },
-        outlierDetection: svc.outlierDetection && {
-          consecutive5xx: svc.outlierDetection.consecutive5xx,
-          consecutiveLocalOriginFailures: svc.outlierDetection.consecutiveLocalOriginFailures,
-          baseEjectionTimeMs: svc.outlierDetection.baseEjectionTime,
-          maxEjectionTimeMs: svc.outlierDetection.maxEjectionTime,
-          maxEjectionPercent: svc.outlierDetection.maxEjectionPercent,
-        },
-        panicThresholdPercent: svc.panicThreshold,
-      });
-    }
+    for (const [name, svc] of Object.entries(cfg.services)) this.health.setService(name, healthSettingsFor(name, svc, membership));
     for (const name of this.health.serviceNames()) if (!(name in cfg.services)) this.health.removeService(name);
   }
 
@@ -328,7 +309,6 @@ export class Peer {
   }
 }
 
-import { liveMembers as liveMembersFor } from '../proxy/routing.js';
 
 function splitHostPort(s: string): [string, number] {
   const i = s.lastIndexOf(':');
