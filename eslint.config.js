@@ -38,7 +38,7 @@ export default tseslint.config(
   onlyImporter(['ioredis'], ['src/sticky/redis-*.ts', 'src/sticky/redis/**']),
   onlyImporter(['pino', 'prom-client'], ['src/observability/**']),
   {
-    files: ['src/cluster/raft/**/*.ts', 'src/balance/**/*.ts', 'src/health/outlier-detector.ts', 'src/cluster/membership.ts', 'src/config/schema.ts', 'src/config/diff.ts', 'src/proxy/route-table.ts'],
+    files: ['src/cluster/raft/**/*.ts', 'src/model/**/*.ts', 'src/cluster/rejections.ts', 'src/balance/**/*.ts', 'src/health/outlier-detector.ts', 'src/cluster/membership.ts', 'src/config/schema.ts', 'src/config/diff.ts', 'src/proxy/route-table.ts'],
     rules: pureBans,
   },
 );

@@ -4,13 +4,19 @@
  *
  * Invariants:
  * - Every mutating call (PUT, POST, DELETE) needs `Authorization: Bearer <token>` when a token is
- *   configured; the comparison is constant-time. Reads stay open (it listens on loopback by default).
- * - Request bodies are capped (node.admin.maxBodySize); a bigger body is refused 413 without being read whole.
+ *   configured (scheme in any case); the comparison is constant-time. Reads stay open (it listens on
+ *   loopback by default; a non-loopback listener without a token is refused by the config check).
+ * - Every request's Host must name this listener (guard.ts: DNS rebinding); mutations refuse
+ *   cross-origin browser requests and bodies that are not application/json.
+ * - Request bodies are capped (node.admin.maxBodySize); a bigger body is refused 413 without being
+ *   buffered, and drained so the client sees the answer (body.ts).
  * - The admin API reads the rest of the peer only through the AdminBackend interface the app passes in.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { readJson } from './body.js';
 import { AdminError, badRequest, notFound } from './errors.js';
+import { bearerToken, contentTypeRefusal, crossOriginRefusal, hostRefusal } from './guard.js';
 import type { EventStreams } from './sse.js';
 
 export interface AdminBackend {
@@ -32,6 +38,8 @@ export interface AdminBackend {
 export interface AdminOptions {
   readonly token: string | undefined;
   readonly maxBodyBytes: number;
+  /** node.admin.allowedHosts: names this listener answers to besides IP literals and localhost. */
+  readonly allowedHosts?: readonly string[];
 }
 
 export class AdminServer {
@@ -39,7 +47,7 @@ export class AdminServer {
   private readonly tokenHash: Buffer | undefined;
 
   constructor(private readonly backend: AdminBackend, private readonly events: EventStreams, private readonly opts: AdminOptions) {
-    this.tokenHash = opts.token ? sha256(`Bearer ${opts.token}`) : undefined;
+    this.tokenHash = opts.token ? sha256(opts.token) : undefined;
     this.server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => sendError(res, err));
     });
@@ -66,17 +74,30 @@ export class AdminServer {
 
   private authorized(req: IncomingMessage): boolean {
     if (!this.tokenHash) return true;
-    const got = req.headers.authorization;
-    return typeof got === 'string' && timingSafeEqual(sha256(got), this.tokenHash);
+    const got = bearerToken(req.headers.authorization);
+    return got !== undefined && timingSafeEqual(sha256(got), this.tokenHash);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin');
+    } catch {
+      throw badRequest('the request target is not a valid path');
+    }
     const path = url.pathname;
     const method = req.method ?? 'GET';
+    const badHost = hostRefusal(req.headers.host, { allowedHosts: this.opts.allowedHosts ?? [] });
+    if (badHost) throw new AdminError(403, 'MG_ERR_ADMIN_HOST_NOT_ALLOWED', badHost);
     if (method !== 'GET' && method !== 'HEAD') {
+      const crossOrigin = crossOriginRefusal(req.headers);
+      if (crossOrigin) throw new AdminError(403, 'MG_ERR_ADMIN_CROSS_ORIGIN', crossOrigin);
       if (!this.authorized(req)) {
         throw new AdminError(req.headers.authorization ? 403 : 401, 'MG_ERR_ADMIN_UNAUTHORIZED', 'a valid bearer token is required for this call');
+      }
+      if (hasBody(req)) {
+        const badType = contentTypeRefusal(req.headers['content-type']);
+        if (badType) throw new AdminError(415, 'MG_ERR_ADMIN_UNSUPPORTED_MEDIA_TYPE', badType);
       }
     }
     // Idempotent retries of membership writes: `x-meshgate-client: <client-id>:<seq>`.
@@ -124,11 +145,11 @@ export class AdminServer {
       return sendJson(res, 200, await this.backend.transferLeadership(await readJson(req, this.opts.maxBodyBytes, true)));
     }
     let m = /^\/api\/v1\/cluster\/peers\/([^/]+)$/.exec(path);
-    if (m && method === 'DELETE') return sendJson(res, 200, await this.backend.removePeer(decodeURIComponent(m[1]!)));
+    if (m && method === 'DELETE') return sendJson(res, 200, await this.backend.removePeer(segment(m[1]!)));
     m = /^\/api\/v1\/services\/([^/]+)\/upstreams$/.exec(path);
     if (m && method === 'GET') {
       if (url.searchParams.get('consistent') === 'true') await this.consistent();
-      const svc = decodeURIComponent(m[1]!);
+      const svc = segment(m[1]!);
       const out = this.backend.serviceUpstreams(svc);
       if (out === undefined) throw notFound(`unknown service "${svc}"`);
       return sendJson(res, 200, out);
@@ -136,10 +157,10 @@ export class AdminServer {
     m = /^\/api\/v1\/services\/([^/]+)\/upstreams\/([^/]+)$/.exec(path);
     if (m && method === 'PUT') {
       const body = await readJson(req, this.opts.maxBodyBytes);
-      return sendJson(res, 200, await this.backend.putUpstream(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), body, requestId));
+      return sendJson(res, 200, await this.backend.putUpstream(segment(m[1]!), segment(m[2]!), body, requestId));
     }
     if (m && method === 'DELETE') {
-      return sendJson(res, 200, await this.backend.deleteUpstream(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), requestId));
+      return sendJson(res, 200, await this.backend.deleteUpstream(segment(m[1]!), segment(m[2]!), requestId));
     }
     throw notFound(`no such admin endpoint: ${method} ${path}`);
   }
@@ -181,35 +202,17 @@ function statusForCode(code: string): number {
   return 400;
 }
 
-/** Reads a JSON body, refusing more than `max` bytes (413) without buffering past it. */
-export function readJson(req: IncomingMessage, max: number, optional = false): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > max) {
-      req.resume();
-      reject(new AdminError(413, 'MG_ERR_ADMIN_BODY_TOO_LARGE', `request body over ${max} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        req.destroy();
-        reject(new AdminError(413, 'MG_ERR_ADMIN_BODY_TOO_LARGE', `request body over ${max} bytes`));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('error', reject);
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8').trim();
-      if (text === '') return optional ? resolve({}) : reject(badRequest('a JSON body is required'));
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(badRequest('the body is not valid JSON'));
-      }
-    });
-  });
+/** A request that carries a body (a declared length above 0, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** A percent-decoded path segment; malformed encoding ("%E0%A4%A") is a 400, not a 500. */
+function segment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`path segment ${JSON.stringify(raw.slice(0, 100))} is not valid percent-encoding`);
+  }
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { AdminError, badRequest } from '../admin/errors.js';
 import { RaftNode } from '../cluster/index.js';
+import { checkPeerId, checkUpstreamFields, checkUpstreamId, parsePeerAddress } from '../model/validate/index.js';
 
 export interface ClusterStatus {
   role: string;
@@ -55,6 +56,7 @@ export async function startClusterPart(
     timings: {
       proposeSeconds: (s) => metrics.raftProposeDuration.observe(s),
       walAppendSeconds: (s) => metrics.raftWalAppendDuration.observe(s),
+      entryRejected: (r) => metrics.raftEntriesRejected.labels(r.kind).inc(),
     },
   });
   await node.start();
@@ -88,6 +90,7 @@ export async function startClusterPart(
         lastLeaderContactMs: s.lastLeaderContactMs,
         removed: s.removed,
         failed: s.failed,
+        rejectedEntries: s.rejectedEntries,
         // Without quorum the routing table keeps the last membership this peer applied.
         routingOn: s.hasQuorum ? 'current membership' : 'last known membership (no quorum)',
         peers: s.peers,
@@ -142,24 +145,22 @@ export class MembershipWrites {
 
   async put(service: string, id: string, body: unknown, clientId: string | undefined): Promise<unknown> {
     if (!this.cluster) throw noCluster();
-    if (!(service in this.config().services)) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_SERVICE', `unknown service "${service}"`);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) throw badRequest('upstream id: letters, digits, ".", "_" or "-", at most 63 characters');
-    const b = body as { url?: unknown; weight?: unknown; state?: unknown };
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('body must be a JSON object {url, weight?, state?}');
-    const extra = Object.keys(b).filter((k) => !['url', 'weight', 'state'].includes(k));
-    if (extra.length) throw badRequest(`unknown field(s): ${extra.join(', ')}`);
-    if (typeof b.url !== 'string' || !isOriginUrl(b.url)) throw badRequest('url must be an origin such as http://10.0.0.5:8080');
-    const weight = b.weight === undefined ? 1 : b.weight;
-    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight <= 0 || weight > 10_000) throw badRequest('weight must be an integer in 1..10000');
-    const state = b.state === undefined ? 'active' : b.state;
-    if (state !== 'active' && state !== 'draining' && state !== 'disabled') throw badRequest('state must be active, draining or disabled');
-    const r = await this.cluster.putUpstream(service, id, { url: b.url, weight, state }, clientId);
-    return { service, id, url: b.url, weight, state, commitIndex: r.index };
+    if (!Object.hasOwn(this.config().services, service)) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_SERVICE', `unknown service "${service}"`);
+    // The validators the config schema and the membership state machine use (model/validate).
+    const idOk = checkUpstreamId(id);
+    if (!idOk.ok) throw badRequest(idOk.message);
+    const fields = checkUpstreamFields(body);
+    if (!fields.ok) throw badRequest(fields.message);
+    const { url, weight = 1, state = 'active' } = fields.value;
+    const r = await this.cluster.putUpstream(service, id, { url, weight, state }, clientId);
+    return { service, id, url, weight, state, commitIndex: r.index };
   }
 
   async remove(service: string, id: string, clientId: string | undefined): Promise<unknown> {
     if (!this.cluster) throw noCluster();
-    if (!(service in this.config().services)) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_SERVICE', `unknown service "${service}"`);
+    if (!Object.hasOwn(this.config().services, service)) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_SERVICE', `unknown service "${service}"`);
+    const idOk = checkUpstreamId(id);
+    if (!idOk.ok) throw badRequest(idOk.message);
     const r = await this.cluster.deleteUpstream(service, id, clientId);
     if (!r.existed) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_UPSTREAM', `upstream "${id}" is not registered in the cluster for "${service}"`);
     return { service, id, deleted: true, commitIndex: r.index };
@@ -167,38 +168,41 @@ export class MembershipWrites {
 
   async addPeer(body: unknown): Promise<unknown> {
     if (!this.cluster) throw noCluster();
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('body must be a JSON object {id, address, role?}');
     const b = body as { id?: unknown; address?: unknown; role?: unknown };
-    if (typeof b?.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(b.id)) throw badRequest('id is required (letters, digits, ".", "_" or "-")');
-    if (typeof b.address !== 'string' || !/^[^:\s]+:\d{1,5}$/.test(b.address)) throw badRequest('address must be host:port');
+    const extra = Object.keys(b).filter((k) => !['id', 'address', 'role'].includes(k));
+    if (extra.length) throw badRequest(`unknown field(s): ${extra.slice(0, 5).join(', ')}`);
+    const id = checkPeerId(b.id);
+    if (!id.ok) throw badRequest(id.message);
+    const address = parsePeerAddress(b.address);
+    if (!address.ok) throw badRequest(`address: ${address.message}`);
     const role = b.role ?? 'learner';
     if (role !== 'voter' && role !== 'learner') throw badRequest('role must be voter or learner');
-    const r = await this.cluster.addPeer(b.id, b.address, role);
-    return { id: b.id, address: b.address, role, commitIndex: r.index };
+    const r = await this.cluster.addPeer(id.value, b.address as string, role);
+    return { id: id.value, address: b.address, role, commitIndex: r.index };
   }
 
   async removePeer(id: string): Promise<unknown> {
     if (!this.cluster) throw noCluster();
+    const idOk = checkPeerId(id);
+    if (!idOk.ok) throw badRequest(idOk.message);
     const r = await this.cluster.removePeer(id);
     return { id, removed: true, commitIndex: r.index };
   }
 
   async transferLeadership(body: unknown): Promise<unknown> {
     if (!this.cluster) throw noCluster();
-    const to = (body as { to?: unknown })?.to;
-    if (to !== undefined && typeof to !== 'string') throw badRequest('to must be a peer id');
-    return this.cluster.transferLeadership(to);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('body must be a JSON object {to?}');
+    const to = (body as { to?: unknown }).to;
+    const extra = Object.keys(body).filter((k) => k !== 'to');
+    if (extra.length) throw badRequest(`unknown field(s): ${extra.slice(0, 5).join(', ')}`);
+    if (to === undefined) return this.cluster.transferLeadership(undefined);
+    const peer = checkPeerId(to);
+    if (!peer.ok) throw badRequest(`to: ${peer.message}`);
+    return this.cluster.transferLeadership(peer.value);
   }
 
   async consistentRead(): Promise<void> {
     await this.cluster?.readIndex();
-  }
-}
-
-function isOriginUrl(s: string): boolean {
-  try {
-    const u = new URL(s);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === '') && !u.search && !u.username;
-  } catch {
-    return false;
   }
 }

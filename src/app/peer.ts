@@ -28,6 +28,7 @@ import { AdminServer } from '../admin/server.js';
 import { EventStreams } from '../admin/sse.js';
 import { dashboardAsset, dashboardHtml } from '../dashboard/index.js';
 import type { ClusterMembership } from '../model/index.js';
+import { healthSettingsFor } from './health-settings.js';
 import { buildStatus, serviceUpstreams } from './status.js';
 import { MembershipWrites, type ClusterPart } from './cluster-part.js';
 import { createStickyPart, type StickyPart } from './sticky-part.js';
@@ -158,7 +159,11 @@ export class Peer {
       },
     );
     this.events = new EventStreams(this.bus);
-    this.admin = new AdminServer(this.adminBackend(), this.events, { token: cfg.node.admin.token || undefined, maxBodyBytes: cfg.node.admin.maxBodySize });
+    this.admin = new AdminServer(this.adminBackend(), this.events, {
+      token: cfg.node.admin.token || undefined,
+      maxBodyBytes: cfg.node.admin.maxBodySize,
+      allowedHosts: cfg.node.admin.allowedHosts,
+    });
     const [ah, ap] = splitHostPort(cfg.node.admin.listen);
     this.adminPort = await this.admin.listen(ah, ap);
     const [dh, dp] = splitHostPort(cfg.node.listen);
@@ -182,39 +187,25 @@ export class Peer {
       this.applyingConfig = false;
     }
     this.router.apply(cfg, membership, this.generation);
+    for (const p of this.router.problems) this.log.error(`routing: ${p}`);
     for (const name of Object.keys(cfg.services)) this.updateHealthMetrics(name);
   }
 
   private configureHealth(cfg: Config, membership: ClusterMembership | undefined): void {
     this.states.configure(cfg.services);
-    for (const [name, svc] of Object.entries(cfg.services)) {
-      this.health.setService(name, {
-        upstreams: liveMembersFor(name, svc, membership),
-        healthCheck: svc.healthCheck && {
-          path: svc.healthCheck.path,
-          intervalMs: svc.healthCheck.interval,
-          timeoutMs: svc.healthCheck.timeout,
-          healthyThreshold: svc.healthCheck.healthyThreshold,
-          unhealthyThreshold: svc.healthCheck.unhealthyThreshold,
-          expectedStatuses: svc.healthCheck.expectedStatus?.map((s) => [s, s] as const),
-        },
-        outlierDetection: svc.outlierDetection && {
-          consecutive5xx: svc.outlierDetection.consecutive5xx,
-          consecutiveLocalOriginFailures: svc.outlierDetection.consecutiveLocalOriginFailures,
-          baseEjectionTimeMs: svc.outlierDetection.baseEjectionTime,
-          maxEjectionTimeMs: svc.outlierDetection.maxEjectionTime,
-          maxEjectionPercent: svc.outlierDetection.maxEjectionPercent,
-        },
-        panicThresholdPercent: svc.panicThreshold,
-      });
-    }
+    for (const [name, svc] of Object.entries(cfg.services)) this.health.setService(name, healthSettingsFor(name, svc, membership));
     for (const name of this.health.serviceNames()) if (!(name in cfg.services)) this.health.removeService(name);
   }
 
   /** Membership changed (Raft apply): rebuild routing from the running config. */
-  private rebuildRouting(_why: string): void {
+  private rebuildRouting(why: string): void {
     if (!this.router) return;
-    this.applyConfig(this.config);
+    try {
+      this.applyConfig(this.config);
+    } catch (err) {
+      // Called from the Raft apply path: never throw back into it (issue 13). Routing keeps its last table.
+      this.log.error({ err, why }, 'routing rebuild failed; the previous routing table keeps serving');
+    }
   }
 
   private updateHealthMetrics(service: string): void {
@@ -250,9 +241,24 @@ export class Peer {
     }
     const restart = restartRequired(this.config, loaded.config);
     const cfg = restart.length ? effectiveConfig(this.config, loaded.config) : loaded.config;
+    const old = this.config;
     this.generation++;
     this.config = cfg;
-    this.applyConfig(cfg);
+    try {
+      this.applyConfig(cfg);
+    } catch (err) {
+      // The schema should have refused whatever throws here; if it did not, refuse the reload like an
+      // invalid file and put the old config back (never an uncaught error in a running peer).
+      this.generation--;
+      this.config = old;
+      this.applyConfig(old);
+      const errors = [`${this.opts.configFile}: the new config could not be applied: ${(err as Error).message}`];
+      this.lastReload = { ok: false, generation: this.generation, source, at, errors };
+      this.metrics.configReloads.labels('rejected').inc();
+      this.bus.emit('config:rejected', { source, errors });
+      this.log.error({ source, err }, `config rejected, old config keeps serving: ${errors[0]}`);
+      return this.lastReload;
+    }
     this.metrics.configGeneration.set(this.generation);
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { ok: true, generation: this.generation, source, at, ...(restart.length ? { restartRequired: restart } : {}) };
@@ -319,7 +325,6 @@ export class Peer {
   }
 }
 
-import { liveMembers as liveMembersFor } from '../proxy/routing.js';
 
 function splitHostPort(s: string): [string, number] {
   const i = s.lastIndexOf(':');

@@ -19,17 +19,20 @@
  *   choice depends only on applied indexes, so every peer evicts the same one.
  */
 import type { ClusterMembership, ClusterUpstream, ServiceName, UpstreamId, UpstreamState } from '../model/index.js';
+import { checkServiceName, checkUpstreamFields, checkUpstreamId, MAX_WEIGHT, shown } from '../model/validate/index.js';
 
 /**
  * Enough for every admin client of a fleet (each peer's admin API uses a handful of client ids) with
  * ample headroom; 4096 sessions × ~200 bytes keeps the snapshot under ~1 MB.
  */
 export const MAX_CLIENT_SESSIONS = 4096;
-/** Ids and service names are path segments in the admin API; 256 bytes is far above any real name. */
-const MAX_NAME_LENGTH = 256;
-/** Weights are relative; a million-to-one ratio is beyond what any balancer can express meaningfully. */
-export const MAX_WEIGHT = 1_000_000;
-const STATES: readonly UpstreamState[] = ['active', 'draining', 'disabled'];
+/** Client ids come from the x-meshgate-client header (app/cluster-part.ts allows 64 characters). */
+const MAX_CLIENT_ID_LENGTH = 256;
+export { MAX_WEIGHT };
+const COMMAND_FIELDS: Record<string, readonly string[]> = {
+  'put-upstream': ['op', 'service', 'id', 'url', 'weight', 'state', 'clientId', 'seq'],
+  'delete-upstream': ['op', 'service', 'id', 'clientId', 'seq'],
+};
 
 export type MembershipCommand =
   | {
@@ -90,33 +93,38 @@ export function decodeProposal(data: Uint8Array): { proposalId: string | undefin
   return { proposalId: undefined, command: v };
 }
 
-/** Checks a command's shape; returns a message for the first problem, or undefined when valid. */
+/**
+ * Checks a command with the same validators as the config schema and the admin API (model/validate), so
+ * an entry the admin API let through always applies. Unknown fields are refused (an entry written by a
+ * newer version with a field this one does not understand is rejected, not half-applied). Returns a
+ * message for the first problem, or undefined when valid.
+ */
 export function validateCommand(c: unknown): string | undefined {
   if (!isObject(c)) return 'command must be a JSON object';
-  if (c.op !== 'put-upstream' && c.op !== 'delete-upstream') return `unknown op ${JSON.stringify(c.op)}`;
-  for (const k of ['service', 'id'] as const) {
-    const v = c[k];
-    if (typeof v !== 'string' || v.length === 0 || v.length > MAX_NAME_LENGTH) return `${k} must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`;
-  }
+  const fields = typeof c.op === 'string' ? COMMAND_FIELDS[c.op] : undefined;
+  if (fields === undefined || !Object.hasOwn(COMMAND_FIELDS, c.op as string)) return `unknown op ${shown(c.op)}`;
+  const unknown = Object.keys(c).filter((k) => !fields.includes(k));
+  if (unknown.length > 0) return `unknown field(s) in ${c.op as string}: ${unknown.slice(0, 5).map((k) => shown(k)).join(', ')}`;
+  const service = checkServiceName(c.service);
+  if (!service.ok) return service.message;
+  const id = checkUpstreamId(c.id);
+  if (!id.ok) return id.message;
   if (c.clientId !== undefined || c.seq !== undefined) {
-    if (typeof c.clientId !== 'string' || c.clientId.length === 0 || c.clientId.length > MAX_NAME_LENGTH) return 'clientId must be a non-empty string';
+    if (typeof c.clientId !== 'string' || c.clientId.length === 0 || c.clientId.length > MAX_CLIENT_ID_LENGTH) return 'clientId must be a non-empty string';
     if (typeof c.seq !== 'number' || !Number.isSafeInteger(c.seq) || c.seq < 0) return 'seq must be a non-negative integer when clientId is set';
   }
   if (c.op === 'put-upstream') {
-    if (typeof c.url !== 'string') return 'url must be a string';
-    let u: URL;
-    try {
-      u = new URL(c.url);
-    } catch {
-      return `url ${JSON.stringify(c.url)} is not a valid URL`;
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return `url must be http or https, got ${u.protocol}`;
-    if (c.weight !== undefined && (typeof c.weight !== 'number' || !Number.isFinite(c.weight) || c.weight <= 0 || c.weight > MAX_WEIGHT)) {
-      return `weight must be a number in (0, ${MAX_WEIGHT}]`;
-    }
-    if (c.state !== undefined && !STATES.includes(c.state as UpstreamState)) return `state must be one of ${STATES.join(', ')}`;
+    const fieldsOk = checkUpstreamFields(c, ['op', 'service', 'id', 'clientId', 'seq']);
+    if (!fieldsOk.ok) return fieldsOk.message;
   }
   return undefined;
+}
+
+/** A registration as a snapshot stores it, checked like a put (a snapshot from another version may hold anything). */
+function readRegistration(u: unknown): ClusterUpstream | undefined {
+  const r = checkUpstreamFields(u);
+  if (!r.ok || r.value.weight === undefined || r.value.state === undefined) return undefined;
+  return Object.freeze({ url: r.value.url, weight: r.value.weight, state: r.value.state });
 }
 
 export class MembershipStateMachine {
@@ -206,31 +214,63 @@ export class MembershipStateMachine {
     return encoder.encode(JSON.stringify({ v: 1, applied: this.applied, services, sessions }));
   }
 
-  /** Replaces the whole state with a snapshot's. Throws on an unreadable snapshot (caller fails closed). */
-  restore(bytes: Uint8Array): void {
+  /**
+   * Replaces the whole state with a snapshot's. Never throws: an unreadable snapshot (bad JSON, another
+   * format version) leaves the state as it was and says why; registrations or sessions that do not pass
+   * today's checks are left out and listed in `dropped`, so every peer restoring the same bytes agrees.
+   */
+  restore(bytes: Uint8Array): RestoreResult {
     if (bytes.length === 0) {
       // The bootstrap snapshot of a brand-new cluster carries no application state.
       this.services = new Map();
       this.sessions = new Map();
       this.applied = 0;
-      return;
+      return { ok: true, dropped: [] };
     }
-    const v = JSON.parse(decoder.decode(bytes)) as {
-      v: number;
-      applied: number;
-      services: [string, [string, ClusterUpstream][]][];
-      sessions: [string, number, number, ApplyResult][];
-    };
-    if (v.v !== 1) throw new Error(`membership snapshot version ${String(v.v)} is not supported`);
+    let v: unknown;
+    try {
+      v = JSON.parse(decoder.decode(bytes));
+    } catch {
+      return { ok: false, message: 'membership snapshot is not valid JSON', dropped: [] };
+    }
+    if (!isObject(v) || v.v !== 1) return { ok: false, message: `membership snapshot version ${shown(isObject(v) ? v.v : v)} is not supported (this version reads 1)`, dropped: [] };
+    if (!Array.isArray(v.services) || !Array.isArray(v.sessions) || typeof v.applied !== 'number') {
+      return { ok: false, message: 'membership snapshot is missing services, sessions or applied', dropped: [] };
+    }
+    const dropped: string[] = [];
     const services = new Map<ServiceName, Map<UpstreamId, ClusterUpstream>>();
-    for (const [name, ups] of v.services) services.set(name, new Map(ups.map(([id, u]) => [id, Object.freeze({ url: u.url, weight: u.weight, state: u.state })])));
+    for (const entry of v.services as unknown[]) {
+      const [name, ups] = Array.isArray(entry) ? (entry as unknown[]) : [];
+      if (!checkServiceName(name).ok || !Array.isArray(ups)) {
+        dropped.push(`service ${shown(name)}`);
+        continue;
+      }
+      const m = new Map<UpstreamId, ClusterUpstream>();
+      for (const pair of ups as unknown[]) {
+        const [id, u] = Array.isArray(pair) ? (pair as unknown[]) : [];
+        const reg = checkUpstreamId(id).ok ? readRegistration(u) : undefined;
+        if (reg === undefined) dropped.push(`upstream ${shown(name)}/${shown(id)}`);
+        else m.set(id as string, reg);
+      }
+      if (m.size > 0) services.set(name as string, m);
+    }
     const sessions = new Map<string, Session>();
-    for (const [id, seq, index, result] of v.sessions) sessions.set(id, { seq, index, result });
+    for (const entry of v.sessions as unknown[]) {
+      const [id, seq, index, result] = Array.isArray(entry) ? (entry as unknown[]) : [];
+      if (typeof id !== 'string' || typeof seq !== 'number' || typeof index !== 'number' || !isObject(result) || typeof result.ok !== 'boolean') {
+        dropped.push(`session ${shown(id)}`);
+        continue;
+      }
+      sessions.set(id, { seq, index, result: result as unknown as ApplyResult });
+    }
     this.services = services;
     this.sessions = sessions;
     this.applied = v.applied;
+    return { ok: true, dropped };
   }
 }
+
+export type RestoreResult = { readonly ok: true; readonly dropped: readonly string[] } | { readonly ok: false; readonly message: string; readonly dropped: readonly string[] };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

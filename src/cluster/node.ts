@@ -53,7 +53,6 @@ import {
   type MembershipCommand,
 } from './membership.js';
 import {
-  decodeConfChange,
   MemoryStorage,
   NONE,
   RaftError,
@@ -67,10 +66,12 @@ import {
   type Ready,
   type Snapshot,
 } from './raft/index.js';
+import { checkConfChangeEntry, RejectionLog, type RejectedEntry } from './rejections.js';
 import { DiskStorage, type DiskStorageOptions } from './storage.js';
 import { PeerTransport, type TransportOptions, type TransportStats } from './transport.js';
 import { createSeededRandom } from '../lib/rng.js';
 import type { ClusterMembership } from '../model/index.js';
+import { checkPeerId, parsePeerAddress } from '../model/validate/index.js';
 import type { EventBus } from '../observability/events.js';
 
 export const DEFAULT_TICK_MS = 100;
@@ -112,6 +113,8 @@ export interface RaftNodeOptions {
 }
 
 export interface RaftTimings {
+  /** A committed entry or snapshot this peer could not apply (recorded, skipped; the log goes on). */
+  entryRejected?(r: RejectedEntry): void;
   /** A membership write proposed on this peer, until committed and applied here. */
   proposeSeconds?(seconds: number): void;
   /** One durable append to the Raft log (entries, or a term/vote change). */
@@ -154,6 +157,8 @@ export interface RaftNodeStatus {
   readonly removed: boolean;
   /** Set when storage failed: the peer has stopped taking part (fail closed). */
   readonly failed: string | undefined;
+  /** Committed entries this peer refused to apply (issue 13: apply is total). */
+  readonly rejectedEntries: { readonly total: number; readonly recent: readonly RejectedEntry[] };
 }
 
 export interface MembershipUpdate {
@@ -181,13 +186,27 @@ function encodeNodeSnapshot(peers: ReadonlyMap<NodeId, string>, fsm: Uint8Array)
   return out;
 }
 
-function decodeNodeSnapshot(data: Uint8Array): { peers: Map<NodeId, string>; fsm: Uint8Array } {
-  if (data.length === 0) return { peers: new Map(), fsm: data };
+/** Reads a node snapshot; never throws (a snapshot is applied or refused, issue 13). Bad peer entries are left out. */
+function decodeNodeSnapshot(data: Uint8Array): { ok: true; peers: Map<NodeId, string>; fsm: Uint8Array; dropped: string[] } | { ok: false; message: string } {
+  if (data.length === 0) return { ok: true, peers: new Map(), fsm: data, dropped: [] };
   const b = Buffer.from(data.buffer, data.byteOffset, data.length);
-  if (b.readUInt8(0) !== SNAPSHOT_FORMAT) throw new Error(`unsupported node snapshot format ${b.readUInt8(0)}`);
+  if (b.length < 5 || b.readUInt8(0) !== SNAPSHOT_FORMAT) return { ok: false, message: `unsupported node snapshot format ${b.length ? b.readUInt8(0) : 'empty'}` };
   const n = b.readUInt32LE(1);
-  const { peers } = JSON.parse(b.subarray(5, 5 + n).toString('utf8')) as { peers: Record<string, string> };
-  return { peers: new Map(Object.entries(peers)), fsm: b.subarray(5 + n) };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(b.subarray(5, 5 + n).toString('utf8'));
+  } catch {
+    return { ok: false, message: 'node snapshot peer table is not valid JSON' };
+  }
+  const table = (parsed as { peers?: unknown } | null)?.peers;
+  if (typeof table !== 'object' || table === null) return { ok: false, message: 'node snapshot has no peer table' };
+  const peers = new Map<NodeId, string>();
+  const dropped: string[] = [];
+  for (const [id, addr] of Object.entries(table)) {
+    if (checkPeerId(id).ok && parsePeerAddress(addr).ok) peers.set(id, addr as string);
+    else dropped.push(`peer ${id}`);
+  }
+  return { ok: true, peers, fsm: b.subarray(5 + n), dropped };
 }
 
 export class RaftNode {
@@ -201,6 +220,7 @@ export class RaftNode {
   private raw!: RawNode;
   private transport!: PeerTransport;
   private readonly fsm = new MembershipStateMachine();
+  private readonly rejections = new RejectionLog();
   private readonly peers = new Map<NodeId, string>();
   private readonly lastContact = new Map<NodeId, number>();
   private confState: ConfState = { voters: [], learners: [] };
@@ -408,6 +428,8 @@ export class RaftNode {
 
   /** Adds (or promotes, with role 'voter') a peer, one server at a time (thesis §4.1). */
   addPeer(id: NodeId, address: string, role: 'voter' | 'learner', opts: { timeoutMs?: number } = {}): Promise<{ index: number }> {
+    const problem = [checkPeerId(id), parsePeerAddress(address)].find((r) => !r.ok);
+    if (problem && !problem.ok) return Promise.reject(new BadCommandError(problem.message));
     return this.confChange({ kind: role === 'voter' ? 'add-voter' : 'add-learner', node: id, address }, opts.timeoutMs);
   }
 
@@ -492,6 +514,7 @@ export class RaftNode {
       lastLeaderContactMs: st.lead === NONE || leaderSeen === undefined ? undefined : Math.round(now - leaderSeen),
       removed: this.removed,
       failed: this.failure?.message,
+      rejectedEntries: { total: this.rejections.total, recent: this.rejections.recent() },
     };
   }
 
@@ -763,58 +786,102 @@ export class RaftNode {
     await this.maybeSnapshot();
   }
 
+  /**
+   * Applies one committed entry. Total (issue 13): an entry the state machine or the conf-change check
+   * refuses, or whose apply throws, is recorded as rejected and skipped — the same on every peer, since
+   * the checks depend on the entry's bytes alone — and `applied` moves past it either way.
+   */
   private applyEntry(e: Entry, changes: MembershipChange[]): void {
     if (e.index <= this.applied) return;
-    if (e.type === 'conf-change') {
-      const cc = decodeConfChange(e.data);
-      this.confState = this.raw.applyConfChange(cc);
-      if (cc.kind === 'remove') {
-        this.peers.delete(cc.node);
-        if (cc.node === this.opts.id) {
-          this.removed = true;
-          this.log.warn({ index: e.index }, 'raft: this peer was removed from the group and stops taking part');
-        } else {
-          this.transport.removePeer(cc.node);
-        }
-      } else if (cc.address !== undefined) {
-        this.peers.set(cc.node, cc.address);
-        this.transport.setPeer(cc.node, cc.address);
-      }
+    try {
+      if (e.type === 'conf-change') this.applyConfChangeEntry(e);
+      else if (e.data.length === 0) this.fsm.skip(e.index); // a new leader's no-op
+      else this.applyCommandEntry(e, changes);
+    } catch (err) {
       this.fsm.skip(e.index);
-      const w = this.confWaiters.get(`${cc.kind}:${cc.node}`);
-      if (w) {
-        clearTimeout(w.timer);
-        this.confWaiters.delete(`${cc.kind}:${cc.node}`);
-        w.resolve({ index: e.index });
-      }
-    } else if (e.data.length === 0) {
-      this.fsm.skip(e.index); // a new leader's no-op
-    } else {
-      const { proposalId, command } = decodeProposal(e.data);
-      const result = this.fsm.apply(e.index, command);
-      if (result.ok && !result.duplicate) {
-        changes.push(result.change);
-        this.opts.events?.emit('membership:changed', { service: result.change.service, upstream: result.change.upstream, change: result.change.change, index: e.index });
-      }
-      const w = proposalId === undefined ? undefined : this.proposals.get(proposalId);
-      if (w) {
-        clearTimeout(w.timer);
-        this.proposals.delete(proposalId!);
-        this.answered++;
-        w.resolve({ index: e.index, result });
-      }
+      this.recordRejected({ index: e.index, kind: e.type === 'conf-change' ? 'conf-change' : 'entry', reason: `apply failed: ${(err as Error)?.message ?? String(err)}` });
     }
     this.applied = e.index;
+  }
+
+  private applyConfChangeEntry(e: Entry): void {
+    this.fsm.skip(e.index);
+    const checked = checkConfChangeEntry(e.data);
+    if (!checked.ok) {
+      // Not applied to the core either: every peer refuses the same bytes, so the voter sets stay equal.
+      this.recordRejected({ index: e.index, kind: 'conf-change', reason: checked.message });
+      const w = checked.key === undefined ? undefined : this.confWaiters.get(checked.key);
+      if (w) {
+        clearTimeout(w.timer);
+        this.confWaiters.delete(checked.key!);
+        w.reject(new BadCommandError(checked.message));
+      }
+      return;
+    }
+    const cc = checked.value;
+    this.confState = this.raw.applyConfChange(cc);
+    if (cc.kind === 'remove') {
+      this.peers.delete(cc.node);
+      if (cc.node === this.opts.id) {
+        this.removed = true;
+        this.log.warn({ index: e.index }, 'raft: this peer was removed from the group and stops taking part');
+      } else {
+        this.transport.removePeer(cc.node);
+      }
+    } else if (cc.address !== undefined) {
+      this.peers.set(cc.node, cc.address);
+      this.transport.setPeer(cc.node, cc.address);
+    }
+    const w = this.confWaiters.get(`${cc.kind}:${cc.node}`);
+    if (w) {
+      clearTimeout(w.timer);
+      this.confWaiters.delete(`${cc.kind}:${cc.node}`);
+      w.resolve({ index: e.index });
+    }
+  }
+
+  private applyCommandEntry(e: Entry, changes: MembershipChange[]): void {
+    const { proposalId, command } = decodeProposal(e.data);
+    const result = this.fsm.apply(e.index, command);
+    if (result.ok && !result.duplicate) {
+      changes.push(result.change);
+      this.opts.events?.emit('membership:changed', { service: result.change.service, upstream: result.change.upstream, change: result.change.change, index: e.index });
+    } else if (!result.ok && result.code === 'MG_ERR_MEMBERSHIP_INVALID') {
+      this.recordRejected({ index: e.index, kind: 'entry', reason: result.message });
+    }
+    const w = proposalId === undefined ? undefined : this.proposals.get(proposalId);
+    if (w) {
+      clearTimeout(w.timer);
+      this.proposals.delete(proposalId!);
+      this.answered++;
+      w.resolve({ index: e.index, result });
+    }
+  }
+
+  /** One refused entry or snapshot: status, event, metric, log line (issue 13). */
+  private recordRejected(r: RejectedEntry): void {
+    this.rejections.record(r);
+    this.log.error({ index: r.index, kind: r.kind, reason: r.reason }, 'raft: committed entry rejected by this peer (skipped; the log goes on)');
+    this.opts.events?.emit('raft:entry-rejected', r);
+    try {
+      this.opts.timings?.entryRejected?.(r);
+    } catch {
+      // an observer must not stop the apply path
+    }
   }
 
   /** Replaces state machine and address book from a snapshot; returns the membership diff. */
   private restoreSnapshot(s: Snapshot, diff: boolean): MembershipChange[] {
     const before = diff ? flatten(this.fsm.view()) : new Map<string, string>();
-    const { peers, fsm } = decodeNodeSnapshot(s.data);
-    this.fsm.restore(fsm);
+    // Total like an entry: what cannot be read is recorded as rejected, the rest is restored.
+    const node = decodeNodeSnapshot(s.data);
+    const restored = node.ok ? this.fsm.restore(node.fsm) : node;
+    const dropped = [...(node.ok ? node.dropped : []), ...(restored.ok ? restored.dropped : [])];
+    if (!restored.ok) this.recordRejected({ index: s.metadata.index, kind: 'snapshot', reason: restored.message });
+    else if (dropped.length > 0) this.recordRejected({ index: s.metadata.index, kind: 'snapshot', reason: `left out what this version refuses: ${dropped.slice(0, 5).join(', ')}${dropped.length > 5 ? ` and ${dropped.length - 5} more` : ''}` });
     this.fsm.skip(s.metadata.index);
     this.confState = s.metadata.confState;
-    for (const [id, addr] of peers) {
+    for (const [id, addr] of node.ok ? node.peers : []) {
       this.peers.set(id, addr);
       if (this.started && this.transport) this.transport.setPeer(id, addr);
     }

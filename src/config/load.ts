@@ -5,7 +5,7 @@
  * `file:line:column: message` (like `nginx -t`); nothing throws for bad input, and a Config is returned
  * only when there are no issues at all (a file is accepted or refused as a whole).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { substituteEnv } from './env.js';
@@ -27,11 +27,27 @@ export function formatIssue(i: ConfigIssue): string {
   return `${i.file}:${i.line}:${i.column}: ${i.message}`;
 }
 
+/**
+ * Largest config file read. A 200,000-upstream file is ~13 MB; past 32 MiB the YAML document alone
+ * would take gigabytes, and a file that large is a mistake (a log redirected into it, a loop in a
+ * generator), not a fleet.
+ */
+export const MAX_CONFIG_BYTES = 32 * 1024 * 1024;
+
 /** Reads and validates a config file. */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > MAX_CONFIG_BYTES) {
+        return { ok: false, issues: [{ file, line: 1, column: 1, code: 'MG_ERR_CONFIG_READ', message: `config file is ${size} bytes, above the limit of ${MAX_CONFIG_BYTES} (32 MiB)` }] };
+      }
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     return { ok: false, issues: [{ file, line: 1, column: 1, code: 'MG_ERR_CONFIG_READ', message: `cannot read config: ${(err as Error).message}` }] };
   }
@@ -40,6 +56,9 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
 
 /** Validates config text; `file` names it in messages. */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+  if (text.length > MAX_CONFIG_BYTES) {
+    return { ok: false, issues: [{ file, line: 1, column: 1, code: 'MG_ERR_CONFIG_READ', message: `config text is above the limit of ${MAX_CONFIG_BYTES} bytes (32 MiB)` }] };
+  }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
   const at = (offset: number | undefined) => {

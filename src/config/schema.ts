@@ -10,50 +10,76 @@
  * Defaults are justified next to each one; docs/config.md is the reference and a test keeps the two in sync.
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from './duration.js';
+import {
+  checkDuration,
+  checkListenAddress,
+  checkPeerAddressString,
+  checkPeerId,
+  checkRetryCondition,
+  checkSize,
+  checkStatusCode,
+  checkUpstreamEntry,
+  isLoopbackHost,
+  parseListenAddress,
+  NAME_PATTERN,
+  NAME_RULE,
+  RETRY_CONDITIONS,
+  type Checked,
+  type DurationBounds,
+  type UpstreamEntry,
+} from '../model/validate/index.js';
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (typeof ms === 'string') {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: ms });
+/** A zod type backed by one of model/validate's checkers: the config takes exactly what the other layers take. */
+function checked<T>(check: (v: unknown) => Checked<T>) {
+  return z.unknown().transform((v, ctx): T => {
+    if (v === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.invalid_type, expected: 'string', received: 'undefined' });
+      return z.NEVER;
+    }
+    const r = check(v);
+    if (!r.ok) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: r.message });
+      return z.NEVER;
+    }
+    return r.value;
+  });
+}
+
+/** A duration in ms. Bounds say where 0 means "off" and where it would spin a timer (model/validate/duration.ts). */
+const duration = (bounds: DurationBounds = {}) => checked((v) => checkDuration(v, bounds));
+/** Durations that drive a timer or a TTL: 0 would fire at once, forever. */
+const positiveDuration = duration({ min: 1 });
+const size = checked(checkSize);
+const hostPort = checked(checkListenAddress);
+const peerAddress = checked(checkPeerAddressString);
+const peerId = checked(checkPeerId);
+
+/**
+ * The static upstream list, checked in one loop by model/validate's checkUpstreamEntry rather than as a
+ * zod object per entry: a 200,000-upstream file spent most of its schema time in per-object zod
+ * machinery. Problems still carry the path of the offending field, so the loader gives its line.
+ */
+const upstreamList = z.unknown().transform((v, ctx): UpstreamEntry[] => {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'upstreams must be a list' });
     return z.NEVER;
   }
-  return ms;
-});
-
-const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const bytes = parseSize(v);
-  if (typeof bytes === 'string') {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: bytes });
-    return z.NEVER;
+  const out: UpstreamEntry[] = new Array(v.length);
+  let failed = false;
+  for (let i = 0; i < v.length; i++) {
+    const r = checkUpstreamEntry(v[i]);
+    if (r.ok) {
+      out[i] = r.value;
+      continue;
+    }
+    failed = true;
+    if (r.unknownKeys) ctx.addIssue({ code: z.ZodIssueCode.unrecognized_keys, path: [i], keys: [...r.unknownKeys] });
+    else if (r.field !== undefined && (v[i] as Record<string, unknown>)[r.field] === undefined) ctx.addIssue({ code: z.ZodIssueCode.invalid_type, path: [i, r.field], expected: 'string', received: 'undefined' });
+    else ctx.addIssue({ code: z.ZodIssueCode.custom, path: r.field === undefined ? [i] : [i, r.field], message: r.message });
   }
-  return bytes;
+  return failed ? z.NEVER : out;
 });
-
-const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
-const hostPort = z.string().refine((s) => {
-  const m = HOST_PORT.exec(s);
-  return m !== null && Number(m[2]) <= 65535;
-}, { message: 'expected host:port, e.g. 127.0.0.1:8080' });
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const id = z.string().regex(ID, 'expected an id of letters, digits, ".", "_" or "-" (at most 63 characters)');
-
-const upstreamUrl = z.string().refine((s) => {
-  try {
-    const u = new URL(s);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && (u.pathname === '/' || u.pathname === '') && !u.search && !u.hash && !u.username;
-  } catch {
-    return false;
-  }
-}, { message: 'expected an origin URL such as http://127.0.0.1:9001 (no path, query or credentials)' });
-
-export const upstreamSchema = z.object({
-  id,
-  url: upstreamUrl,
-  weight: z.number().int('weight must be an integer').positive('weight must be > 0').max(10_000).default(1),
-  state: z.enum(['active', 'draining', 'disabled']).default('active'),
-}).strict();
 
 const HASH_ON = /^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+|query:[^&=\s]+|path|client-ip)$/;
 
@@ -61,10 +87,10 @@ const stickySchema = z.object({
   cookie: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid cookie name').optional(),
   header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid header name').optional(),
   // 30m: a typical web session idle timeout (NGINX sticky learn uses 10m; Tomcat's session 30m).
-  ttl: duration.default('30m'),
+  ttl: duration({ min: 10 }).default('30m'), // a pin renews at a third of its TTL; below 10 ms it never holds
   onStoreDown: z.enum(['hash', 'reject']).default('hash'),
   // 1s local cache: bounds how long a peer may route on a pin another peer has just moved.
-  cacheTtl: duration.default('1s'),
+  cacheTtl: duration().default('1s'), // 0: no local cache
 }).strict().superRefine((s, ctx) => {
   if ((s.cookie === undefined) === (s.header === undefined)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'sticky needs exactly one of cookie or header' });
@@ -74,40 +100,40 @@ const stickySchema = z.object({
 const healthCheckSchema = z.object({
   path: z.string().startsWith('/', 'path must start with /').default('/healthz'),
   // 2s / rise 2 / fall 3: HAProxy's inter 2000, rise 2, fall 3 (research/proxies.md §2).
-  interval: duration.default('2s'),
-  timeout: duration.default('1s'),
+  interval: positiveDuration.default('2s'),
+  timeout: positiveDuration.default('1s'),
   healthyThreshold: z.number().int().min(1).default(2),
   unhealthyThreshold: z.number().int().min(1).default(3),
   // Envoy takes 200 only; HAProxy and Traefik 2xx–3xx. 2xx matches the issue and avoids following redirects.
-  expectedStatus: z.array(z.number().int().min(100).max(599)).nonempty().optional(),
+  expectedStatus: z.array(checked(checkStatusCode)).nonempty().optional(),
 }).strict();
 
 const outlierSchema = z.object({
   consecutive5xx: z.number().int().min(1).default(5), // Envoy consecutive_5xx
   consecutiveLocalOriginFailures: z.number().int().min(1).default(5), // Envoy consecutive_local_origin_failure
-  baseEjectionTime: duration.default('30s'), // Envoy base_ejection_time
-  maxEjectionTime: duration.default('300s'), // Envoy max_ejection_time
+  baseEjectionTime: positiveDuration.default('30s'), // Envoy base_ejection_time
+  maxEjectionTime: positiveDuration.default('300s'), // Envoy max_ejection_time
   maxEjectionPercent: z.number().min(0).max(100).default(10), // Envoy 10%; at least one host is always ejectable
 }).strict();
 
-const RETRY_ON = ['connect-failure', 'reset', 'timeout', '502', '503', '504'] as const;
 const retriesSchema = z.object({
   attempts: z.number().int().min(0).max(10).default(1),
-  on: z.array(z.enum(RETRY_ON)).default(['connect-failure']),
+  // Status codes as numbers or strings: DESIGN.md §2 writes `on: [connect-failure, reset, 503]`.
+  on: z.array(checked(checkRetryCondition)).default([RETRY_CONDITIONS[0]]),
   // Envoy/Linkerd: retries may add at most 20% load on top of active requests.
   budgetPercent: z.number().min(0).max(100).default(20),
 }).strict();
 
 const timeoutsSchema = z.object({
-  connect: duration.default('2s'), // between Linkerd 1s and Caddy 3s / Envoy 5s
-  response: duration.default('30s'), // time to response headers; 0 disables (streaming, long polls)
-  idle: duration.default('60s'), // client keep-alive idle on the listener
+  connect: duration().default('2s'), // between Linkerd 1s and Caddy 3s / Envoy 5s
+  response: duration().default('30s'), // time to response headers; 0 disables (streaming, long polls)
+  idle: duration().default('60s'), // client keep-alive idle on the listener
   // WebSocket / Upgrade requests (docs/config.md "Upgrade timeouts"): connect falls back to `connect`;
   // handshake = time to the upstream's answer (101 or not); idle = a tunnel with no byte either way.
   upgrade: z.object({
-    connect: duration.optional(),
-    handshake: duration.default('10s'), // a handshake is a header exchange; Envoy's route timeout is 15s
-    idle: duration.default('1h'), // HAProxy's documented `timeout tunnel 1h`; 0 disables
+    connect: duration().optional(),
+    handshake: duration().default('10s'), // a handshake is a header exchange; Envoy's route timeout is 15s
+    idle: duration().default('1h'), // HAProxy's documented `timeout tunnel 1h`; 0 disables
   }).strict().default({}),
 }).strict();
 
@@ -126,7 +152,7 @@ export const serviceSchema = z.object({
   maglevTableSize: z.number().int().min(7).max(5_000_011).refine(isPrime, 'maglevTableSize must be prime (Maglev §3.4)').optional(),
   peakEwma: z.boolean().default(false),
   activeRequestBias: z.number().min(0).max(10).default(1),
-  slowStart: duration.default(0),
+  slowStart: duration().default(0),
   panicThreshold: z.number().min(0).max(100).default(50), // Envoy healthy_panic_threshold
   sticky: stickySchema.optional(),
   healthCheck: healthCheckSchema.optional(),
@@ -134,8 +160,9 @@ export const serviceSchema = z.object({
   circuitBreaker: circuitBreakerSchema.default({}),
   retries: retriesSchema.default({}),
   timeouts: timeoutsSchema.default({}),
-  upstreams: z.array(upstreamSchema).default([]),
+  upstreams: upstreamList,
 }).strict().superRefine((s, ctx) => {
+  if (!Array.isArray(s.upstreams)) return; // the list itself was refused; its issues are reported
   const seen = new Set<string>();
   s.upstreams.forEach((u, i) => {
     if (seen.has(u.id)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['upstreams', i, 'id'], message: `duplicate upstream id "${u.id}"` });
@@ -147,6 +174,9 @@ export const serviceSchema = z.object({
   }
   if (!hashing && s.hashOn !== undefined) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['hashOn'], message: `hashOn is only used by ring-hash and maglev, not ${s.balancer}` });
+  }
+  if (s.balancer === 'maglev' && s.maglevTableSize !== undefined && s.upstreams.length > s.maglevTableSize) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maglevTableSize'], message: `maglevTableSize ${s.maglevTableSize} is smaller than the ${s.upstreams.length} upstreams` });
   }
   if (s.boundedLoad !== undefined && s.balancer !== 'ring-hash') {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['boundedLoad'], message: 'boundedLoad applies to balancer ring-hash only' });
@@ -161,29 +191,31 @@ const routeSchema = z.object({
   service: z.string(),
 }).strict();
 
-const peerSchema = z.object({ id, address: hostPort }).strict();
+const peerSchema = z.object({ id: peerId, address: peerAddress }).strict();
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const configSchema = z.object({
   node: z.object({
-    id,
+    id: peerId,
     listen: hostPort,
     admin: z.object({
       listen: hostPort.default('127.0.0.1:9901'), // loopback by default: the admin API can change membership
       token: z.string().optional(),
       maxBodySize: size.default('64KiB'),
+      // Host names the admin API answers to besides its listen address and loopback (DNS rebinding, docs/admin.md).
+      allowedHosts: z.array(z.string().min(1).max(253)).default([]),
     }).strict().default({}),
     accessLog: z.boolean().default(true),
     logLevel: z.enum(LOG_LEVELS).default('info'),
-    drainTimeout: duration.default('30s'),
+    drainTimeout: duration().default('30s'),
     maxHeaderSize: size.default('16KiB'), // Node's own default; larger → 431
     maxBodySize: size.default('100MiB'), // Content-Length above it → 413; streamed bodies cut at it
     // Client side of the data plane (docs/config.md "Client connections"); anchors in the comments.
-    headersTimeout: duration.default('30s'), // whole request head; NGINX client_header_timeout 60s, HAProxy http-request 10s
-    requestTimeout: duration.default('300s'), // whole request incl. body, 0 = off; Node's default; Envoy request_timeout off
-    bodyIdleTimeout: duration.default('60s'), // between body reads, 0 = off; NGINX client_body_timeout 60s
-    keepAliveTimeout: duration.default('65s'), // idle client connection; NGINX keepalive_timeout 75s
+    headersTimeout: duration().default('30s'), // whole request head; NGINX client_header_timeout 60s, HAProxy http-request 10s
+    requestTimeout: duration().default('300s'), // whole request incl. body, 0 = off; Node's default; Envoy request_timeout off
+    bodyIdleTimeout: duration().default('60s'), // between body reads, 0 = off; NGINX client_body_timeout 60s
+    keepAliveTimeout: duration().default('65s'), // idle client connection; NGINX keepalive_timeout 75s
     maxHeadersCount: z.number().int().min(1).max(10_000).default(100), // more → 431; Envoy max_headers_count 100
     maxConnections: z.number().int().min(1).default(10_000), // open client connections; HAProxy maxconn
   }).strict(),
@@ -195,7 +227,7 @@ export const configSchema = z.object({
     // 15 ms: elections after 150–300 ms of silence, the Raft paper's timeouts (raft.md R-G1); failover
     // p50 ~0.2 s. PreVote and CheckQuorum keep a paused follower from disrupting a healthy leader; a peer
     // whose event loop stalls for longer (measured up to 129 ms under heavy load on 2 cores) can use 50ms.
-    tickInterval: duration.default('15ms'),
+    tickInterval: positiveDuration.default('15ms'),
   }).strict().optional(),
   redis: z.object({
     url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://').optional(),
@@ -203,10 +235,10 @@ export const configSchema = z.object({
     name: z.string().optional(),
     password: z.string().optional(),
     keyPrefix: z.string().default('meshgate:'),
-    budget: duration.default('50ms'),
+    budget: positiveDuration.default('50ms'),
   }).strict().optional(),
   routes: z.array(routeSchema).default([]),
-  services: z.record(z.string().regex(ID, 'service names use letters, digits, ".", "_" or "-"'), serviceSchema).default({}),
+  services: z.record(z.string().regex(NAME_PATTERN, `service names: ${NAME_RULE}`), serviceSchema).default({}),
 }).strict().superRefine((c, ctx) => {
   c.routes.forEach((r, i) => {
     if (!(r.service in c.services)) {
@@ -215,12 +247,21 @@ export const configSchema = z.object({
   });
   for (const [name, svc] of Object.entries(c.services)) {
     // Without a cluster the file is the only source of members, so an empty list can never serve.
-    if (!c.cluster && svc.upstreams.length === 0) {
+    if (!c.cluster && Array.isArray(svc.upstreams) && svc.upstreams.length === 0) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams'], message: `service "${name}" has no upstreams (and no cluster to register any)` });
     }
   }
   // A peer whose id is not in cluster.bootstrap is a joiner (etcd's --initial-cluster-state existing):
   // it learns the initial voters' addresses from the list and waits to be added through the admin API.
+  // Like Envoy's and Caddy's admin endpoints: reachable from other hosts means it needs a credential.
+  const admin = parseListenAddress(c.node.admin.listen);
+  if (admin.ok && !isLoopbackHost(admin.value.host) && !c.node.admin.token) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['node', 'admin', 'listen'],
+      message: `node.admin.listen ${c.node.admin.listen} is not a loopback address and node.admin.token is not set: anyone who can reach it could change membership; set a token or listen on 127.0.0.1`,
+    });
+  }
   if (c.redis && !c.redis.url && !c.redis.sentinels) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['redis'], message: 'redis needs url, or sentinels with name' });
   }
@@ -231,7 +272,7 @@ export const configSchema = z.object({
 
 export type Config = z.output<typeof configSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
-export type UpstreamConfig = z.output<typeof upstreamSchema>;
+export type UpstreamConfig = UpstreamEntry;
 export type RouteConfig = Config['routes'][number];
 
 function isPrime(n: number): boolean {

@@ -19,6 +19,7 @@ export interface EventMap {
   'raft:leader': { leader: string | undefined; term: number };
   'raft:role': { role: string; term: number };
   'raft:quorum': { hasQuorum: boolean };
+  'raft:entry-rejected': { index: number; kind: 'entry' | 'conf-change' | 'snapshot'; reason: string };
   'sticky:store': { up: boolean; reason: string };
   'breaker:open': { service: ServiceName; upstream?: UpstreamId; kind: 'max-in-flight' | 'max-pending' };
 }

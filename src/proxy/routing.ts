@@ -147,43 +147,74 @@ export class Router {
     private readonly nowMs: () => number = Date.now,
   ) {}
 
-  /** Builds a table for `config` + `cluster` and swaps it in; closes pools that nothing names any more. */
+  /**
+   * Builds a table for `config` + `cluster` and swaps it in; closes pools that nothing names any more.
+   * Total: an upstream whose pool cannot be made is left out, and a service whose balancer cannot be
+   * built keeps its previous route (or none), each listed in `problems`, so one bad member (say, a
+   * cluster registration from an older version) never freezes the routing of the others.
+   */
   apply(config: Config, cluster: ClusterMembership | undefined, generation: number): RoutingTable {
     const now = this.nowMs();
     const services = new Map<ServiceName, ServiceRoute>();
     const keepRuntimes = new Set<string>();
     const keepPools = new Set<string>();
+    const problems: string[] = [];
     for (const [name, svc] of Object.entries(config.services)) {
-      const members = liveMembers(name, svc, cluster);
+      const members: UpstreamSpec[] = [];
       const upstreams = new Map<UpstreamId, UpstreamRuntime>();
-      for (const spec of members) {
+      for (const spec of liveMembers(name, svc, cluster)) {
         const key = `${name}\u0000${spec.id}`;
         const poolOpts = { connectTimeoutMs: svc.timeouts.connect };
         const poolKey = UpstreamPools.keyOf(spec.url, poolOpts);
         let rt = this.runtimes.get(key);
         if (!rt || rt.poolKey !== poolKey) {
-          rt = new UpstreamRuntime(spec, this.pools.get(spec.url, poolOpts), poolKey, this.metrics.bindUpstream(name, spec.id));
+          try {
+            rt = new UpstreamRuntime(spec, this.pools.get(spec.url, poolOpts), poolKey, this.metrics.bindUpstream(name, spec.id));
+          } catch (err) {
+            problems.push(`service ${name}: upstream ${spec.id} (${spec.url}) left out: ${(err as Error).message}`);
+            continue;
+          }
           if (this.table !== undefined) rt.eligibleSinceMs = now;
           this.runtimes.set(key, rt);
         } else {
           rt.spec = spec;
         }
+        members.push(spec);
         keepRuntimes.add(key);
         keepPools.add(poolKey);
         upstreams.set(spec.id, rt);
       }
-      services.set(name, new ServiceRoute(name, svc, members, upstreams, this.health, now, this.table?.services.get(name)));
+      const previous = this.table?.services.get(name);
+      try {
+        services.set(name, new ServiceRoute(name, svc, members, upstreams, this.health, now, previous));
+      } catch (err) {
+        problems.push(`service ${name}: routing not rebuilt, ${previous ? 'keeps its previous members' : 'has no route'}: ${(err as Error).message}`);
+        if (previous) {
+          services.set(name, previous);
+          for (const id of previous.upstreams.keys()) keepRuntimes.add(`${name}\u0000${id}`);
+          for (const rt of previous.upstreams.values()) keepPools.add(rt.poolKey);
+        }
+      }
     }
     const routes = new RouteTable(config.routes.map((r) => ({ host: r.match.host, pathPrefix: r.match.pathPrefix, service: r.service })));
     const table = new RoutingTable(generation, routes, services, config);
     this.table = table;
+    this.problems = problems;
     for (const key of this.runtimes.keys()) if (!keepRuntimes.has(key)) this.runtimes.delete(key);
     void this.pools.retain(keepPools);
     return table;
   }
 
+  /** What the last apply() had to leave out (empty when everything was built). */
+  problems: readonly string[] = [];
+
   /** Health changed for a service: rebuild its balancer from the new eligibility. */
   rebuildService(name: string): void {
-    this.table?.services.get(name)?.rebuild(this.health, this.nowMs());
+    try {
+      this.table?.services.get(name)?.rebuild(this.health, this.nowMs());
+    } catch (err) {
+      // The previous balancer keeps serving (rebuild swaps only after a successful build).
+      this.problems = [...this.problems, `service ${name}: balancer not rebuilt: ${(err as Error).message}`];
+    }
   }
 }

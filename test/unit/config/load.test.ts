@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssue, parseConfigText } from '../../../src/config/load.js';
-import { parseDuration, parseSize } from '../../../src/config/duration.js';
+import { checkDuration, checkSize } from '../../../src/model/validate/index.js';
+
+const parseDuration = (v: unknown) => { const r = checkDuration(v); return r.ok ? r.value : r.message; };
+const parseSize = (v: unknown) => { const r = checkSize(v); return r.ok ? r.value : r.message; };
 import { substituteEnv } from '../../../src/config/env.js';
 import { restartRequired, effectiveConfig } from '../../../src/config/diff.js';
 
@@ -65,7 +68,7 @@ services:
     expect(e).toContain('c.yaml:5:13: services.api.hashOn: hashOn must be header:NAME, cookie:NAME, query:NAME, path or client-ip');
     expect(e).toContain('c.yaml:6:18: services.api.boundedLoad: boundedLoad must be ≥ 1 (1.25 lets no upstream exceed 125% of the mean load)');
     expect(e.some((x) => x.startsWith('c.yaml:7:26: services.api.timeouts.connect: invalid duration "soon"'))).toBe(true);
-    expect(e).toContain(`c.yaml:${loc(text, 'weight: 0', 8)}: services.api.upstreams.0.weight: weight must be > 0`);
+    expect(e).toContain(`c.yaml:${loc(text, 'weight: 0', 8)}: services.api.upstreams.0.weight: weight must be an integer in 1..10000, got 0`);
   });
 
   it('refuses an empty upstream list without a cluster, and a route to an unknown service', () => {
