@@ -1,41 +1,58 @@
 /**
  * Peer-to-peer transport for Raft messages: TCP on `cluster.listen`, length-prefixed frames, every frame
  * authenticated with HMAC-SHA256 derived from `cluster.secret`. The transport carries opaque payloads
- * (node.ts encodes Raft messages with codec.ts); it never interprets them.
+ * (node.ts encodes Raft messages with codec.ts); it never interprets them. Wire format: handshake.ts.
  *
  * Connections are one-way, like etcd's rafthttp streams: each peer dials every other peer and only sends on
- * the connection it dialled; the listener only receives. Handshake and frames (little-endian):
- *
- *   every frame:  u32 bodyLength | body                (bodyLength ≤ MAX_FRAME_BYTES, else dropped)
- *   CHALLENGE (listener → dialer, once, right after accept):
- *     body = u8 version=1 | u8 kind=0 | 16 B nonce | u16+utf8 listenerId | 32 B HMAC(secret, preceding body)
- *   DATA / CHUNK (dialer → listener):
- *     body = u8 version=1 | u8 kind (1 data, 2 chunk) | u16+utf8 from | u16+utf8 to | f64 seq | payload
- *            | 32 B HMAC(K, preceding body)       with K = HMAC(secret, "meshgate-raft-v1" | nonce)
- *     CHUNK payload = u32 totalBytes | u32 offset | bytes   (messages above CHUNK_BYTES, e.g. MsgSnap)
+ * the connection it dialled; the listener only receives. The listener speaks first (CHALLENGE with a fresh
+ * nonce, its id and its cluster id); the dialer's first frame is a HELLO (its id, our id, its cluster id)
+ * or a PROBE (identity.ts, first boot), signed with the per-connection key.
  *
  * Invariants:
- * - Nothing is delivered unless its HMAC verifies (timingSafeEqual), its `to` is this node, its `from`
- *   matches the connection's first frame, and its seq is exactly the next one on the connection. The nonce
- *   makes the key per connection and the seq orders frames within it, so a recorded frame cannot be
- *   replayed. A peer with a wrong secret can therefore deliver nothing, and so cannot raise the term.
- * - Oversize, malformed and unauthenticated frames are counted, logged at most once per remote per
+ * - Nothing is delivered unless its HMAC verifies (timingSafeEqual), the connection's HELLO named this
+ *   node and a cluster id equal to ours, the sender is a member (`identity.isMember`, checked at HELLO and
+ *   on every frame), `from` matches the HELLO and the seq is exactly the next one. The nonce makes the key
+ *   per connection and the seq orders frames within it, so a recorded frame cannot be replayed.
+ * - What an unauthenticated connection costs is bounded: its frames may not exceed MAX_PREAUTH_FRAME_BYTES,
+ *   it must authenticate within HANDSHAKE_TIMEOUT_MS, at most MAX_PENDING_PER_SOURCE of them per remote
+ *   address and MAX_PENDING_INBOUND in all (a new one evicts the oldest), and they never take the place of
+ *   an authenticated peer's connection. Buffered bytes follow what arrived, never a length prefix
+ *   (FrameReader), and a chunked message is kept as the chunks that arrived.
+ * - An authenticated connection that stays silent for IDLE_TIMEOUT_MS is closed (the dialer redials when it
+ *   has something to send); a new connection from a peer id replaces its older ones.
+ * - Oversize, malformed and refused frames are counted, logged at most once per remote per
  *   LOG_INTERVAL_MS, and the connection is closed; the bytes are never delivered.
  * - send() never blocks and never throws: each peer has a bounded queue; on overflow the oldest message is
  *   dropped and the peer is reported unreachable (Raft tolerates loss; the core probes again).
  * - Outbound connections reconnect with exponential backoff and jitter.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { BufReader, BufWriter } from './codec.js';
+import { BufWriter } from './codec.js';
+import {
+  decodeChallenge,
+  decodeDataFrame,
+  decodeOpening,
+  encodeChallenge,
+  encodeDataFrame,
+  encodeHello,
+  encodeProbeReply,
+  FrameReader,
+  HandshakeError,
+  KIND_CHUNK,
+  KIND_DATA,
+  MAX_PREAUTH_FRAME_BYTES,
+  NONCE_BYTES,
+  sessionKey,
+  verified,
+} from './handshake.js';
 import { noopLogger, type ClusterLogger } from './logger.js';
 import type { NodeId } from './raft/types.js';
 
-export const TRANSPORT_VERSION = 1;
+export { TRANSPORT_VERSION } from './handshake.js';
 /**
- * 4 MiB per frame: the core bounds a MsgApp at 1 MiB of entries (DEFAULT_MAX_SIZE_PER_MSG), so ordinary
- * frames are far below this; bigger messages (snapshots) are split into CHUNK_BYTES chunks. The bound
- * caps what an unauthenticated sender can make us buffer before the HMAC check.
+ * 4 MiB per frame once authenticated: the core bounds a MsgApp at 1 MiB of entries (DEFAULT_MAX_SIZE_PER_MSG),
+ * so ordinary frames are far below this; bigger messages (snapshots) are split into CHUNK_BYTES chunks.
  */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 /** 1 MiB chunks keep one snapshot from monopolising a connection for long and stay well under the frame bound. */
@@ -52,22 +69,48 @@ const SOCKET_HIGH_WATER = 1024 * 1024;
 /** Reconnect backoff: start near a loopback RTT, cap well under an election timeout. */
 export const DEFAULT_BACKOFF_BASE_MS = 50;
 export const DEFAULT_BACKOFF_MAX_MS = 2000;
-/** A dialer that does not get a valid challenge in this time gives up and backs off. */
-const HANDSHAKE_TIMEOUT_MS = 5000;
 /**
- * Inbound connections are one per peer in normal operation (plus a few during reconnects); each may buffer
- * up to one frame before its HMAC is checked, so the cap bounds what unauthenticated clients can pin.
+ * Both sides give the handshake this long: a CHALLENGE and a HELLO are one round trip, so 2 s is far
+ * above any LAN RTT, and short enough that a connection that never authenticates is gone quickly.
  */
-export const MAX_INBOUND_CONNECTIONS = 64;
+export const HANDSHAKE_TIMEOUT_MS = 2000;
+/** Unauthenticated connections in all; when full, a new one evicts the oldest (so holders cannot lock peers out). */
+export const MAX_PENDING_INBOUND = 64;
+/** Unauthenticated connections per remote address; when full, a new one evicts that address's oldest. */
+export const MAX_PENDING_PER_SOURCE = 8;
+/**
+ * An authenticated inbound connection with no frame for this long is closed. A leader's link carries
+ * heartbeats every tick; a follower-to-follower link is silent between elections, and its dialer simply
+ * redials (one round trip) when it next has something to send.
+ */
+export const IDLE_TIMEOUT_MS = 5 * 60_000;
 /** Rate limit for drop logs: at most one line per remote per interval, however hostile the remote is. */
 export const LOG_INTERVAL_MS = 10_000;
 
-const KIND_CHALLENGE = 0;
-const KIND_DATA = 1;
-const KIND_CHUNK = 2;
-const MAC_BYTES = 32;
-const NONCE_BYTES = 16;
-const KEY_LABEL = Buffer.from('meshgate-raft-v1', 'latin1');
+/**
+ * What the transport needs to know about this peer's cluster (node.ts backs it with identity.ts and the
+ * applied configuration). Policy lives there; the transport only enforces it.
+ */
+export interface TransportIdentity {
+  /** This peer's cluster id, or undefined while it has none (a joiner never contacted, a first-boot probe). */
+  clusterId(): Buffer | undefined;
+  /** Current Raft term, for PROBE replies. */
+  term(): number;
+  /** This data dir accepted a connection from `id` before (PROBE replies). */
+  hasHeard(id: NodeId): boolean;
+  /** Frames from `id` are accepted now (it is in the configuration, or we have none yet). */
+  isMember(id: NodeId): boolean;
+  /**
+   * `from` authenticated presenting `clusterId` (equal to ours, or ours is undefined): resolve when it may
+   * send (the cluster id adopted and `from` recorded durably); reject to refuse the connection.
+   */
+  admit(from: NodeId, clusterId: Buffer): Promise<void>;
+}
+
+/** A fixed cluster id, every authenticated id a member: for embedders and tests without a data dir. */
+export function staticIdentity(clusterId: Buffer = Buffer.alloc(16, 0x6d)): TransportIdentity {
+  return { clusterId: () => clusterId, term: () => 0, hasHeard: () => false, isMember: () => true, admit: () => Promise.resolve() };
+}
 
 export interface TransportStats {
   framesReceived: number;
@@ -79,8 +122,19 @@ export interface TransportStats {
   droppedWrongDestination: number;
   droppedQueueFull: number;
   droppedUnknownPeer: number;
+  /** HELLO from a peer of another cluster (or from a dialer with no cluster id). */
+  droppedWrongCluster: number;
+  /** HELLO or frame from an id that is not in the current configuration. */
+  droppedNonMember: number;
   connectFailures: number;
   handshakeFailures: number;
+  /** Inbound connections closed for not authenticating within HANDSHAKE_TIMEOUT_MS. */
+  handshakeTimeouts: number;
+  /** Unauthenticated inbound connections evicted to make room (MAX_PENDING_*). */
+  evictedPending: number;
+  /** Authenticated inbound connections closed after IDLE_TIMEOUT_MS of silence. */
+  idleClosed: number;
+  probesAnswered: number;
 }
 
 export interface PeerLinkStatus {
@@ -103,6 +157,10 @@ export interface TransportOptions {
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
   readonly maxFrameBytes?: number;
+  /** Cluster id and membership checks of the handshake; default staticIdentity(). */
+  readonly identity?: TransportIdentity;
+  readonly handshakeTimeoutMs?: number;
+  readonly idleTimeoutMs?: number;
   /** Jitter source; defaults to Math.random (jitter needs no reproducibility outside tests). */
   readonly random?: () => number;
 }
@@ -112,70 +170,6 @@ export function parseHostPort(s: string): { host: string; port: number } {
   const port = m ? Number(m[2]) : NaN;
   if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid host:port ${JSON.stringify(s)}`);
   return { host: m[1]!, port };
-}
-
-function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
-  const h = createHmac('sha256', key);
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-function macOk(expected: Buffer, got: Uint8Array): boolean {
-  return got.length === expected.length && timingSafeEqual(expected, got);
-}
-
-/** K = HMAC(secret, label | nonce): one key per connection. */
-export function deriveSessionKeyForTest(secret: Uint8Array, nonce: Uint8Array): Buffer {
-  return hmac(secret, KEY_LABEL, nonce);
-}
-const sessionKey = deriveSessionKeyForTest;
-
-function frame(body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(4 + body.length);
-  out.writeUInt32LE(body.length, 0);
-  body.copy(out, 4);
-  return out;
-}
-
-function encodeChallenge(secret: Uint8Array, nonce: Uint8Array, listenerId: NodeId): Buffer {
-  const w = new BufWriter(64).u8(TRANSPORT_VERSION).u8(KIND_CHALLENGE).bytes(nonce).str(listenerId);
-  const body = w.finish();
-  return frame(Buffer.concat([body, hmac(secret, body)]));
-}
-
-/** Encodes one authenticated DATA/CHUNK frame (exported so tests can forge frames). */
-export function encodeDataFrameForTest(key: Uint8Array, kind: 1 | 2, from: NodeId, to: NodeId, seq: number, payload: Uint8Array): Buffer {
-  const w = new BufWriter(payload.length + 64).u8(TRANSPORT_VERSION).u8(kind).str(from).str(to).f64(seq).bytes(payload);
-  const body = w.finish();
-  return frame(Buffer.concat([body, hmac(key, body)]));
-}
-const encodeDataFrame = encodeDataFrameForTest;
-
-/** Splits a byte stream into frame bodies; reports an oversize length before buffering it. */
-class FrameReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  constructor(private readonly maxFrame: number) {}
-
-  /** Returns complete bodies, or 'oversize' as soon as a length prefix exceeds the bound. */
-  push(data: Buffer): Buffer[] | 'oversize' {
-    this.chunks.push(data);
-    this.buffered += data.length;
-    const out: Buffer[] = [];
-    for (;;) {
-      if (this.buffered < 4) return out;
-      if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks)];
-      const len = this.chunks[0]!.readUInt32LE(0);
-      if (len > this.maxFrame) return 'oversize';
-      // Concatenate once per frame, when it is complete, not on every partial read.
-      if (this.buffered < 4 + len) return out;
-      const head = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      out.push(head.subarray(4, 4 + len));
-      const rest = head.subarray(4 + len);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.buffered = rest.length;
-    }
-  }
 }
 
 interface Queued {
@@ -203,7 +197,12 @@ export class PeerTransport {
   private readonly secret: Buffer;
   private readonly log: ClusterLogger;
   private readonly peers = new Map<NodeId, PeerLink>();
-  private readonly inbound = new Set<net.Socket>();
+  private readonly identity: TransportIdentity;
+  /** Unauthenticated inbound connections, oldest first (Set keeps insertion order). */
+  private readonly pending = new Set<net.Socket>();
+  private readonly pendingBySource = new Map<string, Set<net.Socket>>();
+  /** Authenticated inbound connections by peer id (normally one each). */
+  private readonly authenticated = new Map<NodeId, Set<net.Socket>>();
   private readonly lastLogAt = new Map<string, number>();
   private server: net.Server | undefined;
   private closed = false;
@@ -218,14 +217,21 @@ export class PeerTransport {
     droppedWrongDestination: 0,
     droppedQueueFull: 0,
     droppedUnknownPeer: 0,
+    droppedWrongCluster: 0,
+    droppedNonMember: 0,
     connectFailures: 0,
     handshakeFailures: 0,
+    handshakeTimeouts: 0,
+    evictedPending: 0,
+    idleClosed: 0,
+    probesAnswered: 0,
   };
 
   constructor(private readonly opts: TransportOptions) {
     this.secret = Buffer.from(typeof opts.secret === 'string' ? Buffer.from(opts.secret, 'utf8') : opts.secret);
     if (this.secret.length === 0) throw new Error('cluster.secret must not be empty');
     this.log = opts.logger ?? noopLogger;
+    this.identity = opts.identity ?? staticIdentity();
   }
 
   /** Starts listening; resolves with the bound address. */
@@ -261,7 +267,13 @@ export class PeerTransport {
   /** Adds a peer or changes its address (an open connection to the old address is closed). */
   setPeer(id: NodeId, address: string): void {
     if (id === this.opts.id) return;
-    parseHostPort(address);
+    try {
+      parseHostPort(address);
+    } catch (err) {
+      // Never throws into the apply path: a committed address we cannot dial leaves the peer unreachable.
+      this.rateLimitedLog(`addr:${id}`, { peer: id, address, err }, 'raft transport: peer address is not host:port; the peer stays unreachable');
+      return;
+    }
     const p = this.peers.get(id);
     if (p) {
       if (p.address === address) return;
@@ -325,8 +337,11 @@ export class PeerTransport {
     if (this.closed) return;
     this.closed = true;
     for (const p of [...this.peers.values()]) this.removePeer(p.id);
-    for (const s of this.inbound) s.destroy();
-    this.inbound.clear();
+    for (const s of this.pending) s.destroy();
+    for (const set of this.authenticated.values()) for (const s of set) s.destroy();
+    this.pending.clear();
+    this.pendingBySource.clear();
+    this.authenticated.clear();
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -373,13 +388,18 @@ export class PeerTransport {
 
   private connect(p: PeerLink): void {
     if (this.closed || p.removed || p.state !== 'idle') return;
-    const { host, port } = parseHostPort(p.address);
-    const socket = net.connect({ host, port });
+    let target: { host: string; port: number };
+    try {
+      target = parseHostPort(p.address);
+    } catch {
+      return; // setPeer never stores such an address; kept for safety
+    }
+    const socket = net.connect(target);
     socket.setNoDelay(true);
     p.socket = socket;
     p.state = 'connecting';
-    const reader = new FrameReader(this.opts.maxFrameBytes ?? MAX_FRAME_BYTES);
-    const timeout = setTimeout(() => fail('handshake timeout'), HANDSHAKE_TIMEOUT_MS);
+    const reader = new FrameReader(MAX_PREAUTH_FRAME_BYTES);
+    const timeout = setTimeout(() => fail('handshake timeout', true), this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
     let failed = false;
     const fail = (reason: string, handshake = false): void => {
       clearTimeout(timeout);
@@ -402,29 +422,28 @@ export class PeerTransport {
     });
     socket.on('data', (data: Buffer) => {
       if (p.state === 'open') return fail('unexpected data from listener', true);
-      const bodies = reader.push(data);
-      if (bodies === 'oversize') return fail('oversize challenge', true);
-      const body = bodies[0];
-      if (!body) return;
+      reader.push(data);
+      const body = reader.next();
+      if (body === undefined) return;
+      if (body === 'oversize') return fail('oversize challenge', true);
+      let nonce: Buffer;
       try {
-        const r = new BufReader(body, 0, body.length - MAC_BYTES);
-        if (r.u8() !== TRANSPORT_VERSION || r.u8() !== KIND_CHALLENGE) return fail('unsupported transport version', true);
-        const nonce = r.bytes(NONCE_BYTES);
-        const listenerId = r.str();
-        r.done();
-        if (!macOk(hmac(this.secret, body.subarray(0, body.length - MAC_BYTES)), body.subarray(body.length - MAC_BYTES))) {
-          return fail('challenge HMAC mismatch: the peer uses a different cluster.secret', true);
-        }
-        if (listenerId !== p.id) return fail(`address ${p.address} belongs to peer ${JSON.stringify(listenerId)}, not ${JSON.stringify(p.id)}`, true);
-        clearTimeout(timeout);
-        p.key = sessionKey(this.secret, nonce);
-        p.seq = 0;
-        p.state = 'open';
-        p.attempts = 0;
-        this.flush(p);
-      } catch {
-        fail('malformed challenge', true);
+        const ch = decodeChallenge(this.secret, body);
+        if (ch.listenerId !== p.id) return fail(`address ${p.address} belongs to peer ${JSON.stringify(ch.listenerId)}, not ${JSON.stringify(p.id)}`, true);
+        const ours = this.identity.clusterId();
+        if (!ours) return fail('this peer has no cluster id yet (it waits to be contacted by the leader)', true);
+        if (ch.clusterId && !ch.clusterId.equals(ours)) return fail(`peer belongs to cluster ${ch.clusterId.toString('hex')}, this one is ${ours.toString('hex')}`, true);
+        nonce = ch.nonce;
+      } catch (err) {
+        return fail(err instanceof HandshakeError && /HMAC/.test(err.message) ? 'challenge HMAC mismatch: the peer uses a different cluster.secret' : `bad challenge: ${(err as Error).message}`, true);
       }
+      clearTimeout(timeout);
+      p.key = sessionKey(this.secret, nonce);
+      p.seq = 0;
+      p.state = 'open';
+      p.attempts = 0;
+      socket.write(encodeHello(p.key, this.opts.id, p.id, this.identity.clusterId()));
+      this.flush(p);
     });
   }
 
@@ -491,82 +510,172 @@ export class PeerTransport {
       s.destroy();
       return;
     }
-    if (this.inbound.size >= MAX_INBOUND_CONNECTIONS) {
-      this.rateLimitedLog(`cap:${s.remoteAddress ?? '?'}`, { remote: s.remoteAddress, limit: MAX_INBOUND_CONNECTIONS }, 'raft transport: too many inbound connections, refusing');
-      s.destroy();
-      return;
-    }
-    this.inbound.add(s);
+    const source = s.remoteAddress ?? '?';
+    const remote = `${source}:${s.remotePort ?? '?'}`;
+    this.admitPending(s, source);
     s.setNoDelay(true);
-    const remote = `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
     const nonce = randomBytes(NONCE_BYTES);
     const key = sessionKey(this.secret, nonce);
-    const reader = new FrameReader(this.opts.maxFrameBytes ?? MAX_FRAME_BYTES);
+    const reader = new FrameReader(MAX_PREAUTH_FRAME_BYTES);
+    const maxFrame = this.opts.maxFrameBytes ?? MAX_FRAME_BYTES;
     let from: NodeId | undefined;
+    /** HELLO verified, waiting for identity.admit (frames stay in the reader meanwhile). */
+    let admitting = false;
+    let authenticated = false;
     let expectSeq = 0;
-    let assembling: { buf: Buffer; got: number } | undefined;
+    let assembling: { total: number; got: number; parts: Uint8Array[] } | undefined;
     let dead = false;
     const drop = (counter: keyof TransportStats, reason: string): void => {
       if (dead) return;
       dead = true;
       this.counters[counter]++;
-      this.rateLimitedLog(`in:${from ?? s.remoteAddress ?? remote}`, { remote, peer: from, reason }, 'raft transport: dropped frame from peer and closed the connection');
+      this.rateLimitedLog(`in:${from ?? source}`, { remote, peer: from, reason }, 'raft transport: dropped frame from peer and closed the connection');
       s.destroy();
     };
+    const handshakeTimer = setTimeout(() => drop('handshakeTimeouts', `no authentication within ${this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS} ms`), this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
     s.on('error', () => undefined);
-    s.on('close', () => this.inbound.delete(s));
-    s.write(encodeChallenge(this.secret, nonce, this.opts.id));
+    s.on('close', () => {
+      dead = true;
+      clearTimeout(handshakeTimer);
+      this.forgetInbound(s, source, from);
+    });
+    s.write(encodeChallenge(this.secret, nonce, this.opts.id, this.identity.clusterId()));
+
+    /** The dialer's first frame: HELLO (then data follows) or PROBE (answered, then closed). */
+    const opening = (body: Buffer): void => {
+      let o;
+      try {
+        o = decodeOpening(key, body);
+      } catch (err) {
+        return drop(/HMAC/.test((err as Error).message) ? 'droppedBadMac' : 'droppedMalformed', (err as Error).message);
+      }
+      from = o.from;
+      if (o.to !== this.opts.id) return drop('droppedWrongDestination', `connection addressed to ${JSON.stringify(o.to)}`);
+      if (o.kind === 'probe') {
+        this.counters.probesAnswered++;
+        clearTimeout(handshakeTimer);
+        s.end(encodeProbeReply(key, { clusterId: this.identity.clusterId(), term: this.identity.term(), heardFromYou: this.identity.hasHeard(o.from) }));
+        dead = true;
+        return;
+      }
+      const ours = this.identity.clusterId();
+      if (!o.clusterId) return drop('droppedWrongCluster', 'the dialer has no cluster id');
+      if (ours && !o.clusterId.equals(ours)) return drop('droppedWrongCluster', `peer of cluster ${o.clusterId.toString('hex')}, this one is ${ours.toString('hex')}`);
+      if (!this.identity.isMember(o.from)) return drop('droppedNonMember', `${JSON.stringify(o.from)} is not in the current configuration`);
+      admitting = true;
+      clearTimeout(handshakeTimer);
+      s.pause();
+      const sender = o.from;
+      this.identity.admit(sender, o.clusterId).then(
+        () => {
+          if (dead) return;
+          admitting = false;
+          authenticated = true;
+          this.promote(s, source, sender);
+          reader.maxFrame = maxFrame;
+          this.onPeerAlive(sender);
+          s.resume();
+          consume();
+        },
+        (err: unknown) => drop('droppedWrongCluster', `refused: ${(err as Error).message}`),
+      );
+    };
+
+    const dataFrame = (body: Buffer): void => {
+      this.counters.framesReceived++;
+      let f;
+      try {
+        f = decodeDataFrame(verified(body, key));
+      } catch (err) {
+        return drop(/HMAC/.test((err as Error).message) ? 'droppedBadMac' : 'droppedMalformed', (err as Error).message);
+      }
+      if (f.to !== this.opts.id) return drop('droppedWrongDestination', `frame addressed to ${JSON.stringify(f.to)}`);
+      if (f.from !== from) return drop('droppedMalformed', `sender changed from ${from} to ${f.from} on one connection`);
+      if (f.seq !== expectSeq) return drop('droppedMalformed', `sequence ${f.seq}, expected ${expectSeq} (replay or reorder)`);
+      // Membership is checked on every frame too: a peer removed while connected is cut off at once.
+      if (!this.identity.isMember(f.from)) return drop('droppedNonMember', `${JSON.stringify(f.from)} is no longer in the configuration`);
+      expectSeq++;
+      if (f.kind === KIND_DATA) {
+        if (assembling) return drop('droppedMalformed', 'data frame inside a chunked message');
+        this.deliver(f.from, f.payload);
+      } else if (f.kind === KIND_CHUNK) {
+        const payload = f.payload;
+        if (payload.length < 8) return drop('droppedMalformed', 'short chunk');
+        const view = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+        const total = view.readUInt32LE(0);
+        const off = view.readUInt32LE(4);
+        const part = payload.subarray(8);
+        if (total > MAX_MESSAGE_BYTES) return drop('droppedOversize', `chunked message of ${total} bytes`);
+        if (off === 0) assembling = { total, got: 0, parts: [] };
+        if (!assembling || off !== assembling.got || assembling.total !== total || off + part.length > total) return drop('droppedMalformed', 'chunk out of order');
+        // Kept as the chunks that arrived, joined at the end: memory follows the bytes, not `total`.
+        assembling.parts.push(part);
+        assembling.got += part.length;
+        if (assembling.got === total) {
+          const msg = Buffer.concat(assembling.parts, total);
+          assembling = undefined;
+          this.deliver(f.from, msg);
+        }
+      } else {
+        return drop('droppedMalformed', `unknown frame kind ${f.kind}`);
+      }
+    };
+
+    const consume = (): void => {
+      while (!dead && !admitting) {
+        const body = reader.next();
+        if (body === undefined) return;
+        if (body === 'oversize') return drop('droppedOversize', `frame above ${reader.maxFrame} bytes${authenticated ? '' : ' before authentication'}`);
+        if (from === undefined) opening(body);
+        else dataFrame(body);
+      }
+    };
     s.on('data', (data: Buffer) => {
       if (dead) return;
-      const bodies = reader.push(data);
-      if (bodies === 'oversize') return drop('droppedOversize', `frame above ${this.opts.maxFrameBytes ?? MAX_FRAME_BYTES} bytes`);
-      for (const body of bodies) {
-        if (dead) return;
-        this.counters.framesReceived++;
-        if (body.length < 2 + MAC_BYTES) return drop('droppedMalformed', 'frame too short');
-        const signed = body.subarray(0, body.length - MAC_BYTES);
-        if (!macOk(hmac(key, signed), body.subarray(body.length - MAC_BYTES))) return drop('droppedBadMac', 'HMAC mismatch (wrong cluster.secret or tampering)');
-        let kind: number, sender: string, to: string, seq: number, payload: Uint8Array;
-        try {
-          const r = new BufReader(signed);
-          if (r.u8() !== TRANSPORT_VERSION) return drop('droppedMalformed', 'unsupported transport version');
-          kind = r.u8();
-          sender = r.str();
-          to = r.str();
-          seq = r.uint();
-          payload = r.bytes(r.remaining);
-        } catch {
-          return drop('droppedMalformed', 'undecodable frame');
-        }
-        if (to !== this.opts.id) return drop('droppedWrongDestination', `frame addressed to ${JSON.stringify(to)}`);
-        if (from !== undefined && sender !== from) return drop('droppedMalformed', `sender changed from ${from} to ${sender} on one connection`);
-        if (seq !== expectSeq) return drop('droppedMalformed', `sequence ${seq}, expected ${expectSeq} (replay or reorder)`);
-        if (from === undefined) this.onPeerAlive(sender);
-        from = sender;
-        expectSeq++;
-        if (kind === KIND_DATA) {
-          if (assembling) return drop('droppedMalformed', 'data frame inside a chunked message');
-          this.deliver(sender, payload);
-        } else if (kind === KIND_CHUNK) {
-          if (payload.length < 8) return drop('droppedMalformed', 'short chunk');
-          const total = Buffer.from(payload.buffer, payload.byteOffset, payload.length).readUInt32LE(0);
-          const off = Buffer.from(payload.buffer, payload.byteOffset, payload.length).readUInt32LE(4);
-          const part = payload.subarray(8);
-          if (total > MAX_MESSAGE_BYTES) return drop('droppedOversize', `chunked message of ${total} bytes`);
-          if (off === 0) assembling = { buf: Buffer.allocUnsafe(total), got: 0 };
-          if (!assembling || off !== assembling.got || assembling.buf.length !== total || off + part.length > total) return drop('droppedMalformed', 'chunk out of order');
-          assembling.buf.set(part, off);
-          assembling.got += part.length;
-          if (assembling.got === total) {
-            const msg = assembling.buf;
-            assembling = undefined;
-            this.deliver(sender, msg);
-          }
-        } else {
-          return drop('droppedMalformed', `unknown frame kind ${kind}`);
-        }
-      }
+      reader.push(data);
+      consume();
     });
+  }
+
+  /** Registers an unauthenticated connection, evicting the oldest one of its source or in all when full. */
+  private admitPending(s: net.Socket, source: string): void {
+    const evict = (victim: net.Socket | undefined): void => {
+      if (!victim) return;
+      this.counters.evictedPending++;
+      this.rateLimitedLog(`evict:${source}`, { remote: source, pending: this.pending.size }, 'raft transport: too many unauthenticated connections, closing the oldest');
+      this.forgetInbound(victim, victim.remoteAddress ?? '?', undefined);
+      victim.destroy();
+    };
+    const mine = this.pendingBySource.get(source);
+    if (mine && mine.size >= MAX_PENDING_PER_SOURCE) evict(mine.values().next().value);
+    if (this.pending.size >= MAX_PENDING_INBOUND) evict(this.pending.values().next().value);
+    this.pending.add(s);
+    const bySource = this.pendingBySource.get(source);
+    if (bySource) bySource.add(s);
+    else this.pendingBySource.set(source, new Set([s]));
+  }
+
+  /** The connection authenticated as `id`: out of the pending pool; it replaces older connections of `id`. */
+  private promote(s: net.Socket, source: string, id: NodeId): void {
+    this.forgetInbound(s, source, undefined);
+    const older = this.authenticated.get(id);
+    if (older) for (const o of [...older]) o.destroy();
+    this.authenticated.set(id, new Set([s]));
+    const idle = this.opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    s.setTimeout(idle, () => {
+      this.counters.idleClosed++;
+      s.destroy();
+    });
+  }
+
+  private forgetInbound(s: net.Socket, source: string, id: NodeId | undefined): void {
+    this.pending.delete(s);
+    const bySource = this.pendingBySource.get(source);
+    if (bySource?.delete(s) && bySource.size === 0) this.pendingBySource.delete(source);
+    if (id !== undefined) {
+      const set = this.authenticated.get(id);
+      if (set?.delete(s) && set.size === 0) this.authenticated.delete(id);
+    }
   }
 
   private deliver(from: NodeId, payload: Uint8Array): void {

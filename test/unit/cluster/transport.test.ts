@@ -1,17 +1,29 @@
 /**
- * PeerTransport over real loopback sockets: authenticated delivery, and every way a frame can be refused
- * (wrong secret, bad HMAC, oversize, malformed, replayed, misaddressed) without being delivered.
+ * PeerTransport over real loopback sockets: authenticated delivery, and every way a connection or frame
+ * can be refused (wrong secret, bad HMAC, oversize, malformed, replayed, misaddressed, another cluster, a
+ * non-member, no handshake in time) without being delivered; the pools that bound unauthenticated peers.
  */
 import { createHmac } from 'node:crypto';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  deriveSessionKeyForTest,
-  encodeDataFrameForTest,
-  MAX_FRAME_BYTES,
+  decodeProbeReply,
+  encodeDataFrame as encodeDataFrameForTest,
+  encodeHello,
+  encodeProbe,
+  MAX_PREAUTH_FRAME_BYTES,
+  sessionKey as deriveSessionKeyForTest,
+} from '../../../src/cluster/handshake.js';
+import { probePeer } from '../../../src/cluster/probe.js';
+import {
+  MAX_PENDING_PER_SOURCE,
   PeerTransport,
+  staticIdentity,
+  type TransportIdentity,
   type TransportOptions,
 } from '../../../src/cluster/transport.js';
+
+const CID = Buffer.alloc(16, 0x6d); // staticIdentity's default
 
 const SECRET = 'correct horse battery staple';
 const open: PeerTransport[] = [];
@@ -79,6 +91,14 @@ async function rawClient(addr: string): Promise<{ s: net.Socket; nonce: Buffer; 
   return { s, nonce: first.subarray(6, 22), closed };
 }
 
+/** A raw client that also authenticated (HELLO) as `from`, presenting `cid`. */
+async function helloClient(addr: string, from = 'a', to = 'b', cid: Buffer = CID): Promise<{ s: net.Socket; key: Buffer; closed: Promise<void> }> {
+  const c = await rawClient(addr);
+  const key = deriveSessionKeyForTest(Buffer.from(SECRET), c.nonce);
+  c.s.write(encodeHello(key, from, to, cid));
+  return { s: c.s, key, closed: c.closed };
+}
+
 describe('PeerTransport', () => {
   it('delivers messages between peers, including a chunked 3 MiB message', async () => {
     const a = await node('a');
@@ -123,11 +143,11 @@ describe('PeerTransport', () => {
     expect(b.warnings).toHaveLength(1);
   });
 
-  it('drops oversize frames before buffering them', async () => {
+  it('drops a frame above the pre-authentication limit before buffering it', async () => {
     const b = await node('b');
     const { s, closed } = await rawClient(b.addr);
     const head = Buffer.alloc(4);
-    head.writeUInt32LE(MAX_FRAME_BYTES + 1, 0);
+    head.writeUInt32LE(MAX_PREAUTH_FRAME_BYTES + 1, 0);
     s.write(head);
     await closed;
     expect(b.t.stats().droppedOversize).toBe(1);
@@ -136,11 +156,10 @@ describe('PeerTransport', () => {
 
   it('drops authenticated but malformed, misaddressed and replayed frames', async () => {
     const b = await node('b');
-    const secret = Buffer.from(SECRET);
 
-    // Valid MAC over garbage: malformed.
-    let c = await rawClient(b.addr);
-    let key = deriveSessionKeyForTest(secret, c.nonce);
+    // Valid MAC over garbage, after a good HELLO: malformed.
+    let c = await helloClient(b.addr);
+    let key = c.key;
     const garbage = Buffer.from([1, 9, 0xff]);
     const body = Buffer.concat([garbage, createHmac('sha256', key).update(garbage).digest()]);
     const len = Buffer.alloc(4);
@@ -150,15 +169,15 @@ describe('PeerTransport', () => {
     expect(b.t.stats().droppedMalformed).toBe(1);
 
     // Addressed to someone else.
-    c = await rawClient(b.addr);
-    key = deriveSessionKeyForTest(secret, c.nonce);
+    c = await helloClient(b.addr);
+    key = c.key;
     c.s.write(encodeDataFrameForTest(key, 1, 'a', 'z', 0, Buffer.from('x')));
     await c.closed;
     expect(b.t.stats().droppedWrongDestination).toBe(1);
 
     // A good frame is delivered; the same frame replayed on the same connection is refused...
-    c = await rawClient(b.addr);
-    key = deriveSessionKeyForTest(secret, c.nonce);
+    c = await helloClient(b.addr);
+    key = c.key;
     const good = encodeDataFrameForTest(key, 1, 'a', 'b', 0, Buffer.from('once'));
     c.s.write(good);
     await waitFor(() => b.got.length === 1, 'first delivery');
@@ -166,7 +185,7 @@ describe('PeerTransport', () => {
     await c.closed;
     expect(b.t.stats().droppedMalformed).toBe(2);
     // ...and on a new connection its MAC no longer verifies (new nonce, new key).
-    const c2 = await rawClient(b.addr);
+    const c2 = await helloClient(b.addr);
     c2.s.write(good);
     await c2.closed;
     expect(b.t.stats().droppedBadMac).toBe(1);
@@ -237,5 +256,129 @@ describe('PeerTransport', () => {
     // Unknown peers are refused too, without throwing.
     a.t.send('nobody', Buffer.from('x'), (ok) => results.push([99, ok]));
     expect(results.at(-1)).toEqual([99, false]);
+  });
+  it('refuses a HELLO from a peer of another cluster, and the dialer refuses a listener of another cluster', async () => {
+    const b = await node('b');
+    const c = await helloClient(b.addr, 'a', 'b', Buffer.alloc(16, 0x42));
+    await c.closed;
+    expect(b.t.stats().droppedWrongCluster).toBe(1);
+    // A real dialer with the same secret and ids but another cluster id never opens its link.
+    const other = await node('a', { identity: staticIdentity(Buffer.alloc(16, 0x42)) });
+    other.t.setPeer('b', b.addr);
+    other.t.send('b', Buffer.from('MsgHeartbeat term=99'));
+    await waitFor(() => other.t.stats().handshakeFailures >= 2, 'handshake failures');
+    expect(other.warnings.some((w) => /another cluster|belongs to cluster/.test(JSON.stringify(w)))).toBe(true);
+    expect(b.got).toEqual([]);
+  });
+
+  it('refuses a HELLO, and every later frame, from an id that is not a member', async () => {
+    const members = new Set(['a']);
+    const b = await node('b', { identity: { ...staticIdentity(CID), isMember: (id) => members.has(id) } });
+    const evil = await helloClient(b.addr, 'gw-removed');
+    evil.s.write(encodeDataFrameForTest(evil.key, 1, 'gw-removed', 'b', 0, Buffer.from('MsgHeartbeat term=99')));
+    await evil.closed;
+    expect(b.t.stats().droppedNonMember).toBe(1);
+    // A member connected, then removed: its next frame is refused and the connection closed.
+    const a = await helloClient(b.addr, 'a');
+    a.s.write(encodeDataFrameForTest(a.key, 1, 'a', 'b', 0, Buffer.from('one')));
+    await waitFor(() => b.got.length === 1, 'member delivery');
+    members.delete('a');
+    a.s.write(encodeDataFrameForTest(a.key, 1, 'a', 'b', 1, Buffer.from('two')));
+    await a.closed;
+    expect(b.t.stats().droppedNonMember).toBe(2);
+    expect(b.got.map((g) => g.text)).toEqual(['one']);
+  });
+
+  it('closes connections that do not authenticate in time: silent, truncated HELLO, data before HELLO', async () => {
+    const b = await node('b', { handshakeTimeoutMs: 150 });
+    const silent = await rawClient(b.addr);
+    const truncated = await rawClient(b.addr);
+    const hello = encodeHello(deriveSessionKeyForTest(Buffer.from(SECRET), truncated.nonce), 'a', 'b', CID);
+    truncated.s.write(hello.subarray(0, hello.length - 5));
+    await Promise.all([silent.closed, truncated.closed]);
+    expect(b.t.stats().handshakeTimeouts).toBe(2);
+    // A data frame where the HELLO should be is not a HELLO.
+    const early = await rawClient(b.addr);
+    early.s.write(encodeDataFrameForTest(deriveSessionKeyForTest(Buffer.from(SECRET), early.nonce), 1, 'a', 'b', 0, Buffer.from('x')));
+    await early.closed;
+    expect(b.t.stats().droppedMalformed).toBe(1);
+    expect(b.got).toEqual([]);
+  });
+
+  it('unauthenticated connections cannot lock a peer out: the oldest are evicted, the real peer gets in', async () => {
+    const b = await node('b');
+    const holders = [];
+    for (let i = 0; i < MAX_PENDING_PER_SOURCE + 4; i++) holders.push(await rawClient(b.addr));
+    const a = await node('a');
+    a.t.setPeer('b', b.addr);
+    a.t.send('b', Buffer.from('let me in'));
+    await waitFor(() => b.got.some((g) => g.text === 'let me in'), 'delivery despite the holders');
+    expect(b.t.stats().evictedPending).toBeGreaterThanOrEqual(5);
+    // The authenticated connection does not count as pending: more holders do not evict it.
+    for (let i = 0; i < MAX_PENDING_PER_SOURCE + 2; i++) holders.push(await rawClient(b.addr));
+    a.t.send('b', Buffer.from('still here'));
+    await waitFor(() => b.got.some((g) => g.text === 'still here'), 'delivery on the same link');
+    expect(a.t.stats().connectFailures + a.t.stats().handshakeFailures).toBe(0);
+  });
+
+  it('frames sent right after the HELLO wait for admit() and are delivered in order', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = await node('b', { identity: { ...staticIdentity(CID), admit: () => gate } });
+    const a = await helloClient(b.addr);
+    for (let i = 0; i < 3; i++) a.s.write(encodeDataFrameForTest(a.key, 1, 'a', 'b', i, Buffer.from(`m${i}`)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.got).toEqual([]);
+    release();
+    await waitFor(() => b.got.length === 3, 'delivery after admission');
+    expect(b.got.map((g) => g.text)).toEqual(['m0', 'm1', 'm2']);
+  });
+
+  it('a refused admission (e.g. the identity file cannot be written) delivers nothing', async () => {
+    const b = await node('b', { identity: { ...staticIdentity(CID), admit: () => Promise.reject(new Error('EIO')) } });
+    const a = await helloClient(b.addr);
+    a.s.write(encodeDataFrameForTest(a.key, 1, 'a', 'b', 0, Buffer.from('x')));
+    await a.closed;
+    expect(b.got).toEqual([]);
+  });
+
+  it('closes an authenticated connection idle for idleTimeoutMs; the dialer redials when it sends again', async () => {
+    const b = await node('b', { idleTimeoutMs: 100 });
+    const a = await node('a');
+    a.t.setPeer('b', b.addr);
+    a.t.send('b', Buffer.from('first'));
+    await waitFor(() => b.t.stats().idleClosed === 1, 'idle close');
+    a.t.send('b', Buffer.from('second'));
+    await waitFor(() => b.got.some((g) => g.text === 'second'), 'delivery after the redial');
+  });
+
+  it('answers a PROBE with its cluster id, term and whether it heard from the prober, then closes', async () => {
+    const b = await node('b', { identity: { ...staticIdentity(CID), term: () => 7, hasHeard: (id) => id === 'old' } });
+    const c = await rawClient(b.addr);
+    const key = deriveSessionKeyForTest(Buffer.from(SECRET), c.nonce);
+    let reply = Buffer.alloc(0);
+    c.s.on('data', (d: Buffer) => (reply = Buffer.concat([reply, d])));
+    c.s.write(encodeProbe(key, 'old', 'b'));
+    await c.closed;
+    expect(decodeProbeReply(key, reply.subarray(4))).toEqual({ clusterId: CID, term: 7, heardFromYou: true });
+    expect(await probePeer({ self: 'new', peer: 'b', address: b.addr, secret: Buffer.from(SECRET) })).toEqual({ clusterId: CID, term: 7, heardFromYou: false });
+    // Wrong secret, wrong id at the address, nobody listening: no answer.
+    expect(await probePeer({ self: 'new', peer: 'b', address: b.addr, secret: Buffer.from('other') })).toBe('unreachable');
+    expect(await probePeer({ self: 'new', peer: 'z', address: b.addr, secret: Buffer.from(SECRET) })).toBe('unreachable');
+    expect(b.t.stats().probesAnswered).toBe(2);
+    expect(b.got).toEqual([]);
+  });
+
+  it('a peer without a cluster id does not dial, and a dialer without one is refused', async () => {
+    const none: TransportIdentity = { ...staticIdentity(CID), clusterId: () => undefined };
+    const b = await node('b');
+    const a = await node('a', { identity: none });
+    a.t.setPeer('b', b.addr);
+    a.t.send('b', Buffer.from('x'));
+    await waitFor(() => a.t.stats().handshakeFailures >= 1, 'refusal to dial');
+    const raw = await helloClient(b.addr, 'a', 'b', Buffer.alloc(16));
+    await raw.closed;
+    expect(b.t.stats().droppedWrongCluster).toBe(1);
+    expect(b.got).toEqual([]);
   });
 });
