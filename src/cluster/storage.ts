@@ -425,15 +425,27 @@ export class DiskStorage {
     }
     const snapshot = usable?.snap;
     const snapIndex = snapshot?.metadata.index ?? 0;
-    const entries = parsed.entries.filter((e) => e.index > snapIndex);
-    const hardState = parsed.hardState ?? EMPTY_HARD_STATE;
+    const { entries, hardState, interrupted } = reconcileWithSnapshot(parsed, snapshot);
     const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : Math.max(snapIndex, parsed.startIndex);
     if (hardState.commit > lastIndex) {
       await fh.close();
       throw new CorruptLogError(path.join(dir, segmentName(seq)), parsed.validEnd, `hard state commit ${hardState.commit} is beyond the durable log (last index ${lastIndex}); durable state was lost (tikv/tikv#994)`);
     }
     const recovered: RecoveredState = { hardState, snapshot, entries, firstBoot, tornTail };
-    return new DiskStorage({ ...opts, dataDir: dir }, log, fh, seq, parsed.startIndex, recovered, snapIndex);
+    const storage = new DiskStorage({ ...opts, dataDir: dir }, log, fh, seq, parsed.startIndex, recovered, snapIndex);
+    if (interrupted && snapshot) {
+      // Finish the segment rewrite the crash interrupted, so the log continues right after the snapshot.
+      log.warn({ snapshot: snapIndex, segmentStart: parsed.startIndex, durableCommit: parsed.hardState?.commit ?? 0 }, 'raft: completing a snapshot install interrupted by a crash (the log is replaced by the snapshot)');
+      try {
+        await storage.serialize(() => storage.rewriteSegment(snapIndex, snapshot.metadata.term, hardState, []));
+      } catch (err) {
+        await storage.close();
+        throw err;
+      }
+    } else if (parsed.hardState && !sameHardState(parsed.hardState, hardState)) {
+      log.warn({ snapshot: snapIndex, durableCommit: parsed.hardState.commit }, 'raft: commit index raised to the snapshot index (the snapshot holds only committed state)');
+    }
+    return storage;
   }
 
   /** True when nothing was ever persisted (no snapshot, no entries, no term): bootstrap may run. */
@@ -514,6 +526,7 @@ export class DiskStorage {
   }
 
   // -------------------------------------------------------------------------------------------------
+  /** Runs fn after every earlier persist call settled (and fails it if the storage already failed). */
   private serialize(fn: () => Promise<void>): Promise<void> {
     const run = async (): Promise<void> => {
       try {
@@ -596,6 +609,40 @@ export class DiskStorage {
     this.lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : Math.max(startIndex, this.snapshotIndex);
     this.hardState = hs;
   }
+}
+
+/**
+ * Recovery rule for a snapshot newer than the segment's own state (a crash after the snapshot file became
+ * durable but before the segment rewrite, or after a power loss dropped unsynced commit-only records):
+ * - A snapshot holds only committed state (a leader sends only committed snapshots; a local one is of
+ *   applied entries), so the commit index is raised to its index, and the term to its term (a lower
+ *   term cannot have voted in the snapshot's term: votes are durable before they are sent).
+ * - The segment's entries after the snapshot are kept only if the segment holds the snapshot's index at
+ *   the snapshot's term (Log Matching: then the prefixes agree); otherwise they are another branch of the
+ *   log and are dropped, and the caller completes the interrupted rewrite (`interrupted`).
+ */
+function reconcileWithSnapshot(
+  parsed: ParsedSegment,
+  snapshot: Snapshot | undefined,
+): { entries: Entry[]; hardState: HardState; interrupted: boolean } {
+  let hardState = parsed.hardState ?? EMPTY_HARD_STATE;
+  if (!snapshot) return { entries: parsed.entries, hardState, interrupted: false };
+  const { index, term } = snapshot.metadata;
+  let entries = parsed.entries.filter((e) => e.index > index);
+  let interrupted = false;
+  if (index > parsed.startIndex) {
+    const at = parsed.entries[index - parsed.startIndex - 1];
+    if (at === undefined || at.index !== index || at.term !== term) {
+      entries = [];
+      interrupted = true;
+    }
+  } else if (index === parsed.startIndex && index > 0 && parsed.startTerm !== term) {
+    entries = [];
+    interrupted = true;
+  }
+  if (hardState.term < term) hardState = { term, vote: '', commit: hardState.commit };
+  if (hardState.commit < index) hardState = { ...hardState, commit: index };
+  return { entries, hardState, interrupted };
 }
 
 function startPayload(index: number, term: number): Buffer {

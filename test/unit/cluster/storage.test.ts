@@ -9,6 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterError, CorruptLogError, CorruptSnapshotError, NodeIdMismatchError, StorageFailedError } from '../../../src/cluster/errors.js';
 import type { Entry, Snapshot } from '../../../src/cluster/raft/types.js';
 import { DiskStorage } from '../../../src/cluster/storage.js';
+import { noopLogger } from '../../../src/cluster/logger.js';
+import type { FileHandle } from 'node:fs/promises';
 
 const enc = new TextEncoder();
 const ent = (index: number, term: number, text = `cmd-${index}`): Entry => ({ index, term, type: 'normal', data: enc.encode(text) });
@@ -203,6 +205,58 @@ describe('DiskStorage', () => {
     expect(r.recovered.snapshot?.metadata.index).toBe(50);
     expect(r.recovered.entries.map((e) => e.index)).toEqual([51]);
     expect(r.recovered.hardState.commit).toBe(51);
+    await r.close();
+  });
+
+  it('recovers from a crash between a snapshot install and the segment rewrite: the snapshot wins, commit is raised to it', async () => {
+    // persist({snapshot}) makes snap-<S>.snap durable, then rewrites the segment. A crash between the two
+    // leaves the new snapshot beside the old segment, whose hard state commits below S and whose entries
+    // belong to another branch of the log (term 1 at index 50 is not the snapshot's term 3).
+    let crashAtNextWalSync = false;
+    const hook = async (fh: FileHandle, kind: string): Promise<void> => {
+      if (kind === 'snapshot') crashAtNextWalSync = true;
+      else if (kind === 'wal' && crashAtNextWalSync) throw Object.assign(new Error('simulated crash'), { code: 'EIO' });
+      await fh.sync();
+    };
+    const s = await DiskStorage.open({ dataDir: dir, nodeId: 'a', syncForTest: hook });
+    await s.persist({ entries: Array.from({ length: 60 }, (_, i) => ent(i + 1, 1)), hardState: { term: 1, vote: '', commit: 1 } });
+    await expect(s.persist({ snapshot: snap(50, 3), hardState: { term: 3, vote: '', commit: 50 } })).rejects.toBeInstanceOf(StorageFailedError);
+    await s.close();
+
+    const warnings: string[] = [];
+    const r = await DiskStorage.open({ dataDir: dir, nodeId: 'a', logger: { ...noopLogger, warn: (_o: object, m: string) => warnings.push(m) } });
+    expect(r.recovered.snapshot?.metadata.index).toBe(50);
+    expect(r.recovered.entries).toEqual([]); // the old branch is not kept after the snapshot
+    expect(r.recovered.hardState).toEqual({ term: 3, vote: '', commit: 50 });
+    expect(warnings.join('\n')).toMatch(/snapshot/);
+    // The repair is durable and the log continues after the snapshot.
+    await r.persist({ entries: [ent(51, 3)], hardState: { term: 3, vote: '', commit: 51 } });
+    await r.close();
+    const again = await reopen();
+    expect(again.recovered.snapshot?.metadata.index).toBe(50);
+    expect(again.recovered.entries.map((e) => e.index)).toEqual([51]);
+    expect(again.recovered.hardState.commit).toBe(51);
+    await again.close();
+  });
+
+  it('raises a commit index lost with unsynced records up to a compaction snapshot written before the crash', async () => {
+    let crashAtNextWalSync = false;
+    const hook = async (fh: FileHandle, kind: string): Promise<void> => {
+      if (kind === 'snapshot') crashAtNextWalSync = true;
+      else if (kind === 'wal' && crashAtNextWalSync) throw Object.assign(new Error('simulated crash'), { code: 'EIO' });
+      await fh.sync();
+    };
+    const s = await DiskStorage.open({ dataDir: dir, nodeId: 'a', syncForTest: hook });
+    const entries = Array.from({ length: 10 }, (_, i) => ent(i + 1, 2));
+    // Only commit 3 was made durable; the commit-only records up to 10 were lost with the page cache.
+    await s.persist({ entries, hardState: { term: 2, vote: 'a', commit: 3 } });
+    await expect(s.compact(snap(8, 2), 6, 2, entries.slice(6))).rejects.toBeInstanceOf(StorageFailedError);
+    await s.close();
+    const r = await reopen();
+    expect(r.recovered.snapshot?.metadata.index).toBe(8);
+    expect(r.recovered.hardState).toEqual({ term: 2, vote: 'a', commit: 8 });
+    expect(r.recovered.entries.map((e) => e.index)).toEqual([9, 10]);
+    await r.persist({ entries: [ent(11, 2)], hardState: { term: 2, vote: 'a', commit: 11 } });
     await r.close();
   });
 
