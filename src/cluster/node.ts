@@ -107,7 +107,7 @@ export interface RaftNodeOptions {
   readonly proposalTimeoutMs?: number;
   /** Latency observers (the app feeds them to /metrics); called on the hot path, so keep them cheap. */
   readonly timings?: RaftTimings;
-  readonly storageForTest?: Pick<DiskStorageOptions, 'syncForTest'>;
+  readonly storageForTest?: Pick<DiskStorageOptions, 'syncForTest' | 'fs'>;
   readonly transportForTest?: Pick<TransportOptions, 'backoffBaseMs' | 'backoffMaxMs' | 'queueLimit'>;
 }
 
