@@ -502,6 +502,14 @@ export class DiskStorage {
       // only after it was durable); they are left over from a crash before their deletion.
       for (const old of segNames.slice(0, -1)) await fs.unlink(path.join(dir, old));
     }
+    try {
+      // The names just read may be only in the page cache too (a rename whose directory sync a crash or
+      // an error cut off): make them durable before anything written now depends on them.
+      await fsyncDir(fs, dir, sync);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
 
     // The snapshot must cover everything the segment start compacted away.
     const usable = snapshots.find((s) => s.snap.metadata.index >= parsed.startIndex);
