@@ -110,7 +110,7 @@ export interface RaftNodeOptions {
   readonly proposalTimeoutMs?: number;
   /** Latency observers (the app feeds them to /metrics); called on the hot path, so keep them cheap. */
   readonly timings?: RaftTimings;
-  readonly storageForTest?: Pick<DiskStorageOptions, 'syncForTest'>;
+  readonly storageForTest?: Pick<DiskStorageOptions, 'syncForTest' | 'fs'>;
   readonly transportForTest?: Pick<TransportOptions, 'backoffBaseMs' | 'backoffMaxMs' | 'queueLimit'>;
 }
 
@@ -409,7 +409,8 @@ export class RaftNode {
     if (unusable) return Promise.reject(unusable);
     const problem = validateCommand(command);
     if (problem !== undefined) return Promise.reject(new BadCommandError(problem));
-    if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
+    const noQuorum = this.noQuorum();
+    if (noQuorum) return Promise.reject(noQuorum);
     const pid = `${this.opts.id}/${this.bootId}/${++this.counter}`;
     const data = encodeProposal(pid, command);
     if (data.length > MAX_COMMAND_BYTES) return Promise.reject(new BadCommandError(`command is ${data.length} bytes, above ${MAX_COMMAND_BYTES}`));
@@ -463,7 +464,8 @@ export class RaftNode {
   readIndex(opts: { timeoutMs?: number } = {}): Promise<number> {
     const unusable = this.unusable();
     if (unusable) return Promise.reject(unusable);
-    if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
+    const noQuorum = this.noQuorum();
+    if (noQuorum) return Promise.reject(noQuorum);
     const ctx = `${this.opts.id}/${this.bootId}/r${++this.counter}`;
     return new Promise<number>((resolve, reject) => {
       const w = this.waiter(this.reads, ctx, resolve, reject, 'read index', opts.timeoutMs);
@@ -660,7 +662,8 @@ export class RaftNode {
   private confChange(cc: ConfChange, timeoutMs?: number): Promise<{ index: number }> {
     const unusable = this.unusable();
     if (unusable) return Promise.reject(unusable);
-    if (this.currentLead() === NONE) return Promise.reject(new NoQuorumError());
+    const noQuorum = this.noQuorum();
+    if (noQuorum) return Promise.reject(noQuorum);
     const key = `${cc.kind}:${cc.node}`;
     if (this.confWaiters.has(key)) return Promise.reject(new ClusterError('MG_ERR_RAFT_BAD_COMMAND', `a ${cc.kind} of ${cc.node} is already in progress`));
     return new Promise((resolve, reject) => {
@@ -1013,20 +1016,36 @@ export class RaftNode {
     this.log.info({ index, compactIndex: Math.max(0, compactIndex) }, 'raft: snapshot taken');
   }
 
+  /**
+   * Why a write made now could not commit (undefined when it could): no leader known, the leader not
+   * reachable, or (on the leader) no majority of voters, itself included, reachable. A peer is reachable
+   * when its link is up and it was heard from within two election timeouts; a SIGKILLed peer's link drops
+   * at once. The one definition behind status().hasQuorum and the fail-fast refusal of writes and reads
+   * (README: 503 MG_ERR_RAFT_NO_QUORUM), which happens before anything reaches the core, so a refused
+   * write is known not to commit.
+   */
+  private quorumProblem(): string | undefined {
+    const lead = this.currentLead();
+    if (lead === NONE) return 'no raft leader is known';
+    if (this.removed || this.failure) return 'this peer is not a member';
+    const window = 2 * this.electionTick * this.tickMs;
+    const now = performance.now();
+    const up = new Set(this.transport.peerStatus().filter((p) => p.connected).map((p) => p.id));
+    const reachable = (id: NodeId): boolean => id === this.opts.id || (up.has(id) && now - (this.lastContact.get(id) ?? -Infinity) <= window);
+    if (lead !== this.opts.id) return reachable(lead) ? undefined : `the leader ${lead} is unreachable`;
+    const voters = this.confState.voters;
+    const missing = voters.filter((v) => !reachable(v));
+    const have = voters.length - missing.length;
+    return have * 2 > voters.length ? undefined : `${have} of ${voters.length} voters reachable (not ${missing.join(', ')})`;
+  }
+
+  private noQuorum(): NoQuorumError | undefined {
+    const problem = this.quorumProblem();
+    return problem === undefined ? undefined : new NoQuorumError(`no quorum: ${problem}; membership is read-only on this peer`);
+  }
+
   private updateQuorum(): void {
-    let has = false;
-    if (this.lead !== NONE && !this.removed && !this.failure) {
-      const window = 2 * this.electionTick * this.tickMs;
-      const now = performance.now();
-      if (this.lead === this.opts.id) {
-        // Leader: a majority of voters (itself included) heard from within two election timeouts.
-        const voters = this.confState.voters;
-        const active = voters.filter((v) => v === this.opts.id || now - (this.lastContact.get(v) ?? -Infinity) <= window).length;
-        has = active * 2 > voters.length;
-      } else {
-        has = now - (this.lastContact.get(this.lead) ?? -Infinity) <= window;
-      }
-    }
+    const has = this.quorumProblem() === undefined;
     if (has !== this.quorum) {
       this.quorum = has;
       this.opts.events?.emit('raft:quorum', { hasQuorum: has });

@@ -15,8 +15,11 @@
  *   record: u32 bodyLen | u32 crc32c(bodyLen bytes) | u32 crc32c(body) | u32 0 | body | zero pad to 8
  *   body:   u8 type | payload
  *     type 1 START   f64 index | f64 term      — entries in this segment follow (index, term); always first
- *     type 2 BATCH   u8 flags | [f64 truncateFrom] | [HardState] | u32 n | n × Entry
+ *     type 2 BATCH   u8 flags | [f64 durableEnd] | [f64 truncateFrom] | [HardState] | u32 n | n × Entry
  *                    one record per persist call, so a torn write can only damage the last record.
+ *                    flags: 1 truncateFrom, 2 HardState, 4 durableEnd = the file offset where the last
+ *                    durably written record ended when this one was written (every byte between it and
+ *                    this record was written without sync). Unknown flags are refused.
  *   Entry = f64 term | f64 index | u8 type | u32 len | data ; HardState = f64 term | f64 commit | u16 len | vote
  *
  * Snapshot file: "MGSNAP\0\0" | u32 version=1 | u32 bodyLen | body (codec.writeSnapshot) | u32 crc32c(all before)
@@ -29,12 +32,13 @@
  * - Any write/fsync error makes the storage permanently failed: later calls reject with
  *   MG_ERR_RAFT_STORAGE_FAILED and nothing is retried, because after a failed fsync a later fsync can
  *   falsely succeed (cockroachdb/cockroach#37102, R-E4).
- * - Recovery drops only an invalid tail (no valid record after it) and fails closed with
- *   MG_ERR_RAFT_CORRUPT_LOG (file + offset) on damage before the tail (R-E1, etcd-io/etcd#6378).
+ * - Recovery drops an invalid tail (no valid record after it) and skips damage in the middle only when
+ *   the next valid record's durableEnd shows the damaged bytes were never synced (a lost commit-only
+ *   record); any other damage before the tail fails closed with MG_ERR_RAFT_CORRUPT_LOG (file + offset)
+ *   (R-E1, etcd-io/etcd#6378). The recovery rules are listed in docs/architecture.md.
  * - Writing entry i discards persisted entries ≥ i; such an overwrite is recorded explicitly (truncateFrom).
  */
 import { promises as fsp, constants as fsc } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   BufReader,
@@ -50,6 +54,9 @@ import {
 import { CorruptLogError, CorruptSnapshotError, NodeIdMismatchError, StorageFailedError } from './errors.js';
 import { noopLogger, type ClusterLogger } from './logger.js';
 import type { Entry, HardState, Snapshot } from './raft/types.js';
+import type { StorageFile, StorageFs, StorageOpenMode } from './storage-fs.js';
+
+export type { StorageFile, StorageFs, StorageOpenMode } from './storage-fs.js';
 
 export const WAL_FORMAT_VERSION = 1;
 export const SNAPSHOT_FORMAT_VERSION = 1;
@@ -67,6 +74,8 @@ const REC_START = 1;
 const REC_BATCH = 2;
 const BATCH_TRUNCATE = 1;
 const BATCH_HARDSTATE = 2;
+/** f64 offset in this file where the last durably written record ended when this record was written. */
+const BATCH_DURABLE_END = 4;
 
 export const EMPTY_HARD_STATE: HardState = Object.freeze({ term: 0, vote: '', commit: 0 });
 
@@ -77,8 +86,39 @@ export interface DiskStorageOptions {
   readonly nodeId: string;
   readonly logger?: ClusterLogger;
   /** Replaces fdatasync/fsync; tests inject a failing sync to prove the failure is permanent. */
-  readonly syncForTest?: (fh: FileHandle, kind: SyncKind) => Promise<void>;
+  readonly syncForTest?: (fh: StorageFile, kind: SyncKind) => Promise<void>;
+  /** The filesystem; default node:fs. The crash tests pass a simulated disk (storage-fs.ts). */
+  readonly fs?: StorageFs;
 }
+
+const OPEN_FLAGS: Record<StorageOpenMode, string | number> = {
+  append: 'a',
+  'append-dsync': fsc.O_WRONLY | fsc.O_APPEND | fsc.O_DSYNC,
+  create: 'w',
+  update: 'r+',
+  dir: fsc.O_RDONLY,
+};
+
+/** The real filesystem. Directory sync: Linux fsyncs a directory through a read-only descriptor (google/renameio#11). */
+export const nodeFs: StorageFs = {
+  mkdirp: async (dir) => {
+    await fsp.mkdir(dir, { recursive: true });
+  },
+  readdir: (dir) => fsp.readdir(dir),
+  readFile: (file) => fsp.readFile(file),
+  open: async (file, mode) => {
+    const fh = await fsp.open(file, OPEN_FLAGS[mode]);
+    return {
+      write: async (buf, offset, length) => (await fh.write(buf, offset, length)).bytesWritten,
+      sync: () => fh.sync(),
+      datasync: () => fh.datasync(),
+      truncate: (length) => fh.truncate(length),
+      close: () => fh.close(),
+    };
+  },
+  rename: (from, to) => fsp.rename(from, to),
+  unlink: (file) => fsp.rm(file, { force: true }),
+};
 
 export interface RecoveredState {
   readonly hardState: HardState;
@@ -155,12 +195,25 @@ function checkRecord(buf: Buffer, off: number): RecordCheck {
   return { ok: true, end: Math.min(end, buf.length), bodyStart, bodyLen };
 }
 
-/** True when some fully valid record starts at an 8-aligned offset in [from, end of buffer). */
-function hasValidRecordAfter(buf: Buffer, from: number): boolean {
+/** Offset of the first fully valid record at an 8-aligned offset in [from, end of buffer), or -1. */
+function nextValidRecord(buf: Buffer, from: number): number {
   for (let o = pad8(from); o + RECORD_HEADER_BYTES <= buf.length; o += 8) {
-    if (checkRecord(buf, o).ok) return true;
+    if (checkRecord(buf, o).ok) return o;
   }
-  return false;
+  return -1;
+}
+
+/** The durable-end mark of the (valid) batch record at `off`, or undefined (a start or old-format record). */
+function durableEndMark(buf: Buffer, off: number): number | undefined {
+  const rec = checkRecord(buf, off);
+  if (!rec.ok) return undefined;
+  const r = new BufReader(buf, rec.bodyStart, rec.bodyStart + rec.bodyLen);
+  try {
+    if (r.u8() !== REC_BATCH || (r.u8() & BATCH_DURABLE_END) === 0) return undefined;
+    return r.uint();
+  } catch {
+    return undefined;
+  }
 }
 
 interface ParsedSegment {
@@ -171,6 +224,8 @@ interface ParsedSegment {
   /** Offset just past the last valid record. */
   readonly validEnd: number;
   readonly tornReason: string | undefined;
+  /** Damaged records skipped because they were written without sync before a later durable record. */
+  readonly lostUnsynced: readonly { readonly offset: number; readonly bytes: number; readonly reason: string }[];
 }
 
 function parseSegment(file: string, buf: Buffer, expectSeq: number): ParsedSegment {
@@ -188,15 +243,28 @@ function parseSegment(file: string, buf: Buffer, expectSeq: number): ParsedSegme
   const entries: Entry[] = [];
   let hardState: HardState | undefined;
   let tornReason: string | undefined;
+  const lostUnsynced: { offset: number; bytes: number; reason: string }[] = [];
   while (off < buf.length) {
     const rec = checkRecord(buf, off);
     if (!rec.ok) {
-      // A torn write can only damage the last record (one record per persist call). If any valid record
-      // follows, this is not a torn tail but damage in the middle: fail closed.
-      const scanFrom = rec.headerValid ? rec.end : off + 8;
-      if (hasValidRecordAfter(buf, scanFrom)) throw new CorruptLogError(file, off, `${rec.reason}, and valid records follow it`);
-      tornReason = rec.reason;
-      break;
+      // With no valid record after it, this is a torn tail (one record per persist call). With one after
+      // it, the damage is in the middle, which a power loss causes legally in one case only: the damaged
+      // bytes were written without sync (commit-only records) and a later durable write survived. The
+      // next record's durable-end mark says where the synced prefix ended when it was written; if the
+      // damage starts at or after that mark, nothing in it was ever acknowledged as durable. Otherwise
+      // a synced record is damaged: fail closed (etcd-io/etcd#6378 is the opposite mistake).
+      const next = nextValidRecord(buf, rec.headerValid ? rec.end : off + 8);
+      if (next < 0) {
+        tornReason = rec.reason;
+        break;
+      }
+      const mark = durableEndMark(buf, next);
+      if (mark === undefined || mark > off || mark < FILE_HEADER_BYTES) {
+        throw new CorruptLogError(file, off, `${rec.reason}, and valid records follow it (a synced record is damaged)`);
+      }
+      lostUnsynced.push({ offset: off, bytes: next - off, reason: rec.reason });
+      off = next;
+      continue;
     }
     const r = new BufReader(buf, rec.bodyStart, rec.bodyStart + rec.bodyLen);
     try {
@@ -207,6 +275,8 @@ function parseSegment(file: string, buf: Buffer, expectSeq: number): ParsedSegme
         startTerm = r.uint();
       } else if (type === REC_BATCH) {
         const flags = r.u8();
+        if (flags & ~(BATCH_TRUNCATE | BATCH_HARDSTATE | BATCH_DURABLE_END)) throw new Error(`unknown batch flags ${flags}`);
+        if (flags & BATCH_DURABLE_END) r.uint();
         const base = startIndex;
         const truncateFrom = flags & BATCH_TRUNCATE ? r.uint() : undefined;
         if (flags & BATCH_HARDSTATE) hardState = readHardState(r);
@@ -232,7 +302,7 @@ function parseSegment(file: string, buf: Buffer, expectSeq: number): ParsedSegme
     off = rec.end;
   }
   if (startIndex < 0) throw new CorruptLogError(file, FILE_HEADER_BYTES, 'segment has no start record');
-  return { startIndex, startTerm, entries, hardState, validEnd: off, tornReason };
+  return { startIndex, startTerm, entries, hardState, validEnd: off, tornReason, lostUnsynced };
 }
 
 function encodeSnapshotFile(s: Snapshot): Buffer {
@@ -267,7 +337,7 @@ export function decodeSnapshotFile(file: string, buf: Buffer): Snapshot {
   }
 }
 
-const defaultSync = async (fh: FileHandle, kind: SyncKind): Promise<void> => {
+const defaultSync = async (fh: StorageFile, kind: SyncKind): Promise<void> => {
   // WAL appends need only data + size (fdatasync); renamed files and directories need a full fsync.
   if (kind === 'wal') await fh.datasync();
   else await fh.sync();
@@ -282,13 +352,21 @@ const defaultSync = async (fh: FileHandle, kind: SyncKind): Promise<void> => {
  * after each durable write, so tests can make the sync fail or stall.
  */
 class Segment {
-  private constructor(readonly plain: FileHandle, readonly durable: FileHandle, readonly hooked: boolean) {}
+  private constructor(
+    readonly plain: StorageFile,
+    readonly durable: StorageFile,
+    readonly hooked: boolean,
+    /** File offset where the next record lands (O_APPEND; writes are serialized). */
+    public size: number,
+    /** Offset just past the last record written durably: every byte after it was written without sync. */
+    public durableEnd: number,
+  ) {}
 
-  static async open(file: string, syncForTest: DiskStorageOptions['syncForTest']): Promise<Segment> {
-    const plain = await fsp.open(file, 'a');
+  static async open(fs: StorageFs, file: string, syncForTest: DiskStorageOptions['syncForTest'], size: number, durableEnd: number): Promise<Segment> {
+    const plain = await fs.open(file, 'append');
     try {
-      const durable = syncForTest ? plain : await fsp.open(file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_DSYNC);
-      return new Segment(plain, durable, syncForTest !== undefined);
+      const durable = syncForTest ? plain : await fs.open(file, 'append-dsync');
+      return new Segment(plain, durable, syncForTest !== undefined, size, durableEnd);
     } catch (err) {
       await plain.close();
       throw err;
@@ -313,6 +391,7 @@ export class DiskStorage {
   private hardState: HardState;
   /** Any snapshot was ever made durable (the bootstrap configuration is an index-0 snapshot). */
   private hasSnapshot: boolean;
+  private readonly fs: StorageFs;
 
   private constructor(
     private readonly opts: DiskStorageOptions,
@@ -328,6 +407,7 @@ export class DiskStorage {
     this.lastIndex = ents.length > 0 ? ents[ents.length - 1]!.index : Math.max(startIndex, snapshotIndex);
     this.hardState = recovered.hardState;
     this.hasSnapshot = recovered.snapshot !== undefined;
+    this.fs = opts.fs ?? nodeFs;
   }
 
   /** Opens (or creates) dataDir, checks the node id, recovers the log. */
@@ -335,11 +415,12 @@ export class DiskStorage {
     const log = opts.logger ?? noopLogger;
     const dir = path.resolve(opts.dataDir);
     const sync = opts.syncForTest ?? defaultSync;
-    await fsp.mkdir(dir, { recursive: true });
+    const fs = opts.fs ?? nodeFs;
+    await fs.mkdirp(dir);
 
     // Leftover temp files are incomplete writes that were never renamed into place.
-    let names = await fsp.readdir(dir);
-    for (const n of names.filter((x) => x.endsWith('.tmp'))) await fsp.rm(path.join(dir, n), { force: true });
+    let names = await fs.readdir(dir);
+    for (const n of names.filter((x) => x.endsWith('.tmp'))) await fs.unlink(path.join(dir, n));
     names = names.filter((x) => !x.endsWith('.tmp'));
 
     const metaPath = path.join(dir, 'meta.json');
@@ -347,7 +428,7 @@ export class DiskStorage {
     if (names.includes('meta.json')) {
       let meta: { format?: unknown; nodeId?: unknown };
       try {
-        meta = JSON.parse(await fsp.readFile(metaPath, 'utf8')) as typeof meta;
+        meta = JSON.parse(asBuffer(await fs.readFile(metaPath)).toString('utf8')) as typeof meta;
       } catch (err) {
         throw new CorruptLogError(metaPath, 0, `meta.json is unreadable: ${(err as Error).message}`);
       }
@@ -359,7 +440,7 @@ export class DiskStorage {
       if (names.some((n) => n.startsWith('wal-') || n.startsWith('snap-'))) {
         throw new CorruptLogError(metaPath, 0, 'raft files exist but meta.json is missing; refusing to guess the node id');
       }
-      await writeFileDurably(dir, 'meta.json', Buffer.from(JSON.stringify({ format: META_FORMAT_VERSION, nodeId: opts.nodeId }) + '\n'), sync);
+      await writeFileDurably(fs, dir, 'meta.json', Buffer.from(JSON.stringify({ format: META_FORMAT_VERSION, nodeId: opts.nodeId }) + '\n'), sync);
       firstBoot = true;
     }
 
@@ -370,7 +451,7 @@ export class DiskStorage {
     for (const n of snapNames) {
       const file = path.join(dir, n);
       try {
-        snapshots.push({ file, snap: decodeSnapshotFile(file, await fsp.readFile(file)) });
+        snapshots.push({ file, snap: decodeSnapshotFile(file, asBuffer(await fs.readFile(file))) });
       } catch (err) {
         if (err instanceof CorruptSnapshotError) badSnapshots.push(err);
         else throw err;
@@ -385,30 +466,49 @@ export class DiskStorage {
     if (segNames.length === 0) {
       if (snapNames.length > 0) throw new CorruptLogError(path.join(dir, segmentName(1)), 0, 'snapshots exist but the log segment is missing (term and vote would be lost)');
       seq = 1;
-      await writeFileDurably(dir, segmentName(seq), Buffer.concat([encodeFileHeader(seq), encodeRecord(REC_START, startPayload(0, 0))]), sync);
-      parsed = { startIndex: 0, startTerm: 0, entries: [], hardState: undefined, validEnd: 0, tornReason: undefined };
-      fh = await Segment.open(path.join(dir, segmentName(seq)), opts.syncForTest);
+      const content = Buffer.concat([encodeFileHeader(seq), encodeRecord(REC_START, startPayload(0, 0))]);
+      await writeFileDurably(fs, dir, segmentName(seq), content, sync);
+      parsed = { startIndex: 0, startTerm: 0, entries: [], hardState: undefined, validEnd: content.length, tornReason: undefined, lostUnsynced: [] };
+      fh = await Segment.open(fs, path.join(dir, segmentName(seq)), opts.syncForTest, content.length, content.length);
     } else {
       const live = segNames[segNames.length - 1]!;
       seq = parseInt(live.slice(4, 20), 16);
       const file = path.join(dir, live);
-      const buf = await fsp.readFile(file);
+      const buf = asBuffer(await fs.readFile(file));
       parsed = parseSegment(file, buf, seq);
+      for (const lost of parsed.lostUnsynced) {
+        log.warn({ file, ...lost }, 'raft log: skipped a record written without sync and lost in a power failure (commit index only; it is recomputed from the leader)');
+      }
       if (parsed.tornReason !== undefined) {
         tornTail = { file, offset: parsed.validEnd, droppedBytes: buf.length - parsed.validEnd };
         log.warn({ file, offset: parsed.validEnd, droppedBytes: tornTail.droppedBytes, reason: parsed.tornReason }, 'raft log: torn tail truncated back to the last valid record');
-        const t = await fsp.open(file, 'r+');
+        const t = await fs.open(file, 'update');
         try {
           await t.truncate(parsed.validEnd);
-          await sync(t, 'wal');
         } finally {
           await t.close();
         }
       }
-      fh = await Segment.open(file, opts.syncForTest);
+      fh = await Segment.open(fs, file, opts.syncForTest, parsed.validEnd, parsed.validEnd);
+      try {
+        // What was read may still be only in the page cache (a process crash keeps it): sync it, so the
+        // durable-end marks of the records written from now on are true.
+        await sync(fh.plain, 'wal');
+      } catch (err) {
+        await fh.close();
+        throw err;
+      }
       // Older segments were superseded by a rewrite that completed (the new one was renamed into place
       // only after it was durable); they are left over from a crash before their deletion.
-      for (const old of segNames.slice(0, -1)) await fsp.rm(path.join(dir, old), { force: true });
+      for (const old of segNames.slice(0, -1)) await fs.unlink(path.join(dir, old));
+    }
+    try {
+      // The names just read may be only in the page cache too (a rename whose directory sync a crash or
+      // an error cut off): make them durable before anything written now depends on them.
+      await fsyncDir(fs, dir, sync);
+    } catch (err) {
+      await fh.close();
+      throw err;
     }
 
     // The snapshot must cover everything the segment start compacted away.
@@ -425,15 +525,27 @@ export class DiskStorage {
     }
     const snapshot = usable?.snap;
     const snapIndex = snapshot?.metadata.index ?? 0;
-    const entries = parsed.entries.filter((e) => e.index > snapIndex);
-    const hardState = parsed.hardState ?? EMPTY_HARD_STATE;
+    const { entries, hardState, interrupted } = reconcileWithSnapshot(parsed, snapshot);
     const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : Math.max(snapIndex, parsed.startIndex);
     if (hardState.commit > lastIndex) {
       await fh.close();
       throw new CorruptLogError(path.join(dir, segmentName(seq)), parsed.validEnd, `hard state commit ${hardState.commit} is beyond the durable log (last index ${lastIndex}); durable state was lost (tikv/tikv#994)`);
     }
     const recovered: RecoveredState = { hardState, snapshot, entries, firstBoot, tornTail };
-    return new DiskStorage({ ...opts, dataDir: dir }, log, fh, seq, parsed.startIndex, recovered, snapIndex);
+    const storage = new DiskStorage({ ...opts, dataDir: dir }, log, fh, seq, parsed.startIndex, recovered, snapIndex);
+    if (interrupted && snapshot) {
+      // Finish the segment rewrite the crash interrupted, so the log continues right after the snapshot.
+      log.warn({ snapshot: snapIndex, segmentStart: parsed.startIndex, durableCommit: parsed.hardState?.commit ?? 0 }, 'raft: completing a snapshot install interrupted by a crash (the log is replaced by the snapshot)');
+      try {
+        await storage.serialize(() => storage.rewriteSegment(snapIndex, snapshot.metadata.term, hardState, []));
+      } catch (err) {
+        await storage.close();
+        throw err;
+      }
+    } else if (parsed.hardState && !sameHardState(parsed.hardState, hardState)) {
+      log.warn({ snapshot: snapIndex, durableCommit: parsed.hardState.commit }, 'raft: commit index raised to the snapshot index (the snapshot holds only committed state)');
+    }
+    return storage;
   }
 
   /** True when nothing was ever persisted (no snapshot, no entries, no term): bootstrap may run. */
@@ -477,15 +589,19 @@ export class DiskStorage {
         }
       }
       if (req.hardState) flags |= BATCH_HARDSTATE;
-      w.u8(flags);
+      const seg = this.segment;
+      w.u8(flags | BATCH_DURABLE_END);
+      w.f64(seg.durableEnd);
       if (truncateFrom !== undefined) w.f64(truncateFrom);
       if (req.hardState) writeHardState(w, req.hardState);
       w.u32(entries.length);
       for (const e of entries) writeEntry(w, e);
       const durable = req.mustSync !== false || entries.length > 0;
-      const seg = this.segment;
-      await this.writeAll(durable ? seg.durable : seg.plain, encodeRecord(REC_BATCH, w.finish()));
+      const record = encodeRecord(REC_BATCH, w.finish());
+      await this.writeAll(durable ? seg.durable : seg.plain, record);
       if (durable && seg.hooked) await this.sync(seg.durable, 'wal');
+      seg.size += record.length;
+      if (durable) seg.durableEnd = seg.size;
       if (first) this.lastIndex = entries[entries.length - 1]!.index;
       if (req.hardState) this.hardState = req.hardState;
     });
@@ -514,6 +630,7 @@ export class DiskStorage {
   }
 
   // -------------------------------------------------------------------------------------------------
+  /** Runs fn after every earlier persist call settled (and fails it if the storage already failed). */
   private serialize(fn: () => Promise<void>): Promise<void> {
     const run = async (): Promise<void> => {
       try {
@@ -541,7 +658,7 @@ export class DiskStorage {
     return this.failure;
   }
 
-  private async sync(fh: FileHandle, kind: SyncKind): Promise<void> {
+  private async sync(fh: StorageFile, kind: SyncKind): Promise<void> {
     try {
       await (this.opts.syncForTest ?? defaultSync)(fh, kind);
     } catch (err) {
@@ -549,13 +666,10 @@ export class DiskStorage {
     }
   }
 
-  private async writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  private async writeAll(fh: StorageFile, buf: Buffer): Promise<void> {
     try {
       let off = 0;
-      while (off < buf.length) {
-        const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-        off += bytesWritten;
-      }
+      while (off < buf.length) off += await fh.write(buf, off, buf.length - off);
     } catch (err) {
       throw this.fail('write', err);
     }
@@ -564,9 +678,9 @@ export class DiskStorage {
   private async writeSnapshotFile(s: Snapshot): Promise<void> {
     const dir = this.opts.dataDir;
     try {
-      await writeFileDurably(dir, snapshotName(s.metadata.index), encodeSnapshotFile(s), this.opts.syncForTest ?? defaultSync);
-      const snaps = (await fsp.readdir(dir)).filter((n) => /^snap-[0-9a-f]{16}\.snap$/.test(n)).sort().reverse();
-      for (const old of snaps.slice(SNAPSHOTS_RETAINED)) await fsp.rm(path.join(dir, old), { force: true });
+      await writeFileDurably(this.fs, dir, snapshotName(s.metadata.index), encodeSnapshotFile(s), this.opts.syncForTest ?? defaultSync);
+      const snaps = (await this.fs.readdir(dir)).filter((n) => /^snap-[0-9a-f]{16}\.snap$/.test(n)).sort().reverse();
+      for (const old of snaps.slice(SNAPSHOTS_RETAINED)) await this.fs.unlink(path.join(dir, old));
     } catch (err) {
       throw this.fail('snapshot write', err);
     }
@@ -576,18 +690,20 @@ export class DiskStorage {
     const dir = this.opts.dataDir;
     const next = this.seq + 1;
     const w = new BufWriter(64 + entries.reduce((n, e) => n + e.data.length + 21, 0));
-    w.u8(BATCH_HARDSTATE);
+    const head = Buffer.concat([encodeFileHeader(next), encodeRecord(REC_START, startPayload(startIndex, startTerm))]);
+    w.u8(BATCH_HARDSTATE | BATCH_DURABLE_END);
+    w.f64(head.length);
     writeHardState(w, hs);
     w.u32(entries.length);
     for (const e of entries) writeEntry(w, e);
-    const content = Buffer.concat([encodeFileHeader(next), encodeRecord(REC_START, startPayload(startIndex, startTerm)), encodeRecord(REC_BATCH, w.finish())]);
+    const content = Buffer.concat([head, encodeRecord(REC_BATCH, w.finish())]);
     try {
-      await writeFileDurably(dir, segmentName(next), content, this.opts.syncForTest ?? defaultSync);
-      const nseg = await Segment.open(path.join(dir, segmentName(next)), this.opts.syncForTest);
+      await writeFileDurably(this.fs, dir, segmentName(next), content, this.opts.syncForTest ?? defaultSync);
+      const nseg = await Segment.open(this.fs, path.join(dir, segmentName(next)), this.opts.syncForTest, content.length, content.length);
       await this.segment.close();
       this.segment = nseg;
-      await fsp.rm(path.join(dir, segmentName(this.seq)), { force: true });
-      await fsyncDir(dir, this.opts.syncForTest ?? defaultSync);
+      await this.fs.unlink(path.join(dir, segmentName(this.seq)));
+      await fsyncDir(this.fs, dir, this.opts.syncForTest ?? defaultSync);
     } catch (err) {
       throw err instanceof StorageFailedError ? err : this.fail('segment rewrite', err);
     }
@@ -598,6 +714,44 @@ export class DiskStorage {
   }
 }
 
+/**
+ * Recovery rule for a snapshot newer than the segment's own state (a crash after the snapshot file became
+ * durable but before the segment rewrite, or after a power loss dropped unsynced commit-only records):
+ * - A snapshot holds only committed state (a leader sends only committed snapshots; a local one is of
+ *   applied entries), so the commit index is raised to its index, and the term to its term (a lower
+ *   term cannot have voted in the snapshot's term: votes are durable before they are sent).
+ * - The segment's entries after the snapshot are kept only if the segment holds the snapshot's index at
+ *   the snapshot's term (Log Matching: then the prefixes agree); otherwise they are another branch of the
+ *   log and are dropped, and the caller completes the interrupted rewrite (`interrupted`).
+ */
+function reconcileWithSnapshot(
+  parsed: ParsedSegment,
+  snapshot: Snapshot | undefined,
+): { entries: Entry[]; hardState: HardState; interrupted: boolean } {
+  let hardState = parsed.hardState ?? EMPTY_HARD_STATE;
+  if (!snapshot) return { entries: parsed.entries, hardState, interrupted: false };
+  const { index, term } = snapshot.metadata;
+  let entries = parsed.entries.filter((e) => e.index > index);
+  let interrupted = false;
+  if (index > parsed.startIndex) {
+    const at = parsed.entries[index - parsed.startIndex - 1];
+    if (at === undefined || at.index !== index || at.term !== term) {
+      entries = [];
+      interrupted = true;
+    }
+  } else if (index === parsed.startIndex && index > 0 && parsed.startTerm !== term) {
+    entries = [];
+    interrupted = true;
+  }
+  if (hardState.term < term) hardState = { term, vote: '', commit: hardState.commit };
+  if (hardState.commit < index) hardState = { ...hardState, commit: index };
+  return { entries, hardState, interrupted };
+}
+
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
 function startPayload(index: number, term: number): Buffer {
   return new BufWriter(16).f64(index).f64(term).finish();
 }
@@ -606,10 +760,10 @@ function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
 
-async function fsyncDir(dir: string, sync: (fh: FileHandle, kind: SyncKind) => Promise<void>): Promise<void> {
+async function fsyncDir(fs: StorageFs, dir: string, sync: (fh: StorageFile, kind: SyncKind) => Promise<void>): Promise<void> {
   // Linux: a directory is fsynced through a read-only descriptor (google/renameio#11). Windows cannot.
-  if (process.platform === 'win32') return;
-  const d = await fsp.open(dir, fsc.O_RDONLY);
+  if (process.platform === 'win32' && fs === nodeFs) return;
+  const d = await fs.open(dir, 'dir');
   try {
     await sync(d, 'dir');
   } finally {
@@ -618,16 +772,16 @@ async function fsyncDir(dir: string, sync: (fh: FileHandle, kind: SyncKind) => P
 }
 
 /** temp file → write → fsync → rename → fsync dir (R-E3). */
-async function writeFileDurably(dir: string, name: string, content: Buffer, sync: (fh: FileHandle, kind: SyncKind) => Promise<void>): Promise<void> {
+async function writeFileDurably(fs: StorageFs, dir: string, name: string, content: Buffer, sync: (fh: StorageFile, kind: SyncKind) => Promise<void>): Promise<void> {
   const tmp = path.join(dir, `${name}.tmp`);
-  const fh = await fsp.open(tmp, 'w');
+  const fh = await fs.open(tmp, 'create');
   try {
     let off = 0;
-    while (off < content.length) off += (await fh.write(content, off, content.length - off)).bytesWritten;
+    while (off < content.length) off += await fh.write(content, off, content.length - off);
     await sync(fh, name.endsWith('.snap') ? 'snapshot' : name === 'meta.json' ? 'meta' : 'wal');
   } finally {
     await fh.close();
   }
-  await fsp.rename(tmp, path.join(dir, name));
-  await fsyncDir(dir, sync);
+  await fs.rename(tmp, path.join(dir, name));
+  await fsyncDir(fs, dir, sync);
 }

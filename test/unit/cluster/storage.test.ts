@@ -9,6 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterError, CorruptLogError, CorruptSnapshotError, NodeIdMismatchError, StorageFailedError } from '../../../src/cluster/errors.js';
 import type { Entry, Snapshot } from '../../../src/cluster/raft/types.js';
 import { DiskStorage } from '../../../src/cluster/storage.js';
+import { noopLogger } from '../../../src/cluster/logger.js';
+import type { StorageFile } from '../../../src/cluster/storage-fs.js';
 
 const enc = new TextEncoder();
 const ent = (index: number, term: number, text = `cmd-${index}`): Entry => ({ index, term, type: 'normal', data: enc.encode(text) });
@@ -142,6 +144,53 @@ describe('DiskStorage', () => {
     await expect(reopen()).rejects.toMatchObject({ code: 'MG_ERR_RAFT_CORRUPT_LOG', offset: at });
   });
 
+  it('tolerates a lost unsynced commit-only record between durable ones ([valid][lost][valid] after a power cut)', async () => {
+    // Commit-only records are written without sync; a later durable (O_DSYNC) write can reach the disk
+    // while the earlier page never does, leaving zeros (or a torn record) in the middle of the file.
+    const warnings: string[] = [];
+    const s = await reopen();
+    await s.persist({ entries: [ent(1, 1), ent(2, 1)], hardState: { term: 1, vote: 'a', commit: 0 } });
+    const file = await walFile();
+    const lostAt = (await readFile(file)).length;
+    await s.persist({ hardState: { term: 1, vote: 'a', commit: 1 }, mustSync: false });
+    const lostEnd = (await readFile(file)).length;
+    await s.persist({ hardState: { term: 1, vote: 'a', commit: 2 }, mustSync: false });
+    await s.persist({ entries: [ent(3, 1)] });
+    await s.close();
+    const buf = await readFile(file);
+    buf.fill(0, lostAt, lostEnd + 12); // the first commit-only record lost, the second torn
+    await writeFile(file, buf);
+
+    const r = await DiskStorage.open({ dataDir: dir, nodeId: 'a', logger: { ...noopLogger, warn: (_o: object, m: string) => warnings.push(m) } });
+    expect(r.recovered.entries.map((e) => e.index)).toEqual([1, 2, 3]);
+    expect(r.recovered.hardState).toEqual({ term: 1, vote: 'a', commit: 0 }); // the lost commit index is recomputed
+    expect(warnings.join('\n')).toMatch(/written without sync/);
+    await r.persist({ entries: [ent(4, 1)], hardState: { term: 1, vote: 'a', commit: 4 } });
+    await r.close();
+    const again = await reopen(); // the skipped bytes stay explainable on every later open
+    expect(again.recovered.entries.map((e) => e.index)).toEqual([1, 2, 3, 4]);
+    expect(again.recovered.hardState.commit).toBe(4);
+    await again.close();
+  });
+
+  it('still refuses a damaged synced record followed by a lost unsynced one and a valid one', async () => {
+    const s = await reopen();
+    await s.persist({ entries: [ent(1, 1)], hardState: { term: 1, vote: 'a', commit: 0 } });
+    const file = await walFile();
+    const syncedAt = (await readFile(file)).length;
+    await s.persist({ entries: [ent(2, 1, 'acknowledged')] });
+    const lostAt = (await readFile(file)).length;
+    await s.persist({ hardState: { term: 1, vote: 'a', commit: 2 }, mustSync: false });
+    const lostEnd = (await readFile(file)).length;
+    await s.persist({ entries: [ent(3, 1)] });
+    await s.close();
+    const buf = await readFile(file);
+    buf[syncedAt + 30]! ^= 0x40; // bit rot in the synced entry 2
+    buf.fill(0, lostAt, lostEnd);
+    await writeFile(file, buf);
+    await expect(reopen()).rejects.toMatchObject({ code: 'MG_ERR_RAFT_CORRUPT_LOG', offset: syncedAt, message: expect.stringMatching(/synced record is damaged/) });
+  });
+
   it('compacts into a snapshot and reloads snapshot + trailing entries after restart', async () => {
     const s = await reopen();
     const entries = Array.from({ length: 10 }, (_, i) => ent(i + 1, 1));
@@ -203,6 +252,58 @@ describe('DiskStorage', () => {
     expect(r.recovered.snapshot?.metadata.index).toBe(50);
     expect(r.recovered.entries.map((e) => e.index)).toEqual([51]);
     expect(r.recovered.hardState.commit).toBe(51);
+    await r.close();
+  });
+
+  it('recovers from a crash between a snapshot install and the segment rewrite: the snapshot wins, commit is raised to it', async () => {
+    // persist({snapshot}) makes snap-<S>.snap durable, then rewrites the segment. A crash between the two
+    // leaves the new snapshot beside the old segment, whose hard state commits below S and whose entries
+    // belong to another branch of the log (term 1 at index 50 is not the snapshot's term 3).
+    let crashAtNextWalSync = false;
+    const hook = async (fh: StorageFile, kind: string): Promise<void> => {
+      if (kind === 'snapshot') crashAtNextWalSync = true;
+      else if (kind === 'wal' && crashAtNextWalSync) throw Object.assign(new Error('simulated crash'), { code: 'EIO' });
+      await fh.sync();
+    };
+    const s = await DiskStorage.open({ dataDir: dir, nodeId: 'a', syncForTest: hook });
+    await s.persist({ entries: Array.from({ length: 60 }, (_, i) => ent(i + 1, 1)), hardState: { term: 1, vote: '', commit: 1 } });
+    await expect(s.persist({ snapshot: snap(50, 3), hardState: { term: 3, vote: '', commit: 50 } })).rejects.toBeInstanceOf(StorageFailedError);
+    await s.close();
+
+    const warnings: string[] = [];
+    const r = await DiskStorage.open({ dataDir: dir, nodeId: 'a', logger: { ...noopLogger, warn: (_o: object, m: string) => warnings.push(m) } });
+    expect(r.recovered.snapshot?.metadata.index).toBe(50);
+    expect(r.recovered.entries).toEqual([]); // the old branch is not kept after the snapshot
+    expect(r.recovered.hardState).toEqual({ term: 3, vote: '', commit: 50 });
+    expect(warnings.join('\n')).toMatch(/snapshot/);
+    // The repair is durable and the log continues after the snapshot.
+    await r.persist({ entries: [ent(51, 3)], hardState: { term: 3, vote: '', commit: 51 } });
+    await r.close();
+    const again = await reopen();
+    expect(again.recovered.snapshot?.metadata.index).toBe(50);
+    expect(again.recovered.entries.map((e) => e.index)).toEqual([51]);
+    expect(again.recovered.hardState.commit).toBe(51);
+    await again.close();
+  });
+
+  it('raises a commit index lost with unsynced records up to a compaction snapshot written before the crash', async () => {
+    let crashAtNextWalSync = false;
+    const hook = async (fh: StorageFile, kind: string): Promise<void> => {
+      if (kind === 'snapshot') crashAtNextWalSync = true;
+      else if (kind === 'wal' && crashAtNextWalSync) throw Object.assign(new Error('simulated crash'), { code: 'EIO' });
+      await fh.sync();
+    };
+    const s = await DiskStorage.open({ dataDir: dir, nodeId: 'a', syncForTest: hook });
+    const entries = Array.from({ length: 10 }, (_, i) => ent(i + 1, 2));
+    // Only commit 3 was made durable; the commit-only records up to 10 were lost with the page cache.
+    await s.persist({ entries, hardState: { term: 2, vote: 'a', commit: 3 } });
+    await expect(s.compact(snap(8, 2), 6, 2, entries.slice(6))).rejects.toBeInstanceOf(StorageFailedError);
+    await s.close();
+    const r = await reopen();
+    expect(r.recovered.snapshot?.metadata.index).toBe(8);
+    expect(r.recovered.hardState).toEqual({ term: 2, vote: 'a', commit: 8 });
+    expect(r.recovered.entries.map((e) => e.index)).toEqual([9, 10]);
+    await r.persist({ entries: [ent(11, 2)], hardState: { term: 2, vote: 'a', commit: 11 } });
     await r.close();
   });
 
