@@ -29,7 +29,7 @@ const CONCURRENCY = Number(process.env.BENCH_STICKY_CONCURRENCY ?? 16);
 const DURATION_MS = Number(process.env.BENCH_STICKY_MS ?? 2000);
 const UPS = ['u1', 'u2', 'u3', 'u4'];
 
-function request(key: string): StickyRequest {
+export function request(key: string): StickyRequest {
   return {
     service: 'web',
     sessionKey: key,
@@ -52,7 +52,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Drive `resolver` with CONCURRENCY loops over SESSIONS keys for DURATION_MS; returns resolves/s and p99 (ms). */
-async function drive(resolver: StickyResolver, keys: string[]): Promise<{ perSec: number; count: number; p50: number; p99: number }> {
+export async function drive(resolver: StickyResolver, keys: string[]): Promise<{ perSec: number; count: number; p50: number; p99: number }> {
   const lat: number[] = [];
   let count = 0;
   const end = performance.now() + DURATION_MS;
@@ -93,7 +93,7 @@ async function commandCalls(conn: RedisConnection): Promise<{ trips: number; all
   return out;
 }
 
-async function warm(resolver: StickyResolver, keys: string[]): Promise<void> {
+export async function warm(resolver: StickyResolver, keys: string[]): Promise<void> {
   for (const k of keys) await resolver.resolve(request(k));
 }
 

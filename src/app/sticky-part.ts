@@ -31,16 +31,22 @@ export async function createStickyPart(cfg: Config, bus: EventBus, log: Logger, 
   const r = cfg.redis;
   const store: PinStore = r
     ? new RedisPinStore({
-        url: r.url,
+        topology: r.cluster ? { kind: 'cluster', nodes: r.cluster } : r.sentinels ? { kind: 'sentinel', sentinels: r.sentinels, name: r.name ?? '' } : { kind: 'single', url: r.url ?? '' },
         keyPrefix: r.keyPrefix,
         budgetMs: r.budget,
-        redisOptions: {
-          ...(r.sentinels ? { sentinels: r.sentinels, name: r.name } : {}),
-          ...(r.password ? { password: r.password } : {}),
-        },
+        ...(r.password ? { password: r.password } : {}),
         onEvent: (e) => {
           if (e.type === 'error' || e.type === 'close') log.warn({ redis: e.type, message: e.message }, 'sticky store connection');
           if (e.type === 'ready') log.info('sticky store connected');
+          if ((e.type === 'topology' || e.type === 'ready') && store instanceof RedisPinStore) {
+            const t = store.connection.topology();
+            metrics.stickyRedisPrimary.reset();
+            for (const p of t.primaries) metrics.stickyRedisPrimary.labels(t.kind, p.node).set(p.slots ?? 16384);
+          }
+          if (e.type === 'failover') {
+            metrics.stickyRedisFailovers.inc();
+            log.warn({ redis: 'failover', message: e.message }, 'sticky store failover seen');
+          }
         },
       })
     : new MemoryPinStore();
@@ -117,7 +123,8 @@ export async function createStickyPart(cfg: Config, bus: EventBus, log: Logger, 
     status() {
       const services: Record<string, unknown> = {};
       for (const [name, res] of resolvers) services[name] = res.stats();
-      return { configured: true, store: r ? 'redis' : 'memory', storeUp, services };
+      const redis = store instanceof RedisPinStore ? store.connection.topology() : undefined;
+      return { configured: true, store: r ? 'redis' : 'memory', storeUp, ...(redis ? { redis } : {}), services };
     },
     async close() {
       for (const res of resolvers.values()) res.close();

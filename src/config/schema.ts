@@ -230,13 +230,25 @@ export const configSchema = z.object({
     tickInterval: positiveDuration.default('15ms'),
   }).strict().optional(),
   redis: z.object({
+    // Exactly one topology (DESIGN.md §12): one server, a Sentinel-managed primary, or Redis Cluster.
     url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://').optional(),
-    sentinels: z.array(z.object({ host: z.string(), port: z.number().int() }).strict()).optional(),
-    name: z.string().optional(),
+    sentinels: z.array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict()).min(1).optional(),
+    name: z.string().min(1).optional(),
+    cluster: z.array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict()).min(1, 'redis.cluster needs at least one seed node').optional(),
     password: z.string().optional(),
     keyPrefix: z.string().default('meshgate:'),
     budget: positiveDuration.default('50ms'),
-  }).strict().optional(),
+  }).strict().superRefine((r, ctx) => {
+    const named = (['url', 'sentinels', 'cluster'] as const).filter((k) => r[k] !== undefined);
+    if (named.length !== 1) {
+      const message = named.length === 0
+        ? 'redis needs one of url, sentinels (with name) or cluster'
+        : `redis names ${named.join(' and ')}; use exactly one of url, sentinels (with name) or cluster`;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: named.length === 0 ? [] : [named[1]!], message });
+    }
+    if (r.sentinels && !r.name) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['sentinels'], message: 'redis.sentinels needs redis.name (the master group name)' });
+    if (r.name && !r.sentinels) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['name'], message: 'redis.name is the Sentinel master group name; it needs redis.sentinels' });
+  }).optional(),
   routes: z.array(routeSchema).default([]),
   services: z.record(z.string().regex(NAME_PATTERN, `service names: ${NAME_RULE}`), serviceSchema).default({}),
 }).strict().superRefine((c, ctx) => {
@@ -261,12 +273,6 @@ export const configSchema = z.object({
       path: ['node', 'admin', 'listen'],
       message: `node.admin.listen ${c.node.admin.listen} is not a loopback address and node.admin.token is not set: anyone who can reach it could change membership; set a token or listen on 127.0.0.1`,
     });
-  }
-  if (c.redis && !c.redis.url && !c.redis.sentinels) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['redis'], message: 'redis needs url, or sentinels with name' });
-  }
-  if (c.redis?.sentinels && !c.redis.name) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['redis', 'sentinels'], message: 'redis.sentinels needs redis.name (the master group name)' });
   }
 });
 

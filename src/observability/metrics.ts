@@ -150,6 +150,13 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly stickyStoreErrors = new Counter({ name: 'meshgate_sticky_store_errors_total', help: 'Pin store calls that failed or ran past the budget.', registers: [this.registry] });
+  readonly stickyRedisFailovers = new Counter({ name: 'meshgate_sticky_redis_failovers_total', help: 'Redis failovers this peer saw (Sentinel: a new primary address; Cluster: a replica took over slots).', registers: [this.registry] });
+  readonly stickyRedisPrimary = new Gauge({
+    name: 'meshgate_sticky_redis_primary',
+    help: 'Redis primaries as this peer sees them (1 per primary): topology single | sentinel | cluster, node host:port, slots it owns (Cluster) or 16384.',
+    labelNames: ['topology', 'node'] as const,
+    registers: [this.registry],
+  });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'meshgate_process_' });

@@ -1,8 +1,10 @@
 /**
  * Public surface of src/sticky (style.md: other folders import this file only).
  *
- * Sticky sessions (DESIGN.md §5):
- *   const store = redisUrl ? new RedisPinStore({ url, keyPrefix }) : new MemoryPinStore();
+ * Sticky sessions (DESIGN.md §5, §12):
+ *   const store = redis ? new RedisPinStore({ topology, keyPrefix }) : new MemoryPinStore();
+ *     // topology: {kind:'single', url} | {kind:'sentinel', sentinels, name} | {kind:'cluster', nodes}
+ *     // store.connection.topology(): primaries (Cluster: slot ranges), failovers seen, last error
  *   const resolver = new StickyResolver({ store, ttlMs, onStoreDown, bus, onMetric });
  *   // per request of a sticky service:
  *   const key = sessionKeyFrom(req.headers, { cookie: 'mg_session' });
@@ -26,6 +28,7 @@ export type { CreateOptions, CreateResult, GetResult, MoveOptions, MoveResult, P
 export { MemoryPinStore, type MemoryPinStoreOptions } from './memory-pin-store.js';
 export { RedisPinStore, type RedisPinStoreOptions } from './redis-pin-store.js';
 export { RedisConnection, DEFAULT_BUDGET_MS, type RedisConnectionOptions } from './redis-connection.js';
+export { CLUSTER_SLOTS, failoversBetween, primariesOf, slotRanges, type HostPort, type PrimaryView, type RedisTopology, type TopologyKind, type TopologyStatus } from './redis-topology.js';
 export {
   StickyResolver,
   DEFAULT_CACHE_TTL_MS,

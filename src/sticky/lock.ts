@@ -28,10 +28,15 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import { LockArgumentError, LockContendedError, LockLostError, LockUnavailableError, StoreDataError } from './errors.js';
 import { monotonicClock } from './monotonic-clock.js';
+import { FENCE_FLOOR_CAP } from './pin-store.js';
 
 /** The primitive operations a lock store offers (Redis or memory). Failures throw Store*Error. */
 export interface LockBackend {
-  acquire(name: string, owner: string, ttlMs: number, budgetMs: number): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }>;
+  /**
+   * `seedFloor`: the highest fence this caller has seen for any name; a granted fence is above it, so a
+   * failover to a host whose clock is behind (and lost the fence counter) cannot hand out a lower one.
+   */
+  acquire(name: string, owner: string, ttlMs: number, budgetMs: number, seedFloor?: number): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }>;
   extend(name: string, owner: string, ttlMs: number, budgetMs: number): Promise<boolean>;
   release(name: string, owner: string, budgetMs: number): Promise<boolean>;
 }
@@ -111,6 +116,8 @@ export class LockManager {
   private readonly random: () => number;
   private readonly defaults: Required<AcquireOptions>;
   private readonly running = new Set<() => void>();
+  /** Highest fence this manager was granted (any name): the seedFloor of every acquire. */
+  private highestFence = 0;
 
   constructor(opts: LockManagerOptions) {
     this.backend = opts.backend;
@@ -137,7 +144,7 @@ export class LockManager {
       const start = this.clock.nowMs();
       let r: Awaited<ReturnType<LockBackend['acquire']>>;
       try {
-        r = await this.backend.acquire(name, owner, ttlMs, this.budgetMs);
+        r = await this.backend.acquire(name, owner, ttlMs, this.budgetMs, this.highestFence);
       } catch (err) {
         // The acquire may still run on the server after our timeout: release it in the background so
         // a ghost lease does not block everyone for a whole TTL.
@@ -145,6 +152,7 @@ export class LockManager {
         throw new LockUnavailableError(name, { cause: err });
       }
       if (r.acquired) {
+        if (r.fence < FENCE_FLOOR_CAP) this.highestFence = Math.max(this.highestFence, r.fence);
         const validUntil = start + ttlMs - this.drift(ttlMs);
         if (validUntil > this.clock.nowMs()) return this.lease(name, owner, r.fence, ttlMs, validUntil);
         this.backend.release(name, owner, this.budgetMs).catch(() => undefined); // already expired: never hand it out
@@ -310,12 +318,12 @@ export class MemoryLockBackend implements LockBackend {
     private readonly wallClock: Clock = { nowMs: () => Date.now() },
   ) {}
 
-  async acquire(name: string, owner: string, ttlMs: number, _budgetMs?: number): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }> {
+  async acquire(name: string, owner: string, ttlMs: number, _budgetMs?: number, seedFloor = 0): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }> {
     const now = this.clock.nowMs();
     const cur = this.locks.get(name);
     if (cur && cur.expiresAt > now) return { acquired: false, retryAfterMs: cur.expiresAt - now };
     this.locks.set(name, { owner, expiresAt: now + ttlMs });
-    const fence = Math.max((this.fences.get(name) ?? 0) + 1, Math.floor(this.wallClock.nowMs() * 1000));
+    const fence = Math.max((this.fences.get(name) ?? 0) + 1, Math.floor(this.wallClock.nowMs() * 1000), seedFloor + 1);
     this.fences.set(name, fence);
     return { acquired: true, fence };
   }

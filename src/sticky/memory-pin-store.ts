@@ -84,7 +84,7 @@ export class MemoryPinStore implements PinStore {
       }
       return { outcome: 'existing', renewed, ...this.view(e) };
     }
-    const fresh: Entry = { upstream: candidate, fence: this.seedFence(opts.minFence), expiresAt: now + opts.ttlMs };
+    const fresh: Entry = { upstream: candidate, fence: this.seedFence(Math.max(opts.minFence, opts.seedFloor ?? 0)), expiresAt: now + opts.ttlMs };
     this.insert(sid, fresh);
     return { outcome: 'created', renewed: false, ...this.view(fresh) };
   }
@@ -95,7 +95,7 @@ export class MemoryPinStore implements PinStore {
     const now = this.clock.nowMs();
     const e = this.live(sid);
     if (!e) {
-      const fresh: Entry = { upstream: to, fence: this.seedFence(Math.max(opts.minFence, expected.fence)), expiresAt: now + opts.ttlMs };
+      const fresh: Entry = { upstream: to, fence: this.seedFence(Math.max(opts.minFence, expected.fence, opts.seedFloor ?? 0)), expiresAt: now + opts.ttlMs };
       this.insert(sid, fresh);
       return { outcome: 'created', ...this.view(fresh) };
     }

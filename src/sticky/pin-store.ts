@@ -49,17 +49,31 @@ export interface StoreCallOptions {
   readonly budgetMs?: number;
 }
 
+/**
+ * Fences at or above this (µs since 1970 ≈ year 2112) are not used as a seed floor: a corrupt or
+ * hostile value near 2⁵³ must not push every later fence out of the exact-integer range.
+ */
+export const FENCE_FLOOR_CAP = 2 ** 52;
+
 export interface CreateOptions extends StoreCallOptions {
   readonly ttlMs: number;
   /** Extend an existing pin to `ttlMs` when its remaining TTL is below this (ms). 0 = never. */
   readonly renewBelowMs: number;
   /** Highest fence the caller has seen for this sid (0 if none); a new pin's fence is above it. */
   readonly minFence: number;
+  /**
+   * Highest fence the caller has seen for ANY sid (0 if none). Only seeds a new pin (never raises an
+   * existing one): after a failover to a replica whose clock is behind, new pins still get fences above
+   * every fence this peer saw (docs/sticky.md "Fencing tokens").
+   */
+  readonly seedFloor?: number;
 }
 
 export interface MoveOptions extends StoreCallOptions {
   readonly ttlMs: number;
   readonly minFence: number;
+  /** As CreateOptions.seedFloor (used when the pin vanished and the move creates it). */
+  readonly seedFloor?: number;
 }
 
 export interface RenewOptions extends StoreCallOptions {

@@ -1,6 +1,7 @@
 /**
- * RedisConnection: the one place that builds an ioredis client (with ESLint, only src/sticky/redis-*.ts
- * may import ioredis) and runs our Lua scripts under a hard time budget.
+ * RedisConnection: the one handle on Redis (with ESLint, only src/sticky/redis-*.ts may import ioredis):
+ * builds the client for the configured topology (redis-client.ts: single URL, Sentinel, Cluster) and
+ * runs our Lua scripts under a hard time budget, whatever the topology.
  *
  * ioredis defaults hide outages (research/sticky-locks.md §5.2–5.3, measured: a GET against a killed
  * server waits ~10.4 s, then fails; a command in flight during a crash is re-sent to the restarted,
@@ -16,13 +17,17 @@
  *   connectTimeout: 1000 ms              a dead host is detected in 1 s, not ioredis's 10 s
  *   enableAutoPipelining: true           commands of one tick share a write (README: +35–50 % throughput)
  *
+ * (redis-client.ts applies the same options to Sentinel and Cluster clients and lists the Cluster ones.)
+ *
  * Invariants: an 'error' listener is always attached (no "Unhandled error event"); every call settles
  * within its budget (plus timer lateness); a late reply after a timeout is swallowed, never unhandled;
  * errors are classified into StoreUnavailableError / StoreTimeoutError / StoreDataError.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { StoreDataError, StoreTimeoutError, StoreUnavailableError } from './errors.js';
-import { SCRIPTS, type ScriptName } from './redis-scripts.js';
+import { createClient, TopologyWatch, type RedisClient } from './redis-client.js';
+import type { ScriptName } from './redis-scripts.js';
+import type { RedisTopology, TopologyStatus } from './redis-topology.js';
 
 /**
  * Default budget for one Redis call (ms). DESIGN.md §5 asks for "tens of milliseconds". Research §7
@@ -38,9 +43,14 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 export const DEFAULT_RECONNECT_CAP_MS = 2000;
 
 export interface RedisConnectionOptions {
-  /** redis://[user:pass@]host:port[/db] (rediss:// for TLS). */
+  /** redis://[user:pass@]host:port[/db] (rediss:// for TLS). Shorthand for topology {kind:'single'}. */
   readonly url?: string;
-  /** Extra ioredis options (e.g. sentinels/name). Our safety options always win. */
+  /** Single URL, Sentinels + master group name, or Cluster seed nodes (DESIGN.md §12). Wins over `url`. */
+  readonly topology?: RedisTopology;
+  /** AUTH for the data nodes (every topology; a URL may carry its own). */
+  readonly password?: string;
+  readonly username?: string;
+  /** Extra ioredis options for single / Sentinel clients. Our safety options always win. */
   readonly redisOptions?: Omit<RedisOptions, 'enableOfflineQueue' | 'maxRetriesPerRequest' | 'autoResendUnfulfilledCommands' | 'scripts' | 'keyPrefix'>;
   /** Prefix for every key (DESIGN.md `redis.keyPrefix`); applied by us, not by ioredis. */
   readonly keyPrefix?: string;
@@ -48,7 +58,7 @@ export interface RedisConnectionOptions {
   readonly connectTimeoutMs?: number;
   readonly reconnectCapMs?: number;
   /** Connection lifecycle notifications (ready / error / close / reconnecting / end). */
-  readonly onEvent?: (event: { type: 'ready' | 'error' | 'close' | 'reconnecting' | 'end'; message?: string }) => void;
+  readonly onEvent?: (event: { type: 'ready' | 'error' | 'close' | 'reconnecting' | 'end' | 'failover' | 'topology'; message?: string }) => void;
 }
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
@@ -56,36 +66,47 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 export class RedisConnection {
   readonly keyPrefix: string;
   readonly budgetMs: number;
-  private readonly client: Redis;
+  private readonly client: RedisClient;
+  private readonly watch: TopologyWatch;
   private errors = 0;
   private closed = false;
 
   constructor(opts: RedisConnectionOptions = {}) {
     this.keyPrefix = opts.keyPrefix ?? 'meshgate:';
     this.budgetMs = opts.budgetMs ?? DEFAULT_BUDGET_MS;
-    const cap = opts.reconnectCapMs ?? DEFAULT_RECONNECT_CAP_MS;
-    const safety: RedisOptions = {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: this.budgetMs,
-      connectTimeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      enableAutoPipelining: true,
-      reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 1 : false),
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times - 1, 16), cap) + Math.floor(Math.random() * 200),
-      scripts: SCRIPTS,
-    };
-    const options: RedisOptions = { ...(opts.redisOptions ?? {}), ...safety };
-    this.client = opts.url ? new Redis(opts.url, options) : new Redis(options);
+    const topology = topologyOf(opts);
+    this.client = createClient(topology, {
+      budgetMs: this.budgetMs,
+      connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      reconnectCapMs: opts.reconnectCapMs ?? DEFAULT_RECONNECT_CAP_MS,
+      password: opts.password,
+      username: opts.username,
+      extra: opts.redisOptions,
+    }, Math.random);
     const notify = opts.onEvent;
-    this.client.on('error', (err: Error) => {
+    this.watch = new TopologyWatch(
+      topology,
+      this.client,
+      (from, to) => notify?.({ type: 'failover', message: `${from} -> ${to}` }),
+      () => notify?.({ type: 'topology' }),
+    );
+    const onError = (err: Error): void => {
       this.errors++;
+      this.watch.noteError(err.message);
       notify?.({ type: 'error', message: err.message });
-    });
+    };
+    this.client.on('error', onError);
+    // Cluster: a node's own errors (wrong password, refused) come as 'node error', not 'error'.
+    this.client.on('node error', (err: Error, key?: string) => onError(new Error(key ? `${key}: ${err.message}` : err.message)));
     this.client.on('ready', () => notify?.({ type: 'ready' }));
     this.client.on('close', () => notify?.({ type: 'close' }));
     this.client.on('reconnecting', () => notify?.({ type: 'reconnecting' }));
     this.client.on('end', () => notify?.({ type: 'end' }));
+  }
+
+  /** Topology, primaries (and their slots), failovers seen, last error — for status and metrics. */
+  topology(): TopologyStatus {
+    return this.watch.status();
   }
 
   /** ioredis status: wait | connecting | connect | ready | reconnecting | close | end. */
@@ -149,6 +170,13 @@ export class RedisConnection {
     }
     this.client.disconnect(false);
   }
+}
+
+function topologyOf(opts: RedisConnectionOptions): RedisTopology {
+  if (opts.topology) return opts.topology;
+  const r = opts.redisOptions;
+  if (r?.sentinels && r.name) return { kind: 'sentinel', sentinels: r.sentinels.map((x) => ({ host: x.host ?? '127.0.0.1', port: x.port ?? 26379 })), name: r.name };
+  return { kind: 'single', url: opts.url ?? 'redis://127.0.0.1:6379' };
 }
 
 function bounded(p: Promise<unknown>, budgetMs: number): Promise<unknown> {

@@ -24,9 +24,9 @@ export class RedisLockBackend implements LockBackend {
     this.connection = opts.connection ?? new RedisConnection({ ...opts, budgetMs: opts.budgetMs ?? DEFAULT_LOCK_BUDGET_MS });
   }
 
-  async acquire(name: string, owner: string, ttlMs: number, budgetMs: number): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }> {
+  async acquire(name: string, owner: string, ttlMs: number, budgetMs: number, seedFloor = 0): Promise<{ acquired: true; fence: number } | { acquired: false; retryAfterMs: number }> {
     const k = lockKeyOf(name);
-    const r = await this.connection.script('mgLockAcquire', [k.lock, k.fence], [owner, ttlMs, FENCE_KEY_TTL_MS], budgetMs);
+    const r = await this.connection.script('mgLockAcquire', [k.lock, k.fence], [owner, ttlMs, FENCE_KEY_TTL_MS, Math.max(0, Math.floor(seedFloor))], budgetMs);
     if (!Array.isArray(r) || typeof r[0] !== 'number' || typeof r[1] !== 'number') throw new StoreDataError('unexpected lock acquire reply');
     if (r[0] === 1) {
       if (!Number.isSafeInteger(r[1]) || r[1] <= 0) throw new StoreDataError('lock fence out of range');

@@ -56,7 +56,7 @@ export class RedisPinStore implements PinStore {
     assertSid(sid);
     assertUpstreamId(candidate);
     const r = asArray(
-      await this.connection.script('mgPinResolve', [RedisPinStore.keyOf(sid)], [candidate, ms(opts.ttlMs), ms(opts.renewBelowMs), fenceArg(opts.minFence)], opts.budgetMs),
+      await this.connection.script('mgPinResolve', [RedisPinStore.keyOf(sid)], [candidate, ms(opts.ttlMs), ms(opts.renewBelowMs), fenceArg(opts.minFence), fenceArg(opts.seedFloor ?? 0)], opts.budgetMs),
     );
     const status = int(r[0]);
     if (status !== 0 && status !== 1) throw new StoreDataError(`unexpected resolve status ${String(r[0])}`);
@@ -70,7 +70,7 @@ export class RedisPinStore implements PinStore {
       await this.connection.script(
         'mgPinMove',
         [RedisPinStore.keyOf(sid)],
-        [expected.upstream, fenceArg(expected.fence), to, ms(opts.ttlMs), fenceArg(opts.minFence)],
+        [expected.upstream, fenceArg(expected.fence), to, ms(opts.ttlMs), fenceArg(opts.minFence), fenceArg(opts.seedFloor ?? 0)],
         opts.budgetMs,
       ),
     );

@@ -25,7 +25,7 @@ if not f then return redis.error_reply('MGBADPIN fence is not a number') end
 return {1, cur[1], f, redis.call('PTTL', KEYS[1])}
 `;
 
-/** ARGV: candidate, ttlMs, renewBelowMs, minFence. status 1 = created, 0 = existing. */
+/** ARGV: candidate, ttlMs, renewBelowMs, minFence, seedFloor. status 1 = created, 0 = existing. */
 export const PIN_RESOLVE = `
 local k = KEYS[1]
 local ttl = tonumber(ARGV[2])
@@ -49,13 +49,14 @@ if cur[1] then
 end
 local t = redis.call('TIME')
 local f = tonumber(t[1]) * 1000000 + tonumber(t[2])
-if f <= minFence then f = minFence + 1 end
+local floor = math.max(minFence, tonumber(ARGV[5]) or 0)
+if f <= floor then f = floor + 1 end
 redis.call('HSET', k, 'u', ARGV[1], 'f', string.format('%d', f), 'n', '0')
 redis.call('PEXPIRE', k, ttl)
 return {1, ARGV[1], f, ttl, 0}
 `;
 
-/** ARGV: expectedUpstream, expectedFence, to, ttlMs, minFence. status 1 = moved, 2 = created, 0 = conflict. */
+/** ARGV: expectedUpstream, expectedFence, to, ttlMs, minFence, seedFloor. status 1 = moved, 2 = created, 0 = conflict. */
 export const PIN_MOVE = `
 local k = KEYS[1]
 local ttl = tonumber(ARGV[4])
@@ -63,7 +64,7 @@ local cur = redis.call('HMGET', k, 'u', 'f')
 if not cur[1] then
   local t = redis.call('TIME')
   local f = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local floor = math.max(tonumber(ARGV[2]), tonumber(ARGV[5]))
+  local floor = math.max(tonumber(ARGV[2]), tonumber(ARGV[5]), tonumber(ARGV[6]) or 0)
   if f <= floor then f = floor + 1 end
   redis.call('HSET', k, 'u', ARGV[3], 'f', string.format('%d', f), 'n', '0')
   redis.call('PEXPIRE', k, ttl)
@@ -94,12 +95,13 @@ return {1, cur[1], f, tonumber(ARGV[2])}
 `;
 
 /**
- * KEYS: lock, fence counter. ARGV: owner, ttlMs, fenceTtlMs. Reply {1, fence} or {0, pttl}.
- * fence = max(stored + 1, TIME in µs): strictly rising per name, and still rising after a restart
- * that lost the counter (as long as the Redis host's clock does not step back).
+ * KEYS: lock, fence counter. ARGV: owner, ttlMs, fenceTtlMs, seedFloor. Reply {1, fence} or {0, pttl}.
+ * fence = max(stored + 1, TIME in µs, seedFloor + 1): strictly rising per name, still rising after a
+ * restart that lost the counter (as long as the Redis host's clock does not step back), and above every
+ * fence the caller saw even after a failover to a host whose clock is behind (seedFloor).
  */
 export const LOCK_ACQUIRE = `
-local stored = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+local stored = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') or 0, tonumber(ARGV[4]) or 0)
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {0, redis.call('PTTL', KEYS[1])}
 end

@@ -30,7 +30,7 @@ import type { EventBus } from '../observability/events.js';
 import { Breaker, type BreakerState } from './breaker.js';
 import { StoreDataError, StoreTimeoutError } from './errors.js';
 import { monotonicClock } from './monotonic-clock.js';
-import type { PinStore } from './pin-store.js';
+import { FENCE_FLOOR_CAP, type PinStore } from './pin-store.js';
 import { isValidSessionKey, newSessionKey, sessionIdFor } from './session-key.js';
 
 export interface StickyRequest {
@@ -143,6 +143,8 @@ export class StickyResolver {
   private readonly onMetric: ((m: StickyMetric) => void) | undefined;
   private readonly cache = new Map<string, CacheEntry>();
   private readonly inflight = new Map<string, Promise<StickyResult>>();
+  /** Highest fence the store confirmed for any session: the seedFloor of every create (docs/sticky.md). */
+  private highestFence = 0;
   private readonly latencies = new Float64Array(LATENCY_WINDOW);
   private latencyCount = 0;
   private readonly counters: Mutable<Omit<StickyStats, 'storeErrors' | 'breaker' | 'breakerOpens' | 'cacheSize' | 'storeLatencyMs'>> = {
@@ -243,6 +245,7 @@ export class StickyResolver {
     const candidate = this.candidate(req, key, known, isNew);
     if (candidate === undefined && isNew) return this.finish(req, { kind: 'none' }, false);
     const minFence = known?.fence ?? 0;
+    const seedFloor = this.highestFence;
 
     let pin: { upstream: string; fence: number };
     let event: StickyEvent;
@@ -257,7 +260,7 @@ export class StickyResolver {
       const budgetMs = this.remaining(deadline);
       const c = await this.call(
         'create',
-        () => this.store.createIfAbsent(sid, candidate, { ttlMs: this.ttlMs, renewBelowMs: this.renewBelowMs, minFence, budgetMs }),
+        () => this.store.createIfAbsent(sid, candidate, { ttlMs: this.ttlMs, renewBelowMs: this.renewBelowMs, minFence, seedFloor, budgetMs }),
         budgetMs,
       );
       if (c instanceof Error) return this.degraded(req, key, sid, known, isNew, c.message, candidate);
@@ -278,7 +281,7 @@ export class StickyResolver {
       const budgetMs = this.remaining(deadline);
       const m = await this.call(
         'move',
-        () => this.store.compareAndMove(sid, from, target, { ttlMs: this.ttlMs, minFence: Math.max(minFence, from.fence), budgetMs }),
+        () => this.store.compareAndMove(sid, from, target, { ttlMs: this.ttlMs, minFence: Math.max(minFence, from.fence), seedFloor, budgetMs }),
         budgetMs,
       );
       if (m instanceof Error) return this.degraded(req, key, sid, known, isNew, m.message, target);
@@ -293,6 +296,7 @@ export class StickyResolver {
         event = 'moved';
       }
     }
+    if (pin.fence < FENCE_FLOOR_CAP) this.highestFence = Math.max(this.highestFence, pin.fence);
     if (!req.usable(pin.upstream)) return this.finish(req, { kind: 'none' }, false);
     this.remember(sid, { upstream: pin.upstream, fence: pin.fence, at: this.clock.nowMs(), confirmed: true });
     const result: StickyResult = isNew

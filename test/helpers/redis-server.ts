@@ -7,7 +7,7 @@
  * reuses the same port so clients reconnect to the "same" Redis, now empty.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 export interface RedisServer {
   readonly port: number;
   readonly url: string;
+  readonly dir: string;
   /** Send a signal to the current process (SIGKILL, SIGSTOP, SIGCONT, …). */
   kill(signal: NodeJS.Signals): void;
   /** Start again on the same port (after a SIGKILL, or kills the running one first). Empty data. */
@@ -29,6 +30,8 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
+
+export const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -54,19 +57,38 @@ async function ping(port: number): Promise<boolean> {
     s.once('error', () => done(false));
     s.on('data', (d) => {
       buf += d.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH')); // alive (a password-protected server answers NOAUTH)
     });
     s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
   });
 }
 
-export async function startRedis(opts: { args?: string[] } = {}): Promise<RedisServer> {
+export interface StartRedisOptions {
+  /** Extra command-line options (after ours). */
+  args?: string[];
+  /** Config file text, written to the server's temp dir and passed first (Sentinel needs a writable one). */
+  conf?: (port: number) => string;
+  /** Run as a Sentinel (`redis-server <conf> --sentinel`). */
+  sentinel?: boolean;
+  /** A fixed port (restart of a cluster node on its old port); default a free one. */
+  port?: number;
+}
+
+export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mg-redis-'));
   let child: ChildProcess | undefined;
   let stopped = false;
 
   const launch = async (port: number): Promise<void> => {
-    const c = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning', ...server.args], {
+    const head: string[] = [];
+    if (opts.conf) {
+      const file = join(dir, opts.sentinel ? 'sentinel.conf' : 'redis.conf');
+      if (!existsSync(file)) writeFileSync(file, opts.conf(port));
+      head.push(file);
+    }
+    if (opts.sentinel) head.push('--sentinel');
+    const persistence = opts.sentinel ? [] : ['--save', '', '--appendonly', 'no'];
+    const c = spawn(REDIS_BIN, [...head, '--port', String(port), '--bind', '127.0.0.1', ...persistence, '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning', ...server.args], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     live.add(c);
@@ -93,6 +115,7 @@ export async function startRedis(opts: { args?: string[] } = {}): Promise<RedisS
   const server: RedisServer = {
     port: 0,
     url: '',
+    dir,
     args: opts.args ?? [],
     kill(signal) {
       child?.kill(signal);
@@ -111,7 +134,7 @@ export async function startRedis(opts: { args?: string[] } = {}): Promise<RedisS
 
   // A port can be taken between freePort() and bind; try a few.
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     (server as { port: number }).port = port;
     (server as { url: string }).url = `redis://127.0.0.1:${port}`;
     try {

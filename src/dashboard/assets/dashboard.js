@@ -19,7 +19,8 @@
  *   #config[data-reload=ok|rejected], #raft[data-raft], #sticky[data-sticky] (configured|not-configured).
  * - Nothing is written to the console: fetch failures show in a banner instead.
  *
- * Sticky panel: reads `count`, `storeUp` and `fallbacks` from status.sticky, and also accepts the
+ * Sticky panel: reads `count`, `storeUp` and `fallbacks` from status.sticky, the Redis topology
+ * (`redis.kind`, `redis.primaries[{node, serves}]`, `redis.failovers`) when there is one, and also accepts the
  * resolver's stats names (cacheSize / pins, breaker, fallbackHash + fallbackLastKnown) so the panel
  * works whichever shape the sticky part reports.
  */
@@ -319,10 +320,27 @@
         ? (sticky.fallbackHash ?? 0) + (sticky.fallbackLastKnown ?? 0) : undefined);
     const storeName = typeof sticky.store === 'string' ? sticky.store : sticky.store && sticky.store.kind;
     section.dataset.storeUp = up === undefined ? 'unknown' : String(up);
-    body.replaceChildren(el('dl', { class: 'facts' },
+    const redis = sticky.redis;
+    const facts = [
       fact('pins', count ?? '—'),
       fact('store', `${up === undefined ? '? unknown' : up ? '✔ up' : '✖ down'}${storeName ? ` (${storeName})` : ''}`),
-      fact('fallbacks', fallbacks ?? '—')));
+      fact('fallbacks', fallbacks ?? '—'),
+    ];
+    if (redis) {
+      section.dataset.redisTopology = redis.kind;
+      facts.push(fact('redis topology', `${redis.kind} (${redis.status})`), fact('failovers seen', redis.failovers));
+      if (redis.lastFailover) facts.push(fact('last failover', `${redis.lastFailover.from} → ${redis.lastFailover.to} at ${redis.lastFailover.at}`));
+      if (redis.lastError) facts.push(fact('last redis error', redis.lastError));
+    }
+    const parts = [el('dl', { class: 'facts' }, ...facts)];
+    // Which node is primary for what (Cluster: slot ranges; single / Sentinel: all keys).
+    if (redis && Array.isArray(redis.primaries) && redis.primaries.length) {
+      parts.push(el('table', { class: 'peers', id: 'redis-primaries' },
+        el('caption', null, 'Redis primaries'),
+        el('thead', null, el('tr', null, el('th', null, 'node'), el('th', null, 'serves'))),
+        el('tbody', null, ...redis.primaries.map((p) => el('tr', null, el('td', null, p.node), el('td', null, p.serves))))));
+    }
+    body.replaceChildren(...parts);
   }
 
   function firstNumber(...xs) {

@@ -1,0 +1,169 @@
+/**
+ * The ioredis client for one RedisTopology (single URL, Sentinel, Cluster), with the safety options
+ * of redis-connection.ts applied to each, and a watch that keeps the TopologyStatus (which node is
+ * primary for what, failovers seen, last error) for status, metrics and the dashboard.
+ *
+ * Cluster options, each against the budget rule (no call waits past the budget, nothing is queued
+ * while disconnected; research/sticky-locks.md §5.1 lists ioredis's defaults):
+ *   enableOfflineQueue: false        no cluster-level queue before the slot table is known
+ *   maxRedirections: 5               MOVED / ASK / TRYAGAIN hops per command (one slot migration
+ *                                    costs 1–2); a command whose node is gone is given up after ~5·20 ms
+ *                                    instead of 16·100 ms, so late commands do not pile up
+ *   retryDelayOnFailover: 20 ms      a closed node connection: retry once the slot table refreshed
+ *   retryDelayOnTryAgain: 10 ms      a multi-key lock script mid-migration (pins have one key, never TRYAGAIN)
+ *   retryDelayOnClusterDown: 0       CLUSTERDOWN fails at once: the breaker and fallback take over
+ *   slotsRefreshInterval: 2000 ms    notice failovers / resharding even without a MOVED
+ *   slotsRefreshTimeout: 500 ms      a dead seed node does not stall the refresh for ioredis's 1 s
+ *   node connections: maxRetriesPerRequest 0, commandTimeout = budget, connectTimeout, no resend
+ * Sentinel: failoverDetector (subscribes to +switch-master and reconnects at once instead of waiting
+ * for the old primary's socket to die), a reconnect cap of 500 ms (asking a Sentinel is cheap, and the
+ * promoted replica should be found within a second of the switch), sentinelCommandTimeout = connectTimeout.
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { SCRIPTS } from './redis-scripts.js';
+import { failoversBetween, nodeName, primariesOf, type PrimaryView, type RedisTopology, type TopologyStatus } from './redis-topology.js';
+
+export type RedisClient = Redis | Cluster;
+
+export interface ClientSafety {
+  readonly budgetMs: number;
+  readonly connectTimeoutMs: number;
+  readonly reconnectCapMs: number;
+  readonly password?: string;
+  readonly username?: string;
+  /** Extra ioredis options for single / Sentinel clients (tests, TLS). Our safety options win. */
+  readonly extra?: RedisOptions;
+}
+
+/** Sentinel: find the promoted replica quickly (see the header). */
+const SENTINEL_RECONNECT_CAP_MS = 500;
+
+export function backoff(cap: number, random: () => number): (times: number) => number {
+  return (times) => Math.min(50 * 2 ** Math.min(Math.max(times, 1) - 1, 16), cap) + Math.floor(random() * 200);
+}
+
+function nodeOptions(s: ClientSafety): RedisOptions {
+  return {
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: s.budgetMs,
+    connectTimeout: s.connectTimeoutMs,
+    ...(s.password !== undefined ? { password: s.password } : {}),
+    ...(s.username !== undefined ? { username: s.username } : {}),
+  };
+}
+
+export function createClient(topology: RedisTopology, s: ClientSafety, random: () => number): RedisClient {
+  if (topology.kind === 'cluster') {
+    const opts: ClusterOptions = {
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      scripts: SCRIPTS,
+      maxRedirections: 5,
+      retryDelayOnFailover: 20,
+      retryDelayOnTryAgain: 10,
+      retryDelayOnClusterDown: 0,
+      retryDelayOnMoved: 0,
+      slotsRefreshInterval: 2000,
+      slotsRefreshTimeout: 500,
+      clusterRetryStrategy: backoff(s.reconnectCapMs, random),
+      redisOptions: nodeOptions(s),
+    };
+    return new Cluster(topology.nodes.map((n) => ({ host: n.host, port: n.port })), opts);
+  }
+  const base: RedisOptions = {
+    ...(s.extra ?? {}),
+    ...nodeOptions(s),
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    // Reconnect (to find the new primary) but never resend (2 would resend our writes).
+    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 1 : false),
+    scripts: SCRIPTS,
+  };
+  if (topology.kind === 'sentinel') {
+    return new Redis({
+      ...base,
+      sentinels: topology.sentinels.map((n) => ({ host: n.host, port: n.port })),
+      name: topology.name,
+      failoverDetector: true,
+      sentinelCommandTimeout: s.connectTimeoutMs,
+      retryStrategy: backoff(Math.min(s.reconnectCapMs, SENTINEL_RECONNECT_CAP_MS), random),
+      sentinelRetryStrategy: backoff(Math.min(s.reconnectCapMs, SENTINEL_RECONNECT_CAP_MS), random),
+    });
+  }
+  return new Redis(topology.url, { ...base, retryStrategy: backoff(s.reconnectCapMs, random) });
+}
+
+/**
+ * Keeps a TopologyStatus from the client's events. A failover is: Cluster — a slot's new primary was
+ * one of its replicas in the previous slot table; Sentinel — the client became ready on a different
+ * primary address than last time. `onFailover` is called once per takeover seen.
+ */
+export class TopologyWatch {
+  private primaries: PrimaryView[] = [];
+  private failovers = 0;
+  private lastFailover: TopologyStatus['lastFailover'];
+  private lastError: string | undefined;
+  private table: ReadonlyArray<readonly string[] | undefined> = [];
+  private lastPrimary: string | undefined;
+
+  constructor(
+    private readonly topology: RedisTopology,
+    private readonly client: RedisClient,
+    private readonly onFailover: (from: string, to: string) => void,
+    private readonly onPrimaries: (primaries: readonly PrimaryView[]) => void = () => undefined,
+  ) {
+    if (topology.kind === 'single') {
+      const u = new URL(topology.url);
+      this.primaries = [{ node: `${u.hostname}:${u.port || '6379'}`, serves: 'all keys' }];
+    }
+    if (client instanceof Cluster) client.on('refresh', () => this.onSlots(client.slots));
+    else client.on('ready', () => this.onReady(client));
+  }
+
+  noteError(message: string): void {
+    this.lastError = message;
+  }
+
+  status(): TopologyStatus {
+    return {
+      kind: this.topology.kind,
+      status: this.client.status,
+      primaries: this.primaries,
+      failovers: this.failovers,
+      ...(this.lastFailover ? { lastFailover: this.lastFailover } : {}),
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  private onSlots(slots: ReadonlyArray<readonly string[] | undefined>): void {
+    // ioredis mutates its table in place on MOVED; keep our own copy to diff against.
+    const next = Array.from({ length: slots.length }, (_, i) => (slots[i] ? [...slots[i]!] : undefined));
+    for (const f of failoversBetween(this.table, next)) this.record(f.from, f.to);
+    this.table = next;
+    this.setPrimaries(primariesOf(next));
+  }
+
+  private setPrimaries(p: PrimaryView[]): void {
+    const changed = JSON.stringify(p) !== JSON.stringify(this.primaries);
+    this.primaries = p;
+    if (changed) this.onPrimaries(p);
+  }
+
+  private onReady(client: Redis): void {
+    if (this.topology.kind !== 'sentinel') return;
+    const addr = client.stream?.remoteAddress;
+    const port = client.stream?.remotePort;
+    if (addr === undefined || port === undefined) return;
+    const now = nodeName({ host: addr, port });
+    if (this.lastPrimary !== undefined && this.lastPrimary !== now) this.record(this.lastPrimary, now);
+    this.lastPrimary = now;
+    this.setPrimaries([{ node: now, serves: `all keys (master group ${this.topology.name})` }]);
+  }
+
+  private record(from: string, to: string): void {
+    this.failovers++;
+    this.lastFailover = { at: new Date().toISOString(), from, to };
+    this.onFailover(from, to);
+  }
+}

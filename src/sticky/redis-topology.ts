@@ -1,0 +1,95 @@
+/**
+ * Redis topologies (DESIGN.md §12) as plain data, and the pure views of them that status, metrics and
+ * the dashboard show: which node is primary for which hash slots, and when a failover happened.
+ *
+ * `redis:` names exactly one of: a URL (one server), Sentinels + a master group name, or Redis
+ * Cluster seed nodes. Everything here is I/O-free; redis-client.ts turns a topology into an ioredis
+ * client and feeds its slot tables / master addresses into the functions below.
+ */
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type RedisTopology =
+  | { readonly kind: 'single'; readonly url: string }
+  | { readonly kind: 'sentinel'; readonly sentinels: readonly HostPort[]; readonly name: string }
+  | { readonly kind: 'cluster'; readonly nodes: readonly HostPort[] };
+
+export type TopologyKind = RedisTopology['kind'];
+
+/** One primary and what it serves: `all keys` (single, Sentinel) or slot ranges (`0-5460,10923`). */
+export interface PrimaryView {
+  readonly node: string;
+  readonly serves: string;
+  /** Cluster only: how many of the 16384 slots it owns. */
+  readonly slots?: number;
+}
+
+export interface TopologyStatus {
+  readonly kind: TopologyKind;
+  /** ioredis client status (ready, connecting, reconnecting, …). */
+  readonly status: string;
+  readonly primaries: readonly PrimaryView[];
+  /** Failovers this peer has seen since it started (a replica it knew took over from a primary). */
+  readonly failovers: number;
+  readonly lastFailover?: { readonly at: string; readonly from: string; readonly to: string };
+  /** Last connection-level error (wrong password, CLUSTERDOWN, unreachable primary, …). */
+  readonly lastError?: string;
+}
+
+export const CLUSTER_SLOTS = 16384;
+
+/** `host:port`, the one spelling every view uses. */
+export function nodeName(h: HostPort): string {
+  return `${h.host}:${h.port}`;
+}
+
+/** Compact ranges of a sorted slot list: [0,1,2,5] → "0-2,5". */
+export function slotRanges(sorted: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    out.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+/**
+ * A Cluster slot table (index = slot, value = [primary, ...replicas], as ioredis keeps it) as one
+ * PrimaryView per primary, busiest first. Slots no node serves are reported as primary `(none)`.
+ */
+export function primariesOf(table: ReadonlyArray<readonly string[] | undefined>): PrimaryView[] {
+  const byNode = new Map<string, number[]>();
+  for (let s = 0; s < CLUSTER_SLOTS; s++) {
+    const owner = table[s]?.[0] ?? '(none)';
+    let list = byNode.get(owner);
+    if (!list) byNode.set(owner, (list = []));
+    list.push(s);
+  }
+  return [...byNode.entries()]
+    .map(([node, slots]) => ({ node, serves: slotRanges(slots), slots: slots.length }))
+    .sort((a, b) => b.slots - a.slots || a.node.localeCompare(b.node));
+}
+
+/**
+ * Failovers between two slot tables: a slot whose new primary was listed as one of its replicas
+ * before. A resharding moves slots to another primary (not a former replica) and is not counted.
+ * Returns each distinct `from → to` takeover once.
+ */
+export function failoversBetween(
+  before: ReadonlyArray<readonly string[] | undefined>,
+  after: ReadonlyArray<readonly string[] | undefined>,
+): Array<{ from: string; to: string }> {
+  const seen = new Map<string, { from: string; to: string }>();
+  for (let s = 0; s < CLUSTER_SLOTS; s++) {
+    const prev = before[s];
+    const next = after[s]?.[0];
+    if (!prev || next === undefined || prev[0] === undefined || prev[0] === next) continue;
+    if (prev.indexOf(next, 1) > 0) seen.set(`${prev[0]}>${next}`, { from: prev[0], to: next });
+  }
+  return [...seen.values()];
+}
