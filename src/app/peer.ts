@@ -16,6 +16,8 @@ import type { Config } from '../config/schema.js';
 import { EventBus } from '../observability/events.js';
 import { createAccessLog, createLogger, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
+import { withRequestMetrics } from '../observability/access-tee.js';
+import { routedUpstreams, wirePeerMetrics } from './peer-metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
 import { Router } from '../proxy/routing.js';
@@ -51,7 +53,7 @@ export interface PeerOptions {
 
 export class Peer {
   readonly bus = new EventBus();
-  readonly metrics = new Metrics();
+  readonly metrics = new Metrics({ version: VERSION });
   readonly startedAt = Date.now();
   config!: Config;
   log!: Logger;
@@ -90,7 +92,7 @@ export class Peer {
     this.log = createLogger({ level: cfg.node.logLevel, nodeId: cfg.node.id, pretty: this.opts.prettyLogs ?? false });
     this.accessLog = cfg.node.accessLog ? createAccessLog({ nodeId: cfg.node.id, ...(this.opts.prettyLogs ? { pretty: this.log } : {}) }) : undefined;
     this.generation = 1;
-    this.metrics.configGeneration.set(1);
+    this.metrics.configAccepted(1);
     this.lastReload = { ok: true, generation: 1, source: 'start', at: new Date().toISOString() };
 
     this.probe = createHealthProbe();
@@ -131,7 +133,7 @@ export class Peer {
         states: (s) => this.states.get(s),
         metrics: this.metrics,
         log: this.log,
-        accessLog: this.accessLog,
+        accessLog: withRequestMetrics(this.metrics, this.accessLog),
         sticky: stickyView,
         maxBodyBytes: cfg.node.maxBodySize,
         random: this.random,
@@ -141,6 +143,7 @@ export class Peer {
       this.log,
       { maxHeaderBytes: cfg.node.maxHeaderSize, keepAliveTimeoutMs: 65_000 },
     );
+    wirePeerMetrics(this.metrics, { bus: this.bus, dataServer: this.dataPlane.server, websockets: () => this.upgrades.openCount, router: this.router, health: this.health, cluster: this.cluster, sticky: this.sticky !== undefined });
     this.events = new EventStreams(this.bus);
     this.admin = new AdminServer(this.adminBackend(), this.events, { token: cfg.node.admin.token || undefined, maxBodyBytes: cfg.node.admin.maxBodySize });
     const [ah, ap] = splitHostPort(cfg.node.admin.listen);
@@ -166,6 +169,7 @@ export class Peer {
       this.applyingConfig = false;
     }
     this.router.apply(cfg, membership, this.generation);
+    this.metrics.retainUpstreams(routedUpstreams(this.router));
     for (const name of Object.keys(cfg.services)) this.updateHealthMetrics(name);
   }
 
@@ -228,6 +232,7 @@ export class Peer {
       const errors = loaded.issues.map(formatIssue);
       this.lastReload = { ok: false, generation: this.generation, source, at, errors };
       this.metrics.configReloads.labels('rejected').inc();
+      this.metrics.configLastSuccessful.set(0);
       this.bus.emit('config:rejected', { source, errors });
       for (const e of errors) this.log.error({ source }, `config rejected, old config keeps serving: ${e}`);
       return this.lastReload;
@@ -237,7 +242,7 @@ export class Peer {
     this.generation++;
     this.config = cfg;
     this.applyConfig(cfg);
-    this.metrics.configGeneration.set(this.generation);
+    this.metrics.configAccepted(this.generation);
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { ok: true, generation: this.generation, source, at, ...(restart.length ? { restartRequired: restart } : {}) };
     this.bus.emit('config:reloaded', { generation: this.generation, source, restartRequired: restart });
