@@ -17,6 +17,7 @@ import { EventBus } from '../observability/events.js';
 import { createAccessLog, createLogger, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { withRequestMetrics } from '../observability/access-tee.js';
+import { logStateChanges } from '../observability/state-log.js';
 import { routedUpstreams, wirePeerMetrics } from './peer-metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
@@ -91,6 +92,7 @@ export class Peer {
     this.config = cfg;
     this.log = createLogger({ level: cfg.node.logLevel, nodeId: cfg.node.id, pretty: this.opts.prettyLogs ?? false });
     this.accessLog = cfg.node.accessLog ? createAccessLog({ nodeId: cfg.node.id, ...(this.opts.prettyLogs ? { pretty: this.log } : {}) }) : undefined;
+    logStateChanges(this.bus, this.log);
     this.generation = 1;
     this.metrics.configAccepted(1);
     this.lastReload = { ok: true, generation: 1, source: 'start', at: new Date().toISOString() };
@@ -233,8 +235,7 @@ export class Peer {
       this.lastReload = { ok: false, generation: this.generation, source, at, errors };
       this.metrics.configReloads.labels('rejected').inc();
       this.metrics.configLastSuccessful.set(0);
-      this.bus.emit('config:rejected', { source, errors });
-      for (const e of errors) this.log.error({ source }, `config rejected, old config keeps serving: ${e}`);
+      this.bus.emit('config:rejected', { source, errors }); // logged by logStateChanges
       return this.lastReload;
     }
     const restart = restartRequired(this.config, loaded.config);
@@ -245,9 +246,7 @@ export class Peer {
     this.metrics.configAccepted(this.generation);
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { ok: true, generation: this.generation, source, at, ...(restart.length ? { restartRequired: restart } : {}) };
-    this.bus.emit('config:reloaded', { generation: this.generation, source, restartRequired: restart });
-    if (restart.length) this.log.warn({ keys: restart }, 'config reloaded; these keys changed but need a restart and keep their running values');
-    else this.log.info({ generation: this.generation, source }, 'config reloaded');
+    this.bus.emit('config:reloaded', { generation: this.generation, source, restartRequired: restart }); // logged by logStateChanges
     return this.lastReload;
   }
 

@@ -735,12 +735,10 @@ export class RaftNode {
       this.lead = rd.softState.lead;
       this.role = rd.softState.role;
       if (prevRole !== this.role) {
-        this.opts.events?.emit('raft:role', { role: this.role, term: this.term });
-        this.log.info({ role: this.role, term: this.term }, 'raft: role changed');
+        this.opts.events?.emit('raft:role', { role: this.role, term: this.term }); // logged by observability/state-log
       }
       if (prevLead !== this.lead) {
-        this.opts.events?.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term });
-        this.log.info({ leader: this.lead, term: this.term }, 'raft: leader changed');
+        this.opts.events?.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term }); // logged by observability/state-log
         for (const lw of [...this.leaderWaiters]) {
           if (lw.check()) {
             clearTimeout(lw.waiter.timer);
