@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, parseSize } from './duration.js';
+import { didYouMean } from './suggest.js';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
@@ -196,7 +197,7 @@ export const configSchema = z.object({
 }).strict().superRefine((c, ctx) => {
   c.routes.forEach((r, i) => {
     if (!(r.service in c.services)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['routes', i, 'service'], message: `route names unknown service "${r.service}"` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['routes', i, 'service'], message: `route names unknown service "${r.service}"${didYouMean(r.service, Object.keys(c.services))}` });
     }
   });
   for (const [name, svc] of Object.entries(c.services)) {
