@@ -1,45 +1,42 @@
 #!/usr/bin/env node
 /**
- * The meshgate command line (DESIGN.md §1):
+ * The meshgate command line (DESIGN.md §1; parsed in cli/args.ts):
  *   meshgate --config <file>     start a peer
  *   meshgate check <file>        validate a config; `file:line:column: message` per problem, exit 1
- *   meshgate --version
+ *   meshgate --version | --help  exit 0; a bad option exits 2 naming it
  * Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.
  */
 import { loadConfigFile, formatIssue } from './config/load.js';
 import { Peer } from './app/peer.js';
 import { VERSION } from './app/version.js';
-
-const USAGE = `usage: meshgate --config <file> [--pretty]
-       meshgate check <file>
-       meshgate --version`;
+import { parseArgs, USAGE } from './cli/args.js';
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--version') || argv.includes('-v')) {
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
-  }
-  if (argv[0] === 'check') {
-    const file = argv[1];
-    if (!file) {
-      process.stderr.write(`${USAGE}\n`);
+  const cmd = parseArgs(argv);
+  switch (cmd.kind) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case 'version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case 'error':
+      process.stderr.write(`meshgate: ${cmd.message}\n${USAGE}\n`);
       return 2;
+    case 'check': {
+      const r = loadConfigFile(cmd.file);
+      if (!r.ok) {
+        for (const i of r.issues) process.stderr.write(`${formatIssue(i)}\n`);
+        return 1;
+      }
+      process.stdout.write(`${cmd.file}: ok (${Object.keys(r.config.services).length} services, ${r.config.routes.length} routes)\n`);
+      return 0;
     }
-    const r = loadConfigFile(file);
-    if (!r.ok) {
-      for (const i of r.issues) process.stderr.write(`${formatIssue(i)}\n`);
-      return 1;
-    }
-    process.stdout.write(`${file}: ok (${Object.keys(r.config.services).length} services, ${r.config.routes.length} routes)\n`);
-    return 0;
+    case 'run':
+      break;
   }
-  const at = argv.indexOf('--config');
-  const file = at === -1 ? undefined : argv[at + 1];
-  if (!file) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
-  const peer = new Peer({ configFile: file, prettyLogs: argv.includes('--pretty') });
+  const file = cmd.file;
+  const peer = new Peer({ configFile: file, prettyLogs: cmd.pretty });
   let started;
   try {
     started = await peer.start();

@@ -61,15 +61,6 @@ export async function startClusterPart(
   });
   await node.start();
   node.onMembershipChange(() => onMembership());
-  let lastQuorum: boolean | undefined;
-  const quorumWatch = setInterval(() => {
-    const q = node.status().hasQuorum;
-    if (q !== lastQuorum) {
-      if (lastQuorum !== undefined && !q) log.warn('raft: no quorum; routing continues on the last known membership');
-      lastQuorum = q;
-    }
-  }, 500);
-  quorumWatch.unref();
   const seqOf = (clientId: string | undefined) => parseClient(clientId);
   return {
     membership: () => node.membership(),
@@ -119,7 +110,6 @@ export async function startClusterPart(
       await node.readIndex();
     },
     async stop() {
-      clearInterval(quorumWatch);
       await node.close({ transferLeadership: true });
     },
   };

@@ -16,6 +16,9 @@ import type { Config } from '../config/schema.js';
 import { EventBus } from '../observability/events.js';
 import { createAccessLog, createLogger, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
+import { withRequestMetrics } from '../observability/access-tee.js';
+import { logStateChanges } from '../observability/state-log.js';
+import { routedUpstreams, wirePeerMetrics } from './peer-metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
 import { Router } from '../proxy/routing.js';
@@ -52,7 +55,7 @@ export interface PeerOptions {
 
 export class Peer {
   readonly bus = new EventBus();
-  readonly metrics = new Metrics();
+  readonly metrics = new Metrics({ version: VERSION });
   readonly startedAt = Date.now();
   config!: Config;
   log!: Logger;
@@ -90,8 +93,9 @@ export class Peer {
     this.config = cfg;
     this.log = createLogger({ level: cfg.node.logLevel, nodeId: cfg.node.id, pretty: this.opts.prettyLogs ?? false });
     this.accessLog = cfg.node.accessLog ? createAccessLog({ nodeId: cfg.node.id, ...(this.opts.prettyLogs ? { pretty: this.log } : {}) }) : undefined;
+    logStateChanges(this.bus, this.log);
     this.generation = 1;
-    this.metrics.configGeneration.set(1);
+    this.metrics.configAccepted(1);
     this.lastReload = { ok: true, generation: 1, source: 'start', at: new Date().toISOString() };
 
     this.probe = createHealthProbe();
@@ -140,7 +144,7 @@ export class Peer {
         states: (s) => this.states.get(s),
         metrics: this.metrics,
         log: this.log,
-        accessLog: this.accessLog,
+        accessLog: withRequestMetrics(this.metrics, this.accessLog),
         sticky: stickyView,
         maxBodyBytes: cfg.node.maxBodySize,
         bodyIdleMs: cfg.node.bodyIdleTimeout,
@@ -158,6 +162,7 @@ export class Peer {
         maxConnections: cfg.node.maxConnections,
       },
     );
+    wirePeerMetrics(this.metrics, { bus: this.bus, dataServer: this.dataPlane.server, websockets: () => this.upgrades.openCount, router: this.router, health: this.health, cluster: this.cluster, sticky: this.sticky !== undefined });
     this.events = new EventStreams(this.bus);
     this.admin = new AdminServer(this.adminBackend(), this.events, {
       token: cfg.node.admin.token || undefined,
@@ -188,6 +193,7 @@ export class Peer {
     }
     this.router.apply(cfg, membership, this.generation);
     for (const p of this.router.problems) this.log.error(`routing: ${p}`);
+    this.metrics.retainUpstreams(routedUpstreams(this.router));
     for (const name of Object.keys(cfg.services)) this.updateHealthMetrics(name);
   }
 
@@ -235,8 +241,8 @@ export class Peer {
       const errors = loaded.issues.map(formatIssue);
       this.lastReload = { ok: false, generation: this.generation, source, at, errors };
       this.metrics.configReloads.labels('rejected').inc();
-      this.bus.emit('config:rejected', { source, errors });
-      for (const e of errors) this.log.error({ source }, `config rejected, old config keeps serving: ${e}`);
+      this.metrics.configLastSuccessful.set(0);
+      this.bus.emit('config:rejected', { source, errors }); // logged by logStateChanges
       return this.lastReload;
     }
     const restart = restartRequired(this.config, loaded.config);
@@ -255,16 +261,14 @@ export class Peer {
       const errors = [`${this.opts.configFile}: the new config could not be applied: ${(err as Error).message}`];
       this.lastReload = { ok: false, generation: this.generation, source, at, errors };
       this.metrics.configReloads.labels('rejected').inc();
-      this.bus.emit('config:rejected', { source, errors });
-      this.log.error({ source, err }, `config rejected, old config keeps serving: ${errors[0]}`);
+      this.metrics.configLastSuccessful.set(0);
+      this.bus.emit('config:rejected', { source, errors }); // logged by logStateChanges
       return this.lastReload;
     }
-    this.metrics.configGeneration.set(this.generation);
+    this.metrics.configAccepted(this.generation);
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { ok: true, generation: this.generation, source, at, ...(restart.length ? { restartRequired: restart } : {}) };
-    this.bus.emit('config:reloaded', { generation: this.generation, source, restartRequired: restart });
-    if (restart.length) this.log.warn({ keys: restart }, 'config reloaded; these keys changed but need a restart and keep their running values');
-    else this.log.info({ generation: this.generation, source }, 'config reloaded');
+    this.bus.emit('config:reloaded', { generation: this.generation, source, restartRequired: restart }); // logged by logStateChanges
     return this.lastReload;
   }
 

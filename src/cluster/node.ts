@@ -825,12 +825,10 @@ export class RaftNode {
       this.lead = rd.softState.lead;
       this.role = rd.softState.role;
       if (prevRole !== this.role) {
-        this.opts.events?.emit('raft:role', { role: this.role, term: this.term });
-        this.log.info({ role: this.role, term: this.term }, 'raft: role changed');
+        this.opts.events?.emit('raft:role', { role: this.role, term: this.term }); // logged by observability/state-log
       }
       if (prevLead !== this.lead) {
-        this.opts.events?.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term });
-        this.log.info({ leader: this.lead, term: this.term }, 'raft: leader changed');
+        this.opts.events?.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term }); // logged by observability/state-log
         for (const lw of [...this.leaderWaiters]) {
           if (lw.check()) {
             clearTimeout(lw.waiter.timer);
@@ -930,8 +928,10 @@ export class RaftNode {
   /** One refused entry or snapshot: status, event, metric, log line (issue 13). */
   private recordRejected(r: RejectedEntry): void {
     this.rejections.record(r);
-    this.log.error({ index: r.index, kind: r.kind, reason: r.reason }, 'raft: committed entry rejected by this peer (skipped; the log goes on)');
-    this.opts.events?.emit('raft:entry-rejected', r);
+    // The log line is written by the peer's state-change log (observability/state-log.ts) from this event;
+    // a driver run without a bus (tests, tools) logs it itself.
+    if (this.opts.events) this.opts.events.emit('raft:entry-rejected', r);
+    else this.log.error({ index: r.index, kind: r.kind, reason: r.reason }, 'raft: committed entry rejected by this peer (skipped; the log goes on)');
     try {
       this.opts.timings?.entryRejected?.(r);
     } catch {

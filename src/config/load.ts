@@ -10,6 +10,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Documen
 import type { ZodIssue } from 'zod';
 import { substituteEnv } from './env.js';
 import { configSchema, type Config } from './schema.js';
+import { didYouMean, keysAt } from './suggest.js';
 
 export interface ConfigIssue {
   readonly file: string;
@@ -115,7 +116,7 @@ function issuesFromZod(
       file,
       ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)),
       code: 'MG_ERR_CONFIG_UNKNOWN_KEY' as const,
-      message: `unknown key "${key}" in ${dotted}`,
+      message: `unknown key "${key}" in ${dotted}${didYouMean(key, keysAt(configSchema, path))}`,
     }));
   }
   let message = zi.message;

@@ -28,6 +28,7 @@ import {
   type DurationBounds,
   type UpstreamEntry,
 } from '../model/validate/index.js';
+import { didYouMean } from './suggest.js';
 
 /** A zod type backed by one of model/validate's checkers: the config takes exactly what the other layers take. */
 function checked<T>(check: (v: unknown) => Checked<T>) {
@@ -254,7 +255,7 @@ export const configSchema = z.object({
 }).strict().superRefine((c, ctx) => {
   c.routes.forEach((r, i) => {
     if (!(r.service in c.services)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['routes', i, 'service'], message: `route names unknown service "${r.service}"` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['routes', i, 'service'], message: `route names unknown service "${r.service}"${didYouMean(r.service, Object.keys(c.services))}` });
     }
   });
   for (const [name, svc] of Object.entries(c.services)) {

@@ -90,6 +90,11 @@ export interface ActiveHostView {
   readonly consecutiveSuccesses: number;
   readonly consecutiveFailures: number;
   readonly lastCheck: LastCheck | undefined;
+  /** Checks completed so far, by result (meshgate_health_checks_total). */
+  readonly checksPassed: number;
+  readonly checksFailed: number;
+  /** When `health` took its current value (the dashboard's time in state). */
+  readonly sinceMs: number;
 }
 
 interface HostState {
@@ -98,6 +103,9 @@ interface HostState {
   successes: number;
   failures: number;
   lastCheck: LastCheck | undefined;
+  checksPassed: number;
+  checksFailed: number;
+  sinceMs: number;
   timer: TimerHandle | undefined;
   inflight: AbortController | undefined;
   /** Timeout guard of the in-flight probe. */
@@ -151,7 +159,7 @@ export class ActiveChecker {
       const h = this.hosts.get(id);
       if (h === undefined) {
         const fresh: HostState = {
-          url, health: 'unknown', successes: 0, failures: 0, lastCheck: undefined,
+          url, health: 'unknown', successes: 0, failures: 0, lastCheck: undefined, checksPassed: 0, checksFailed: 0, sinceMs: this.deps.nowMs(),
           timer: undefined, inflight: undefined, guard: undefined, generation: 0,
         };
         this.hosts.set(id, fresh);
@@ -172,7 +180,7 @@ export class ActiveChecker {
   view(id: UpstreamId): ActiveHostView | undefined {
     const h = this.hosts.get(id);
     if (h === undefined) return undefined;
-    return { health: h.health, consecutiveSuccesses: h.successes, consecutiveFailures: h.failures, lastCheck: h.lastCheck };
+    return { health: h.health, consecutiveSuccesses: h.successes, consecutiveFailures: h.failures, lastCheck: h.lastCheck, checksPassed: h.checksPassed, checksFailed: h.checksFailed, sinceMs: h.sinceMs };
   }
 
   /** Ids currently probed, for tests and status. */
@@ -258,6 +266,8 @@ export class ActiveChecker {
     const atMs = this.deps.nowMs();
     const ok = status !== undefined && statusMatches(status, this.cfg.expectedStatuses ?? DEFAULT_EXPECTED_STATUSES);
     h.lastCheck = { atMs, ok, status, error, durationMs: Math.max(0, atMs - started) };
+    if (ok) h.checksPassed++;
+    else h.checksFailed++;
     const reason = error !== undefined ? error : `status ${status}`;
     this.apply(id, h, ok, reason, atMs);
     this.schedule(id, h, this.nextDelayMs());
@@ -277,6 +287,7 @@ export class ActiveChecker {
     }
     if (to === from) return;
     h.health = to;
+    h.sinceMs = atMs;
     const detail = from === 'unknown'
       ? 'first check'
       : ok ? `${h.successes} checks passed` : `${h.failures} checks failed`;

@@ -64,6 +64,11 @@ export interface UpstreamHealthView {
   readonly lastCheck?: LastCheck | undefined;
   readonly consecutiveCheckFailures: number;
   readonly consecutiveCheckSuccesses: number;
+  /** Active checks completed, by result; 0 without `healthCheck:`. */
+  readonly checksPassed: number;
+  readonly checksFailed: number;
+  /** When the active-check health took its current value (undefined without `healthCheck:`). */
+  readonly healthSinceMs?: number | undefined;
   /** Usable for existing pins under the service's current eligibility. */
   readonly usable: boolean;
 }
@@ -227,6 +232,9 @@ export class HealthMonitor {
       lastCheck: active?.lastCheck,
       consecutiveCheckFailures: active?.consecutiveFailures ?? 0,
       consecutiveCheckSuccesses: active?.consecutiveSuccesses ?? 0,
+      checksPassed: active?.checksPassed ?? 0,
+      checksFailed: active?.checksFailed ?? 0,
+      healthSinceMs: active?.sinceMs,
       usable: s.eligibility.value.usable(upstream),
     };
   }

@@ -24,9 +24,24 @@ export function createLogger(opts: { level: LevelWithSilent; nodeId: string; pre
   return pino({ level: opts.level, base: { node: opts.nodeId } }, dest);
 }
 
-/** One access-log line per request (positional arguments: no record object per request). */
+/** One access-log line per request (positional arguments: no record object per request). `ctx` is
+ *  the request's own state object (no allocation), read only by the fields a format asks for. */
 export interface AccessLog {
-  write(method: string, path: string, status: number, service: string, upstream: string | undefined, durationMs: number, requestId: string, attempts: number, reason: string): void;
+  write(method: string, path: string, status: number, service: string, upstream: string | undefined, durationMs: number, requestId: string, attempts: number, reason: string, ctx?: AccessContext): void;
+}
+
+/** What a finished request can tell the access log beyond the positional fields (all optional). */
+export interface AccessContext {
+  readonly req?: { readonly headers: Readonly<Record<string, string | string[] | undefined>>; readonly httpVersion?: string; readonly socket?: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined } };
+  readonly clientIp?: string;
+  /** Response body bytes written to the client. */
+  readonly bytesSent?: number;
+  /** Request body bytes read from the client. */
+  readonly bytesReceived?: number;
+  /** The upstream's URL (host:port) of the last attempt. */
+  readonly upstreamAddress?: string | undefined;
+  /** ms from request start to the upstream's response headers (last attempt). */
+  readonly upstreamHeadersMs?: number | undefined;
 }
 
 /**

@@ -5,14 +5,28 @@
  * Hot-path cost: the per-request series of one (service, upstream) live in an UpstreamSeries as plain
  * numbers (a request does array indexing, not label hashing: prom-client's bound children still
  * hash and validate their label set on every inc/observe). The registry reads them at scrape time.
+ *
+ * Honesty rules: a family for a feature this peer does not run is not registered at all (no
+ * `meshgate_raft_has_quorum 0` without `cluster:`; enableCluster/enableSticky add them); every label
+ * is bounded by the config (service, upstream, a fixed set of classes/reasons; never a path or a
+ * client value); the series of an upstream that left the routing table are removed (retainUpstreams).
+ * prom-client's default process and Node.js metrics keep their standard names (`process_*`,
+ * `nodejs_*`) so stock Node.js dashboards match them.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { HistogramCells, histogramText, labelText } from './histogram-text.js';
 
 /** Upper bounds of meshgate_upstream_request_duration_seconds: 1 ms to 30 s, loopback latency up to
  *  the default response timeout. */
 const DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const DURATION_NAME = 'meshgate_upstream_request_duration_seconds';
 const DURATION_HELP = 'Time from request start to response headers from the upstream.';
+/** Client-side: request start to the last byte handed to the client (retries and body included). */
+const REQUEST_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const REQUEST_NAME = 'meshgate_request_duration_seconds';
+const REQUEST_HELP = 'Client-side request duration: from the request at meshgate to the end of the response (retries and body included).';
+/** The causes UpstreamSeries.connectError is called with (forward.ts classifyError minus `aborted`). */
+const CONNECT_CAUSES = ['connect-failure', 'reset', 'timeout', 'malformed'] as const;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -29,8 +43,17 @@ export class Metrics {
       for (const s of this.series.values()) s.flushRequests(this.requests);
     },
   });
-  /** Registered in the place of a prom-client Histogram (the registry reads both the same way). */
-  readonly duration = registered(this.registry, new SeriesHistogram(() => this.series.values()));
+  /** Per service: client-side requests and durations (plain numbers, read at scrape time). */
+  private readonly services = new Map<string, ServiceSeries>();
+  readonly clientRequests: Counter<'service' | 'class'> = new Counter({
+    name: 'meshgate_requests_total',
+    help: 'Client requests answered, by service and status class of the answer (meshgate\'s own 502/503/504 included).',
+    labelNames: ['service', 'class'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const s of this.services.values()) s.flush(this.clientRequests);
+    },
+  });
   /** Read at scrape time from the data path's own counters (no per-request label hashing). */
   inFlightSource: ((set: (service: string, upstream: string, value: number) => void) => void) | undefined;
   readonly inFlight: Gauge<'service' | 'upstream'> = new Gauge({
@@ -108,16 +131,99 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
-  readonly raftTerm = new Gauge({ name: 'meshgate_raft_term', help: 'Current Raft term.', registers: [this.registry] });
-  readonly raftIsLeader = new Gauge({ name: 'meshgate_raft_is_leader', help: '1 when this peer is the Raft leader.', registers: [this.registry] });
-  readonly raftCommitIndex = new Gauge({ name: 'meshgate_raft_commit_index', help: 'Raft commit index.', registers: [this.registry] });
-  readonly raftAppliedIndex = new Gauge({ name: 'meshgate_raft_applied_index', help: 'Raft applied index.', registers: [this.registry] });
-  readonly raftHasQuorum = new Gauge({ name: 'meshgate_raft_has_quorum', help: '1 when this peer knows a leader with quorum.', registers: [this.registry] });
+  readonly configLastSuccess = new Gauge({
+    name: 'meshgate_config_last_reload_success_timestamp_seconds',
+    help: 'Unix time of the last config accepted (start or reload), as Prometheus reports its own.',
+    registers: [this.registry],
+  });
+  readonly configLastSuccessful = new Gauge({
+    name: 'meshgate_config_last_reload_successful',
+    help: '1 when the last reload attempt was accepted, 0 when it was rejected (the old config keeps serving).',
+    registers: [this.registry],
+  });
+  readonly buildInfo = new Gauge({
+    name: 'meshgate_build_info',
+    help: 'Always 1; the labels say which meshgate and Node.js this peer runs.',
+    labelNames: ['version', 'nodejs'] as const,
+    registers: [this.registry],
+  });
+  /** Set by the peer: the data-plane listener's connection and byte counts (read at scrape time). */
+  downstreamSource: (() => { open: number; received: number; sent: number }) | undefined;
+  /** Set by the peer: open WebSocket (upgraded) connections. */
+  websocketSource: (() => number) | undefined;
+  readonly downstreamConnections: Gauge = new Gauge({
+    name: 'meshgate_downstream_connections_open',
+    help: 'Client connections open on the data-plane listener (WebSockets included).',
+    registers: [this.registry],
+    collect: () => {
+      this.downstreamConnections.set(this.downstreamSource?.().open ?? 0);
+    },
+  });
+  readonly downstreamBytes: Counter<'direction'> = new Counter({
+    name: 'meshgate_downstream_bytes_total',
+    help: 'Bytes read from and written to client connections (headers and bodies, WebSockets included).',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const d = this.downstreamSource?.();
+      this.downstreamBytes.reset();
+      this.downstreamBytes.inc({ direction: 'received' }, d?.received ?? 0);
+      this.downstreamBytes.inc({ direction: 'sent' }, d?.sent ?? 0);
+    },
+  });
+  readonly websocketsOpen: Gauge = new Gauge({
+    name: 'meshgate_websockets_open',
+    help: 'WebSocket (HTTP upgrade) connections proxied right now.',
+    registers: [this.registry],
+    collect: () => {
+      this.websocketsOpen.set(this.websocketSource?.() ?? 0);
+    },
+  });
+  /** Set by the peer: health-check results per upstream so far (read at scrape time). */
+  healthCheckSource: ((add: (service: string, upstream: string, passed: number, failed: number) => void) => void) | undefined;
+  readonly healthChecks: Counter<'service' | 'upstream' | 'result'> = new Counter({
+    name: 'meshgate_health_checks_total',
+    help: 'Active health checks completed, by result (passed: expected status in time; failed: anything else).',
+    labelNames: ['service', 'upstream', 'result'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.healthChecks.reset();
+      this.healthCheckSource?.((service, upstream, passed, failed) => {
+        this.healthChecks.inc({ service, upstream, result: 'passed' }, passed);
+        this.healthChecks.inc({ service, upstream, result: 'failed' }, failed);
+      });
+    },
+  });
+
+  // --- Raft: registered by enableCluster() only (a peer without `cluster:` has none of these). ---
+  readonly raftTerm = new Gauge({ name: 'meshgate_raft_term', help: 'Current Raft term.', registers: [] });
+  readonly raftIsLeader = new Gauge({ name: 'meshgate_raft_is_leader', help: '1 when this peer is the Raft leader.', registers: [] });
+  readonly raftCommitIndex = new Gauge({ name: 'meshgate_raft_commit_index', help: 'Raft commit index.', registers: [] });
+  readonly raftAppliedIndex = new Gauge({ name: 'meshgate_raft_applied_index', help: 'Raft applied index.', registers: [] });
+  readonly raftHasQuorum = new Gauge({ name: 'meshgate_raft_has_quorum', help: '1 when this peer knows a leader with quorum.', registers: [] });
+  readonly raftLeaderChanges = new Counter({
+    name: 'meshgate_raft_leader_changes_total',
+    help: 'Times this peer saw the Raft leader change (a new leader, or none), as etcd_server_leader_changes_seen_total.',
+    registers: [],
+  });
+  /** Set by the peer: the Raft transport's counters (read at scrape time). */
+  raftTransportSource: (() => Readonly<Record<string, number>>) | undefined;
+  readonly raftTransportDropped: Counter<'reason'> = new Counter({
+    name: 'meshgate_raft_transport_dropped_frames_total',
+    help: 'Raft frames dropped by the peer transport, by reason (bad-mac, oversize, malformed, wrong-destination, queue-full, unknown-peer).',
+    labelNames: ['reason'] as const,
+    registers: [],
+    collect: () => {
+      const t = this.raftTransportSource?.();
+      this.raftTransportDropped.reset();
+      for (const [key, reason] of TRANSPORT_DROPS) this.raftTransportDropped.inc({ reason }, t?.[key] ?? 0);
+    },
+  });
   readonly raftEntriesRejected = new Counter({
     name: 'meshgate_raft_entries_rejected_total',
     help: 'Committed Raft entries or snapshots this peer refused to apply (skipped; the log goes on).',
     labelNames: ['kind'] as const,
-    registers: [this.registry],
+    registers: [],
   });
   // 0.25 ms to 1 s: a commit on a quiet loopback cluster takes about one fsync (0.4–0.6 ms here) plus a
   // round trip; the upper buckets catch elections and stalled disks.
@@ -127,39 +233,84 @@ export class Metrics {
     // Fine steps up to 10 ms: a forwarded write (one more round trip) lands in 3–7 ms, and quantiles
     // are interpolated within a bucket.
     buckets: [0.00025, 0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.006, 0.0075, 0.01, 0.025, 0.1, 1],
-    registers: [this.registry],
+    registers: [],
   });
   readonly raftWalAppendDuration = new Histogram({
     name: 'meshgate_raft_wal_append_duration_seconds',
     help: 'Durable Raft log append (one O_DSYNC write); the disk floor of every commit (etcd: wal_fsync_duration).',
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.1, 1],
-    registers: [this.registry],
+    registers: [],
   });
+  // --- Sticky sessions: registered by enableSticky() only (no service with `sticky:`, none of these). ---
   readonly stickyPins = new Counter({
     name: 'meshgate_sticky_pins_total',
     help: 'Sticky pin outcomes per request: hit, created, renewed, moved, fallback-last-known, fallback-hash, reject.',
     labelNames: ['service', 'event'] as const,
-    registers: [this.registry],
+    registers: [],
   });
-  readonly stickyStoreUp = new Gauge({ name: 'meshgate_sticky_store_up', help: '1 when the pin store answers within budget (breaker closed).', registers: [this.registry] });
+  readonly stickyStoreUp = new Gauge({ name: 'meshgate_sticky_store_up', help: '1 when the pin store answers within budget (breaker closed).', registers: [] });
   readonly stickyStoreDuration = new Histogram({
     name: 'meshgate_sticky_store_duration_seconds',
     help: 'Latency of pin store calls (Redis round trips), including the ones that failed.',
     // 0.1 ms to 100 ms: loopback Redis answers in well under 1 ms; the default budget is 50 ms.
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
-    registers: [this.registry],
+    registers: [],
   });
-  readonly stickyStoreErrors = new Counter({ name: 'meshgate_sticky_store_errors_total', help: 'Pin store calls that failed or ran past the budget.', registers: [this.registry] });
-  readonly stickyRedisFailovers = new Counter({ name: 'meshgate_sticky_redis_failovers_total', help: 'Redis failovers this peer saw (Sentinel: a new primary address; Cluster: a replica took over slots).', registers: [this.registry] });
+  readonly stickyStoreErrors = new Counter({ name: 'meshgate_sticky_store_errors_total', help: 'Pin store calls that failed or ran past the budget.', registers: [] });
+  readonly stickyRedisFailovers = new Counter({ name: 'meshgate_sticky_redis_failovers_total', help: 'Redis failovers this peer saw (Sentinel: a new primary address; Cluster: a replica took over slots).', registers: [] });
   readonly stickyRedisPrimary = new Gauge({
     name: 'meshgate_sticky_redis_primary',
     help: 'Redis primaries as this peer sees them (1 per primary): topology single | sentinel | cluster, node host:port, slots it owns (Cluster) or 16384.',
     labelNames: ['topology', 'node'] as const,
-    registers: [this.registry],
+    registers: [],
   });
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'meshgate_process_' });
+  private clusterOn = false;
+  private stickyOn = false;
+
+  constructor(opts: { defaultMetrics?: boolean; version?: string } = {}) {
+    // No prefix: process_cpu_seconds_total, nodejs_eventloop_lag_seconds… as every Node.js dashboard expects.
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named *_total break the naming rules (`promtool check metrics` flags them); each is the
+      // sum of its per-type sibling (nodejs_active_handles{type}…), which stays.
+      for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(n);
+    }
+    this.buildInfo.labels(opts.version ?? 'unknown', process.versions.node).set(1);
+    this.configLastSuccessful.set(1);
+  }
+
+  /** Registers the Raft families (the peer runs `cluster:`). Idempotent. */
+  enableCluster(): void {
+    if (this.clusterOn) return;
+    this.clusterOn = true;
+    for (const m of [this.raftTerm, this.raftIsLeader, this.raftCommitIndex, this.raftAppliedIndex, this.raftHasQuorum, this.raftLeaderChanges, this.raftTransportDropped, this.raftEntriesRejected, this.raftProposeDuration, this.raftWalAppendDuration]) {
+      this.registry.registerMetric(m as Metric);
+    }
+  }
+
+  /** Registers the sticky-session families (some service has `sticky:`). Idempotent. */
+  enableSticky(): void {
+    if (this.stickyOn) return;
+    this.stickyOn = true;
+    for (const m of [this.stickyPins, this.stickyStoreUp, this.stickyStoreDuration, this.stickyStoreErrors, this.stickyRedisFailovers, this.stickyRedisPrimary]) this.registry.registerMetric(m as Metric);
+  }
+
+  /** A config was accepted (at start or by a reload). */
+  configAccepted(generation: number, atMs = Date.now()): void {
+    this.configGeneration.set(generation);
+    this.configLastSuccess.set(Math.floor(atMs / 1000));
+    this.configLastSuccessful.set(1);
+  }
+
+  /** One client request answered (Exchange.finish, through the access-log hook): client-side duration and class. */
+  observeRequest(service: string, status: number, durationMs: number): void {
+    let s = this.services.get(service);
+    if (s === undefined) {
+      s = new ServiceSeries(service);
+      this.services.set(service, s);
+    }
+    s.observe(status, durationMs / 1000);
   }
 
   /** The per-request series of one upstream (the same object for the same service and upstream). */
@@ -173,9 +324,86 @@ export class Metrics {
     return s;
   }
 
-  async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  /**
+   * Removes every series of an upstream (or service) no longer in the routing table, so upstream
+   * churn leaves no stale series behind: `live` maps each routed service to its upstream ids.
+   */
+  retainUpstreams(live: ReadonlyMap<string, Iterable<string>>): void {
+    const keep = new Set<string>();
+    for (const [service, ids] of live) for (const id of ids) keep.add(`${service}\u0000${id}`);
+    for (const [key, s] of this.series) {
+      if (keep.has(key)) continue;
+      this.series.delete(key);
+      for (const c of CLASS_LABELS) this.requests.remove(s.service, s.upstream, c);
+      for (const c of CONNECT_CAUSES) this.connectErrors.remove(s.service, s.upstream, c);
+      this.ejectionsTotal.remove(s.service, s.upstream);
+      this.upstreamHealthy.remove(s.service, s.upstream);
+    }
+    for (const [service, s] of this.services) {
+      if (live.has(service)) continue;
+      this.services.delete(service);
+      for (const c of CLASS_LABELS) this.clientRequests.remove(s.service, c);
+      this.ejectionsActive.remove(service);
+      this.panic.remove(service);
+    }
   }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    const body = await this.registry.metrics();
+    const upstreams = histogramText(DURATION_NAME, DURATION_HELP, DURATION_BUCKETS, mapIter(this.series.values(), (s) => ({ labels: s.labelText, cells: s.cells })));
+    const clients = histogramText(REQUEST_NAME, REQUEST_HELP, REQUEST_BUCKETS, mapIter(this.services.values(), (s) => ({ labels: s.labelText, cells: s.cells })));
+    return { contentType: this.registry.contentType, body: `${body}${body.endsWith('\n') || body === '' ? '' : '\n'}${upstreams}${clients}` };
+  }
+
+  /** Registry.resetMetrics() plus the plain-number histograms (tests). */
+  resetAll(): void {
+    this.registry.resetMetrics();
+    for (const s of this.series.values()) s.cells.reset();
+    for (const s of this.services.values()) s.cells.reset();
+  }
+}
+
+const TRANSPORT_DROPS: ReadonlyArray<readonly [string, string]> = [
+  ['droppedBadMac', 'bad-mac'],
+  ['droppedOversize', 'oversize'],
+  ['droppedMalformed', 'malformed'],
+  ['droppedWrongDestination', 'wrong-destination'],
+  ['droppedQueueFull', 'queue-full'],
+  ['droppedUnknownPeer', 'unknown-peer'],
+];
+
+function* mapIter<T, U>(it: Iterable<T>, f: (t: T) => U): Iterable<U> {
+  for (const x of it) yield f(x);
+}
+
+/** Client-side requests of one service: status classes not yet folded into the counter, and durations. */
+class ServiceSeries {
+  private readonly pendingByClass = new Float64Array(5);
+  readonly cells = new HistogramCells(REQUEST_BUCKETS);
+  readonly labelText: string;
+
+  constructor(readonly service: string) {
+    this.labelText = labelText([['service', service]]);
+  }
+
+  observe(status: number, seconds: number): void {
+    this.pendingByClass[classIndex(status)]! += 1;
+    this.cells.observe(seconds);
+  }
+
+  flush(counter: Counter<'service' | 'class'>): void {
+    for (let c = 0; c < 5; c++) {
+      const n = this.pendingByClass[c]!;
+      if (n === 0) continue;
+      this.pendingByClass[c] = 0;
+      counter.inc({ service: this.service, class: CLASS_LABELS[c]! }, n);
+    }
+  }
+}
+
+/** 1xx..5xx; a status outside 100–599 (499 client closed is 4xx) is clamped to the nearest class. */
+function classIndex(status: number): number {
+  return Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
 }
 
 const CLASS_LABELS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -183,34 +411,29 @@ const CLASS_LABELS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /**
  * The per-request series of one (service, upstream) as plain numbers: requests by status class
  * (counted here, added to the prom-client counter at scrape time) and the duration histogram
- * (read directly by SeriesHistogram at scrape time).
+ * (rendered by Metrics.render at scrape time).
  */
 export class UpstreamSeries {
   /** Requests by status class (1xx..5xx) not yet added to meshgate_upstream_requests_total. */
   private readonly pendingByClass = new Float64Array(5);
-  /** Observations per bucket, not cumulative; the last slot holds those above the highest bound. */
-  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
-  sum = 0;
-  count = 0;
+  /** meshgate_upstream_request_duration_seconds of this upstream. */
+  readonly cells = new HistogramCells(DURATION_BUCKETS);
+  readonly labelText: string;
 
   constructor(
     readonly service: string,
     readonly upstream: string,
     private readonly connectErrors: Counter<'service' | 'upstream' | 'cause'>,
-  ) {}
+  ) {
+    this.labelText = labelText([['service', service], ['upstream', upstream]]);
+  }
 
   countStatus(status: number): void {
-    this.pendingByClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]! += 1;
+    this.pendingByClass[classIndex(status)]! += 1;
   }
 
   observeSeconds(s: number): void {
-    // prom-client's Histogram refuses the same values.
-    if (!Number.isFinite(s)) throw new TypeError(`Value is not a valid number: ${s}`);
-    let i = 0;
-    while (i < DURATION_BUCKETS.length && !(s <= DURATION_BUCKETS[i]!)) i++;
-    this.buckets[i]! += 1;
-    this.sum += s;
-    this.count++;
+    this.cells.observe(s);
   }
 
   /** Rare (a failed attempt): straight into prom-client. */
@@ -228,69 +451,4 @@ export class UpstreamSeries {
       counter.inc({ service: this.service, upstream: this.upstream, class: CLASS_LABELS[c]! }, n);
     }
   }
-}
-
-/**
- * meshgate_upstream_request_duration_seconds, read from the UpstreamSeries at scrape time. It gives
- * the registry exactly what a prom-client Histogram with labels (service, upstream) gives (same
- * value records, so the same exposition text): cumulative `_bucket` lines with `le`, then +Inf,
- * `_sum` and `_count`, for every series observed at least once.
- */
-class SeriesHistogram {
-  readonly name = DURATION_NAME;
-  readonly help = DURATION_HELP;
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  readonly labelNames = ['service', 'upstream'] as const;
-
-  constructor(private readonly all: () => Iterable<UpstreamSeries>) {}
-
-  /** Value records as prom-client's Histogram.getForPromString gives them (labels not merged). */
-  getForPromString(): Promise<{ name: string; help: string; type: string; aggregator: string; values: HistogramValue[] }> {
-    const values: HistogramValue[] = [];
-    const bucketName = `${this.name}_bucket`;
-    for (const s of this.all()) {
-      if (s.count === 0) continue;
-      const shared = { service: s.service, upstream: s.upstream };
-      let acc = 0;
-      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
-        acc += s.buckets[i]!;
-        values.push({ labels: { le: DURATION_BUCKETS[i]! }, sharedLabels: shared, value: acc, metricName: bucketName, exemplar: null });
-      }
-      values.push({ labels: { le: '+Inf' }, sharedLabels: shared, value: s.count, metricName: bucketName, exemplar: null });
-      values.push({ labels: {}, sharedLabels: shared, value: s.sum, metricName: `${this.name}_sum`, exemplar: undefined });
-      values.push({ labels: {}, sharedLabels: shared, value: s.count, metricName: `${this.name}_count`, exemplar: undefined });
-    }
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
-  }
-
-  /** As prom-client's Histogram.get: the series labels merged into each record's labels. */
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Array<Omit<HistogramValue, 'sharedLabels'>> }> {
-    const data = await this.getForPromString();
-    return { ...data, values: data.values.map(({ sharedLabels, labels, ...v }) => ({ ...v, labels: { ...labels, ...sharedLabels } })) };
-  }
-
-  /** Registry.resetMetrics(): forget every observation. */
-  reset(): void {
-    for (const s of this.all()) {
-      s.buckets.fill(0);
-      s.sum = 0;
-      s.count = 0;
-    }
-  }
-}
-
-/** Registers a metric object that is not a prom-client class but reads like one (name, help, type,
- *  get, getForPromString, reset: all the registry calls). */
-function registered<T extends { name: string }>(registry: Registry, metric: T): T {
-  registry.registerMetric(metric as unknown as Metric);
-  return metric;
-}
-
-interface HistogramValue {
-  labels: { le?: number | string };
-  sharedLabels: { service: string; upstream: string };
-  value: number;
-  metricName: string;
-  exemplar: null | undefined;
 }

@@ -245,7 +245,7 @@ describe('shutdown', () => {
 
 async function peerRss(): Promise<number> {
   const text = await (await fetch(`${peer.adminUrl}/metrics`)).text();
-  const m = /^meshgate_process_resident_memory_bytes (\d+)/m.exec(text);
+  const m = /^process_resident_memory_bytes (\d+)/m.exec(text);
   return Number(m?.[1] ?? 0);
 }
 

@@ -44,7 +44,7 @@ describe('config loader', () => {
   });
 
   it('reports unknown keys at the key, with file:line:column', () => {
-    expect(errors(base.replace('  listen: 127.0.0.1:8080', '  listen: 127.0.0.1:8080\n  lisen: 1'))).toEqual(['c.yaml:4:3: unknown key "lisen" in node']);
+    expect(errors(base.replace('  listen: 127.0.0.1:8080', '  listen: 127.0.0.1:8080\n  lisen: 1'))).toEqual(['c.yaml:4:3: unknown key "lisen" in node; did you mean "listen"?']);
   });
 
   it('reports invalid YAML with its position', () => {

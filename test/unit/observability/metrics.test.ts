@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Histogram, Registry } from 'prom-client';
 import { Metrics } from '../../../src/observability/metrics.js';
 
 const lines = async (m: Metrics, prefix: string): Promise<string[]> => (await m.render()).body.split('\n').filter((l) => l.startsWith(prefix));
@@ -28,26 +29,76 @@ describe('Metrics: per-upstream series', () => {
     for (const v of [0.0005, 0.001, 0.003, 0.2, 31]) s.observeSeconds(v);
     expect(() => s.observeSeconds(Number.NaN)).toThrow(TypeError);
     const out = await lines(m, 'meshgate_upstream_request_duration_seconds');
-    expect(out).toContain('meshgate_upstream_request_duration_seconds_bucket{le="0.001",service="web",upstream="w1"} 2');
-    expect(out).toContain('meshgate_upstream_request_duration_seconds_bucket{le="0.005",service="web",upstream="w1"} 3');
-    expect(out).toContain('meshgate_upstream_request_duration_seconds_bucket{le="30",service="web",upstream="w1"} 4');
-    expect(out).toContain('meshgate_upstream_request_duration_seconds_bucket{le="+Inf",service="web",upstream="w1"} 5');
+    expect(out).toContain('meshgate_upstream_request_duration_seconds_bucket{service="web",upstream="w1",le="0.001"} 2');
+    expect(out).toContain('meshgate_upstream_request_duration_seconds_bucket{service="web",upstream="w1",le="0.005"} 3');
+    expect(out).toContain('meshgate_upstream_request_duration_seconds_bucket{service="web",upstream="w1",le="30"} 4');
+    expect(out).toContain('meshgate_upstream_request_duration_seconds_bucket{service="web",upstream="w1",le="+Inf"} 5');
     expect(out).toContain('meshgate_upstream_request_duration_seconds_sum{service="web",upstream="w1"} 31.2045');
     expect(out).toContain('meshgate_upstream_request_duration_seconds_count{service="web",upstream="w1"} 5');
     expect(out.filter((l) => l.includes('idle'))).toEqual([]);
     expect(out.filter((l) => l.startsWith('meshgate_upstream_request_duration_seconds_bucket'))).toHaveLength(15);
     const text = (await m.render()).body;
     expect(text).toContain('# TYPE meshgate_upstream_request_duration_seconds histogram');
-    // Families keep their declaration order: the histogram right after the request counter.
-    expect(text.indexOf('# HELP meshgate_upstream_request_duration_seconds')).toBeGreaterThan(text.indexOf('# HELP meshgate_upstream_requests_total'));
-    expect(text.indexOf('# HELP meshgate_upstream_request_duration_seconds')).toBeLessThan(text.indexOf('# HELP meshgate_upstream_requests_in_flight'));
   });
 
-  it('gives the same records through getMetricsAsJSON, labels merged', async () => {
+  it('renders the same samples as a real prom-client Histogram fed the same values (the exposition is pinned to prom-client)', async () => {
     const m = new Metrics({ defaultMetrics: false });
-    m.bindUpstream('api', 'a1').observeSeconds(0.002);
-    const h = (await m.registry.getMetricsAsJSON()).find((x) => x.name === 'meshgate_upstream_request_duration_seconds')!;
-    expect(h.type).toBe('histogram');
-    expect(h.values[1]).toMatchObject({ value: 1, metricName: 'meshgate_upstream_request_duration_seconds_bucket', labels: { le: 0.0025, service: 'api', upstream: 'a1' } });
+    const reference = new Registry();
+    const h = new Histogram({ name: 'meshgate_upstream_request_duration_seconds', help: 'x', labelNames: ['service', 'upstream'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [reference] });
+    const values: Array<[string, string, number]> = [['api', 'a1', 0.002], ['api', 'a1', 0.7], ['web', 'we"ird\\id', 12], ['web', 'w2', 0], ['web', 'w2', 0.001]];
+    for (const [s, u, v] of values) {
+      m.bindUpstream(s, u).observeSeconds(v);
+      h.labels(s, u).observe(v);
+    }
+    const samples = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('meshgate_upstream_request_duration_seconds')).map(canonical));
+    expect(samples((await m.render()).body)).toEqual(samples(await reference.metrics()));
+  });
+
+  it('registers the Raft and sticky families only when the peer runs them', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    const names = async () => (await m.render()).body;
+    expect(await names()).not.toMatch(/meshgate_raft_|meshgate_sticky_/);
+    m.enableCluster();
+    m.enableCluster();
+    expect(await names()).toContain('meshgate_raft_has_quorum 0');
+    expect(await names()).not.toMatch(/meshgate_sticky_/);
+    m.enableSticky();
+    expect(await names()).toContain('meshgate_sticky_store_up 0');
+  });
+
+  it('removes every series of an upstream that left the routing table', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    for (const id of ['a', 'b']) {
+      const s = m.bindUpstream('web', id);
+      s.countStatus(200);
+      s.observeSeconds(0.01);
+      s.connectError('reset');
+      m.upstreamHealthy.labels('web', id).set(1);
+      m.ejectionsTotal.labels('web', id).inc();
+    }
+    m.observeRequest('web', 200, 5);
+    m.observeRequest('old', 503, 5);
+    const before = (await m.render()).body;
+    expect(before).toContain('upstream="b"');
+    m.retainUpstreams(new Map([['web', ['a']]]));
+    const after = (await m.render()).body;
+    expect(after).not.toContain('upstream="b"');
+    expect(after).toContain('upstream="a"');
+    expect(after).not.toContain('service="old"');
+    expect(after).toContain('meshgate_requests_total{service="web",class="2xx"} 1');
+  });
+
+  it('exports default process metrics under their standard names', async () => {
+    const body = (await new Metrics().render()).body;
+    expect(body).toContain('process_cpu_seconds_total');
+    expect(body).toContain('nodejs_eventloop_lag_seconds');
+    expect(body).not.toContain('meshgate_process_');
   });
 });
+
+/** A sample line with its labels sorted (label order carries no meaning in the text format). */
+function canonical(line: string): string {
+  const m = /^([^{ ]+)(?:\{(.*)\})? (.*)$/.exec(line)!;
+  const labels = (m[2] ?? '').match(/[a-z_]+="(?:[^"\\]|\\.)*"/g) ?? [];
+  return `${m[1]}{${labels.sort().join(',')}} ${Number(m[3])}`;
+}
