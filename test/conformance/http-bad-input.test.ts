@@ -217,6 +217,18 @@ describe('node.maxConnections', () => {
   });
 });
 
+describe('an upstream that answers before reading the body', () => {
+  it('the client gets that answer; the attempt is released exactly once', async () => {
+    for (let i = 0; i < 3; i++) {
+      const body = Buffer.alloc(600_000, 3);
+      const ex = await send(mg.port, [{ bytes: head('POST', '/early/401', [['Host', 'a'], ['Content-Length', String(body.length)]]) }, { bytes: body, pauseMs: 20 }], { methods: ['POST'] });
+      expect(ex.responses[0]?.status).toBe(401);
+    }
+    await waitFor(async () => /meshgate_upstream_requests_in_flight\{service="rec",upstream="rec-1"\} 0\n/.test(await metricsText(mg.adminUrl)), 5_000, () => 'in-flight did not return to 0');
+    await stillServing();
+  });
+});
+
 describe('bad upstream answers', () => {
   async function resetsOf(upstream: string): Promise<number> {
     const m = await metricsText(mg.adminUrl);
