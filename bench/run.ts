@@ -39,7 +39,7 @@ import { markdownTable } from './lib/table.js';
 import type { BenchContext, MacroBench, MacroResult, MicroRow } from './lib/types.js';
 
 /** Benches that open the report, in this order (the README table first); others follow by name. */
-const MACRO_FIRST = ['proxies', 'ring-vs-rr'];
+const MACRO_FIRST = ['proxies', 'proxies-close', 'ring-vs-rr'];
 /** A micro bench that runs longer than this is cut off and reported as an error row. */
 const MICRO_TIMEOUT_MS = 120_000;
 /** Load average above this share of the CPU count at start means the machine was not idle. */

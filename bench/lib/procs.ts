@@ -40,6 +40,12 @@ export class ProcessGroup {
     return this.track(name, child, undefined);
   }
 
+  /** Starts any program (wrk, …); stdout is parsed line by line like spawnNode's. */
+  spawnProgram(name: string, argv: string[]): ChildHandle {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    return this.track(name, child, undefined);
+  }
+
   /** Starts a program whose stdout+stderr go to `logFile` (meshgate: its access log may be large). */
   spawnToFile(name: string, argv: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildHandle {
     const fd = openSync(logFile, 'a');

@@ -300,6 +300,9 @@ class Exchange implements BodyOwner {
   onError(err: Error): void {
     const rt = this.upstream!;
     const phase = this.phase;
+    // undici may report an error after onComplete (the body writer failing once the response is
+    // done, e.g. an upstream that answered without reading the upload): the attempt is settled.
+    if (phase === 'idle') return;
     this.phase = 'idle';
     // We aborted after taking the headers: the answer is already decided; only release the attempt.
     if (phase === 'aborted') return this.releaseAttempt(rt);

@@ -140,6 +140,25 @@ describe('body limits (node.maxBodySize 1 MiB)', () => {
   });
 });
 
+describe('a client that goes away mid-upload', () => {
+  it('is not charged to the upstream, three times (reset and plain close)', async () => {
+    for (const how of ['reset', 'close', 'reset'] as const) {
+      const sock: Socket = connect(mg.port, '127.0.0.1');
+      sock.on('error', () => undefined);
+      await new Promise((r) => sock.once('connect', r));
+      const before = backend.count;
+      sock.write(Buffer.concat([head('POST', '/up', [['Host', 'a'], ['Content-Length', '100000']]), Buffer.alloc(1000, 1)]));
+      // Wait until the upload is under way at the backend, then vanish.
+      await waitFor(() => backend.count > before, 5_000);
+      if (how === 'reset') sock.resetAndDestroy();
+      else sock.destroy();
+      await waitFor(async () => /meshgate_upstream_requests_in_flight\{service="rec",upstream="rec-1"\} 0/.test(await metricsText(mg.adminUrl)), 5_000, () => 'the aborted attempt was not released');
+    }
+    await nothingCharged();
+    await stillServing();
+  });
+});
+
 describe('timeouts', () => {
   it('a body stalled mid-way → 408 body-timeout after node.bodyIdleTimeout; not charged, three times', async () => {
     for (let i = 0; i < 3; i++) {
@@ -195,6 +214,18 @@ describe('node.maxConnections', () => {
       for (const s of open) s.destroy();
     }
     await waitFor(async () => (await send(mg.port, [{ bytes: Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n') }], { methods: ['GET'], timeoutMs: 2_000 })).responses[0]?.status === 200, 10_000);
+  });
+});
+
+describe('an upstream that answers before reading the body', () => {
+  it('the client gets that answer; the attempt is released exactly once', async () => {
+    for (let i = 0; i < 3; i++) {
+      const body = Buffer.alloc(600_000, 3);
+      const ex = await send(mg.port, [{ bytes: head('POST', '/early/401', [['Host', 'a'], ['Content-Length', String(body.length)]]) }, { bytes: body, pauseMs: 20 }], { methods: ['POST'] });
+      expect(ex.responses[0]?.status).toBe(401);
+    }
+    await waitFor(async () => /meshgate_upstream_requests_in_flight\{service="rec",upstream="rec-1"\} 0\n/.test(await metricsText(mg.adminUrl)), 5_000, () => 'in-flight did not return to 0');
+    await stillServing();
   });
 });
 
