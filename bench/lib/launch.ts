@@ -69,10 +69,10 @@ export async function runLoad(
 }
 
 /** Linux reports /proc/<pid>/stat times in USER_HZ ticks, 100 per second on every mainstream arch. */
-const USER_HZ = 100;
+export const USER_HZ = 100;
 
 /** utime + stime of a process in ticks (proc(5), fields 14 and 15), or undefined off Linux. */
-function cpuTicks(pid: number): number | undefined {
+export function cpuTicks(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; fields after the closing paren are plain.

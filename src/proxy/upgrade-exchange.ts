@@ -13,7 +13,7 @@ import type { CallResult, Router, ServiceRoute } from './routing.js';
 import type { ServiceState } from './service-state.js';
 import type { StickyRequest, StickyView } from './sticky-view.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
-import { UpstreamHandshake, type HandshakeFailure, type HandshakeHandler } from './upgrade-handshake.js';
+import { dialFor, UpstreamHandshake, type HandshakeFailure, type HandshakeHandler } from './upgrade-handshake.js';
 import { Tunnel, type TunnelEnd } from './upgrade-tunnel.js';
 import { relayResponse, write101, writeLocalRaw, type RelayOutcome } from './upgrade-wire.js';
 
@@ -136,7 +136,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     this.phase = 'handshake';
     this.sentAt = performance.now();
     this.handshake = new UpstreamHandshake({
-      origin: new URL(rt.spec.url),
+      origin: dialFor(rt.spec.url),
       method: this.req.method ?? 'GET',
       path: this.req.url ?? '/',
       headers,
