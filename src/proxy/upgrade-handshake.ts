@@ -24,8 +24,32 @@ export interface HandshakeHandler {
   onFailure(failure: HandshakeFailure, code: string): void;
 }
 
+/** Where an upstream origin is dialled; parsed once per origin string (a URL parse per upgrade showed
+ *  in profiles); the cache holds the origins the config and the cluster name, bounded below. */
+export interface Dial {
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+}
+
+const dials = new Map<string, Dial>();
+/** Bound on the cache: far above any real fleet, so a long-running peer's churn cannot grow it forever. */
+const MAX_DIALS = 10_000;
+
+export function dialFor(origin: string): Dial {
+  let d = dials.get(origin);
+  if (d === undefined) {
+    const u = new URL(origin);
+    const tls = u.protocol === 'https:';
+    d = { tls, host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || (tls ? 443 : 80)) };
+    if (dials.size >= MAX_DIALS) dials.clear();
+    dials.set(origin, d);
+  }
+  return d;
+}
+
 export interface HandshakeOptions {
-  readonly origin: URL;
+  readonly origin: Dial;
   readonly method: string;
   readonly path: string;
   /** Flat [name, value, …] request headers (from upstreamRequestHeaders). */
@@ -46,9 +70,7 @@ export class UpstreamHandshake {
   private readonly req: ClientRequest;
 
   constructor(opts: HandshakeOptions, private readonly handler: HandshakeHandler) {
-    const tls = opts.origin.protocol === 'https:';
-    const host = opts.origin.hostname.replace(/^\[(.*)\]$/, '$1');
-    const port = Number(opts.origin.port || (tls ? 443 : 80));
+    const { tls, host, port } = opts.origin;
     this.socket = tls
       ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ALPNProtocols: ['http/1.1'] })
       : netConnect({ host, port });

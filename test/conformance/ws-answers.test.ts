@@ -130,6 +130,25 @@ describe('answers on the Upgrade path', () => {
     expect(names).not.toContain('http2-settings');
   });
 
+  it('an upstream that resets mid-body of a refusal: the client sees a short body and a close, the peer lives', async () => {
+    const res = await exchange(rig.dataPort, upgradeRequest('/refuse?status=403&cut=1'));
+    expect(res.status).toBe(403);
+    expect(header(res, 'content-length')).toBe('100000');
+    expect(res.body.length).toBeLessThan(100000);
+    expect(res.closed).toBe(true);
+  });
+
+  it('an upstream that resets an open tunnel: the client sees the connection drop, the peer lives', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${rig.dataPort}/drop`);
+    const code = await new Promise<number>((resolve, reject) => {
+      ws.once('open', () => ws.send('trigger the reset'));
+      ws.once('close', (c) => resolve(c));
+      ws.once('error', (err) => (err.message.includes('ECONNRESET') ? undefined : reject(err)));
+    });
+    expect(code).toBe(1006);
+    expect(rig.peer.proc.exitCode).toBeNull();
+  });
+
   it('leaves no in-flight slot behind after all of the above', async () => {
     await waitFor(() => nothingInFlight(rig.peer), 5_000, () => 'in-flight not released');
     expect(rig.peer.proc.exitCode).toBeNull();

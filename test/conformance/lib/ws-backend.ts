@@ -9,7 +9,9 @@
  * - `/refuse?status=N&ms=M&chunked=1` upgrade: after M ms answers a normal (non-101) response with
  *             status N (default 403), `x-backend`, `x-refused: yes` and a body, then closes; chunked=1
  *             sends the body without Content-Length.
+ *             cut=1 promises a longer body than it sends, then resets the connection.
  * - `/silent` upgrade: never answers the handshake (the socket is held until close()).
+ * - `/drop`   upgrade: accepts, and resets the TCP connection (RST) on the first message.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -69,13 +71,22 @@ export async function startWsBackend(name: string): Promise<WsBackend> {
       const status = Number(url.searchParams.get('status') ?? 403);
       const ms = Number(url.searchParams.get('ms') ?? 0);
       const chunked = url.searchParams.get('chunked') === '1';
+      const cut = url.searchParams.get('cut') === '1';
       setTimeout(() => {
         if (socket.destroyed) return;
+        if (cut) {
+          socket.write(`HTTP/1.1 ${status} Refused\r\nContent-Length: 100000\r\n\r\n${REFUSAL_BODY}`, () => (socket as Socket).resetAndDestroy());
+          return;
+        }
         const framing = chunked ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${Buffer.byteLength(REFUSAL_BODY)}\r\n`;
         const body = chunked ? `${REFUSAL_BODY.length.toString(16)}\r\n${REFUSAL_BODY}\r\n0\r\n\r\n` : REFUSAL_BODY;
         socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Type: text/plain\r\nX-Backend: ${name}\r\nX-Refused: yes\r\nConnection: close\r\n${framing}\r\n${body}`);
         refusalsWritten++;
       }, ms);
+      return;
+    }
+    if (last === 'drop') {
+      wss.handleUpgrade(req, socket, head, (ws) => ws.once('message', () => (socket as Socket).resetAndDestroy()));
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -1,0 +1,329 @@
+/**
+ * One Upgrade request's journey, from the routing decision to the end of its tunnel (the HTTP path's
+ * Exchange in forward.ts, for a raw socket). The invariants it keeps are listed in upgrade.ts.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { clientIpOf, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { hashKeyOf } from './forward.js';
+import type { AccessLog, Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { CallResult, Router, ServiceRoute } from './routing.js';
+import type { ServiceState } from './service-state.js';
+import type { StickyRequest, StickyView } from './sticky-view.js';
+import type { UpstreamRuntime } from './upstream-runtime.js';
+import { dialFor, UpstreamHandshake, type HandshakeFailure, type HandshakeHandler } from './upgrade-handshake.js';
+import { Tunnel, type TunnelEnd } from './upgrade-tunnel.js';
+import { relayResponse, write101, writeLocalRaw, type RelayOutcome } from './upgrade-wire.js';
+
+const SUCCESS: CallResult = { kind: 'success' };
+
+export interface UpgradeDeps {
+  readonly router: Router;
+  readonly states: (service: string) => ServiceState;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** undefined when `node.accessLog: false`. */
+  readonly accessLog: AccessLog | undefined;
+  readonly sticky: StickyView | undefined;
+  readonly random: () => number;
+}
+
+export class UpgradeExchange implements HandshakeHandler, StickyRequest {
+  private readonly startMs = performance.now();
+  private readonly clientIp: string;
+  /** The protocol asked of the upstream; undefined for h2c, which is forwarded without it. */
+  private readonly upgrade: string | undefined;
+  private phase: 'routing' | 'handshake' | 'relaying' | 'tunnel' | 'done' = 'routing';
+  private attempt = 0;
+  private tried: Set<string> | undefined;
+  private pinnedUpstream: string | undefined;
+  private fence: number | undefined;
+  private setCookie: string | undefined;
+  private sessionHeader: readonly [string, string] | undefined;
+  private upstream: UpstreamRuntime | undefined;
+  private handshake: UpstreamHandshake | undefined;
+  private tunnel: Tunnel | undefined;
+  private sentAt = 0;
+  private status = 0;
+  private reason = '';
+  // Held resources, each released exactly once (the release methods clear them).
+  private slot: UpstreamRuntime | undefined;
+  private pending = false;
+  private retrySlot = false;
+  private requestOpen = false;
+
+  constructor(
+    private readonly deps: UpgradeDeps,
+    readonly req: IncomingMessage,
+    private readonly client: Duplex,
+    private readonly head: Buffer,
+    readonly svc: ServiceRoute,
+    private readonly state: ServiceState,
+    private readonly requestId: string,
+    private readonly owner: { onTunnel(open: boolean): void; onDone(ex: UpgradeExchange): void },
+  ) {
+    this.clientIp = clientIpOf(req.socket.remoteAddress);
+    const token = req.headers.upgrade ?? '';
+    this.upgrade = /^\s*h2c\s*$/i.test(token) ? undefined : token;
+  }
+
+  start(): void {
+    this.state.budget.onRequestStart();
+    this.requestOpen = true;
+    this.client.on('error', () => this.onClientGone());
+    this.client.once('close', () => this.onClientGone());
+    if (!(this.svc.cfg.sticky && this.deps.sticky)) return this.connect();
+    this.deps.sticky.resolve(this).then(
+      (r) => {
+        if (this.phase !== 'routing') return;
+        if (r.kind === 'reject') return this.local(503, 'sticky-store-down', 'session store unavailable');
+        if (r.kind === 'none') return this.local(503, 'no-healthy-upstream', 'no healthy upstream');
+        this.fence = r.fence;
+        this.pinnedUpstream = r.upstream;
+        this.setCookie = r.setCookie;
+        this.sessionHeader = r.sessionHeader;
+        this.connect();
+      },
+      (err: Error) => {
+        this.deps.log.error({ err, service: this.svc.name }, 'sticky resolve failed');
+        if (this.phase === 'routing') this.local(503, 'sticky-error', 'session routing failed');
+      },
+    );
+  }
+
+  /** The balancer's pick (also what sticky uses for new and moved pins). */
+  pick(): string | undefined {
+    const svc = this.svc;
+    const key = svc.hashOn === undefined ? undefined : hashKeyOf(svc.hashOn, this.req, this.clientIp);
+    if (svc.hashOn !== undefined && key === undefined) this.deps.metrics.hashFallbacks.labels(svc.name).inc();
+    return svc.balancer.pick({ hashKey: key, attempt: this.attempt, exclude: this.tried, load: svc.load, totalInFlight: this.state.inFlight, nowMs: Date.now(), random: this.deps.random });
+  }
+
+  private connect(): void {
+    if (this.phase === 'done') return;
+    const svc = this.svc;
+    const id = this.pinnedUpstream !== undefined && this.attempt === 0 ? this.pinnedUpstream : this.pick();
+    const rt = id === undefined ? undefined : svc.upstreams.get(id);
+    if (rt === undefined) {
+      if (this.attempt > 0) return this.local(502, 'upstreams-exhausted', 'no upstream answered');
+      return this.local(503, 'no-healthy-upstream', 'no healthy upstream');
+    }
+    const refused = this.state.breaker.tryAcquire(rt.spec.id);
+    if (refused !== undefined) {
+      this.deps.metrics.breakerRejections.labels(svc.name, refused).inc();
+      return this.local(503, 'circuit-open', `upstream ${rt.spec.id} at max in-flight`);
+    }
+    const pendingRefused = this.state.breaker.tryAcquirePending();
+    if (pendingRefused !== undefined) {
+      this.state.breaker.release(rt.spec.id);
+      this.deps.metrics.breakerRejections.labels(svc.name, pendingRefused).inc();
+      return this.local(503, 'circuit-open', `service ${svc.name} at max pending`);
+    }
+    this.upstream = rt;
+    this.slot = rt;
+    this.pending = true;
+    this.state.inFlight++;
+    rt.inFlight++;
+    const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
+      clientIp: this.clientIp,
+      proto: 'http',
+      requestId: this.requestId,
+      fence: this.fence,
+    }, this.upgrade);
+    const t = svc.cfg.timeouts;
+    this.phase = 'handshake';
+    this.sentAt = performance.now();
+    this.handshake = new UpstreamHandshake({
+      origin: dialFor(rt.spec.url),
+      method: this.req.method ?? 'GET',
+      path: this.req.url ?? '/',
+      headers,
+      connectTimeoutMs: t.upgrade.connect ?? t.connect,
+      handshakeTimeoutMs: t.upgrade.handshake,
+    }, this);
+  }
+
+  // --- HandshakeHandler: exactly one of these per attempt ---
+
+  onUpgraded(res: IncomingMessage, socket: Socket, upstreamHead: Buffer): void {
+    if (this.upgrade === undefined) {
+      // We did not ask for a protocol switch: an upstream that switches anyway answered wrongly.
+      socket.destroy();
+      return this.onFailure('malformed', 'MG_UPGRADE_UNSOLICITED');
+    }
+    this.recordAnswer(this.upstream!, 101);
+    this.endRequest();
+    const headers = clientResponseHeaders(res.rawHeaders, this.requestId, this.setCookie, this.sessionHeader);
+    if (!write101(this.client, headers, res.headers.upgrade!)) {
+      socket.destroy();
+      return this.clientLeft();
+    }
+    this.status = 101;
+    this.phase = 'tunnel';
+    if (upstreamHead.length > 0) this.client.write(upstreamHead);
+    if (this.head.length > 0) socket.write(this.head);
+    this.owner.onTunnel(true);
+    this.tunnel = new Tunnel(this.client, socket, this.svc.cfg.timeouts.upgrade.idle, (why) => this.onTunnelEnd(why));
+  }
+
+  onResponse(res: IncomingMessage): void {
+    const rt = this.upstream!;
+    const status = res.statusCode ?? 502;
+    this.recordAnswer(rt, status);
+    this.endRequest();
+    this.status = status;
+    this.phase = 'relaying';
+    const headers = clientResponseHeaders(res.rawHeaders, this.requestId, this.setCookie, this.sessionHeader);
+    relayResponse(this.client, res, headers, this.req.method === 'HEAD', (outcome: RelayOutcome) => {
+      this.releaseSlot();
+      if (outcome === 'client-gone') this.reason = 'client-closed';
+      else if (outcome === 'upstream-cut') {
+        rt.failures++;
+        this.reason = 'upstream-body-error';
+        this.deps.log.warn({ service: this.svc.name, upstream: rt.spec.id, requestId: this.requestId }, 'upstream failed mid-body (upgrade refused)');
+      }
+      this.finish();
+    });
+  }
+
+  onFailure(failure: HandshakeFailure, code: string): void {
+    const rt = this.upstream!;
+    this.releasePending();
+    rt.recordLatency(performance.now() - this.sentAt, true);
+    this.releaseSlot();
+    this.releaseRetrySlot();
+    this.handshake = undefined;
+    rt.failures++;
+    rt.series.connectError(failure);
+    const passive: CallResult = failure === 'timeout' ? { kind: 'local-origin', cause: 'timeout' }
+      : failure === 'connect-failure' ? { kind: 'local-origin', cause: 'connect-failure' } : { kind: 'local-origin', cause: 'reset' };
+    this.deps.router.health?.recordResult(this.svc.name, rt.spec.id, passive);
+    this.deps.log.warn({ service: this.svc.name, upstream: rt.spec.id, requestId: this.requestId, code, failure }, `upgrade: upstream ${failure}`);
+    this.phase = 'routing';
+    // Only a connect failure is retried: the handshake never reached that upstream.
+    if (failure === 'connect-failure' && this.startRetry()) return this.connect();
+    if (failure === 'timeout') return this.local(504, 'upstream-timeout', 'upstream handshake timeout');
+    if (failure === 'malformed') return this.local(502, 'bad-upstream-response', 'bad response from upstream');
+    return this.local(502, failure === 'connect-failure' ? 'upstream-connect-failure' : 'upstream-reset', 'upstream unavailable');
+  }
+
+  /** Shutdown: a tunnel is closed, a request not yet upgraded is answered 503. */
+  shutdown(): void {
+    if (this.tunnel) return this.tunnel.end('shutdown');
+    if (this.phase === 'relaying') {
+      this.client.destroy();
+      return;
+    }
+    this.abortHandshake();
+    this.local(503, 'shutting-down', 'peer shutting down');
+  }
+
+  private recordAnswer(rt: UpstreamRuntime, status: number): void {
+    this.releasePending();
+    this.handshake = undefined;
+    const ms = performance.now() - this.sentAt;
+    rt.recordLatency(ms, status >= 500);
+    rt.series.observeSeconds(ms / 1000);
+    rt.requests++;
+    rt.series.countStatus(status);
+    this.deps.router.health?.recordResult(this.svc.name, rt.spec.id, status >= 500 ? { kind: '5xx', status } : SUCCESS);
+  }
+
+  private onTunnelEnd(why: TunnelEnd): void {
+    this.owner.onTunnel(false);
+    this.releaseSlot();
+    // A tunnel's bytes are the two ends' business: an upstream error is counted, never ejected on.
+    if (why === 'upstream-error') this.upstream!.failures++;
+    this.reason = why;
+    this.finish();
+  }
+
+  /** The client's socket errored or closed. Outside the routing and handshake phases the relay or
+   *  the tunnel handles it. */
+  private onClientGone(): void {
+    if (this.phase !== 'routing' && this.phase !== 'handshake') return;
+    this.abortHandshake();
+    this.clientLeft();
+  }
+
+  private clientLeft(): void {
+    this.releaseSlot();
+    this.status = 499; // nginx's "client closed request", for the access log only
+    this.reason = 'client-closed';
+    this.finish();
+  }
+
+  private abortHandshake(): void {
+    if (!this.handshake) return;
+    this.handshake.abort();
+    this.handshake = undefined;
+    this.releasePending();
+    this.releaseSlot();
+  }
+
+  private startRetry(): boolean {
+    const policy = this.svc.cfg.retries;
+    if (this.attempt >= policy.attempts || !policy.on.includes('connect-failure')) return false;
+    if (!this.state.budget.tryStartRetry()) {
+      this.deps.metrics.retries.labels(this.svc.name, 'budget-exhausted').inc();
+      return false;
+    }
+    this.retrySlot = true;
+    (this.tried ??= new Set()).add(this.upstream!.spec.id);
+    this.attempt++;
+    this.deps.metrics.retries.labels(this.svc.name, 'started').inc();
+    return true;
+  }
+
+  /** An answer meshgate writes itself. */
+  private local(status: number, reason: string, text: string): void {
+    if (this.phase === 'done') return;
+    this.status = status;
+    this.reason = reason;
+    this.deps.metrics.localResponses.labels(this.svc.name, String(status), reason).inc();
+    if (status >= 500) this.deps.log.warn({ service: this.svc.name, upstream: this.upstream?.spec.id, requestId: this.requestId, status, reason }, text);
+    writeLocalRaw(this.client, status, reason, text, this.requestId);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.phase === 'done') return;
+    this.phase = 'done';
+    this.releasePending();
+    this.releaseSlot();
+    this.endRequest();
+    this.owner.onDone(this);
+    this.deps.accessLog?.write(this.req.method ?? 'GET', this.req.url ?? '', this.status, this.svc.name, this.upstream?.spec.id, performance.now() - this.startMs, this.requestId, this.attempt + 1, this.reason);
+  }
+
+  private releasePending(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    this.state.breaker.releasePending();
+  }
+
+  private releaseSlot(): void {
+    const rt = this.slot;
+    if (rt === undefined) return;
+    this.slot = undefined;
+    this.state.inFlight--;
+    rt.inFlight--;
+    this.state.breaker.release(rt.spec.id);
+  }
+
+  private releaseRetrySlot(): void {
+    if (!this.retrySlot) return;
+    this.retrySlot = false;
+    this.state.budget.onRetryEnd();
+  }
+
+  /** The request part is over (answer head received, or the exchange ended): budget and retry slot. */
+  private endRequest(): void {
+    this.releaseRetrySlot();
+    if (!this.requestOpen) return;
+    this.requestOpen = false;
+    this.state.budget.onRequestEnd();
+  }
+}
