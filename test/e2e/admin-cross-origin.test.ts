@@ -108,13 +108,7 @@ services:
     // Each form has been answered once its iframe holds the admin origin's document (reading its location
     // then throws: cross-origin). The fetches were awaited in the page; the beacon is fire-and-forget, so a
     // last awaited request of the same kind goes after it on the same connection pool.
-    await page.waitForFunction(() => ['sink1', 'sink2', 'sink3'].every((n) => {
-      try {
-        return (window as unknown as Record<string, Window>)[n]!.location.href === 'never';
-      } catch {
-        return true;
-      }
-    }), undefined, { timeout: 10_000 });
+    await page.waitForFunction(`['sink1', 'sink2', 'sink3'].every((n) => { try { return window[n].location.href === 'never'; } catch { return true; } })`, undefined, { timeout: 10_000 });
     await page.evaluate(`fetch('http://127.0.0.1:${adminPort}/api/v1/cluster/peers', { method: 'POST', mode: 'no-cors', body: 'x' })`);
     const after = await status();
     expect(after.raft.learners).toEqual([]);
