@@ -16,7 +16,9 @@ const LINGER_BYTES = 64 * 1024 * 1024;
 const tooLarge = (max: number) => new AdminError(413, 'MG_ERR_ADMIN_BODY_TOO_LARGE', `request body over ${max} bytes`);
 
 /** Drains the rest of a refused body in the background, cutting it off past LINGER_MS or LINGER_BYTES. */
-function linger(req: IncomingMessage): void {
+export function linger(req: IncomingMessage): void {
+  if (req.complete || (req as { lingering?: boolean }).lingering) return;
+  (req as { lingering?: boolean }).lingering = true;
   let drained = 0;
   const cut = () => req.socket.destroy();
   const timer = setTimeout(cut, LINGER_MS);

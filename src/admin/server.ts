@@ -14,7 +14,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { readJson } from './body.js';
+import { linger, readJson } from './body.js';
 import { AdminError, badRequest, notFound } from './errors.js';
 import { bearerToken, contentTypeRefusal, crossOriginRefusal, hostRefusal } from './guard.js';
 import type { EventStreams } from './sse.js';
@@ -49,7 +49,10 @@ export class AdminServer {
   constructor(private readonly backend: AdminBackend, private readonly events: EventStreams, private readonly opts: AdminOptions) {
     this.tokenHash = opts.token ? sha256(opts.token) : undefined;
     this.server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => sendError(res, err));
+      this.handle(req, res).catch((err: unknown) => {
+        linger(req); // refused before its body was read: drain it so the client sees the answer, not a reset
+        sendError(res, err);
+      });
     });
   }
 
@@ -96,6 +99,8 @@ export class AdminServer {
         throw new AdminError(req.headers.authorization ? 403 : 401, 'MG_ERR_ADMIN_UNAUTHORIZED', 'a valid bearer token is required for this call');
       }
       if (hasBody(req)) {
+        // DELETE has no body semantics (RFC 9110 §9.3.5): one sent anyway is a client bug, not ignored.
+        if (method === 'DELETE') throw badRequest('DELETE takes no body');
         const badType = contentTypeRefusal(req.headers['content-type']);
         if (badType) throw new AdminError(415, 'MG_ERR_ADMIN_UNSUPPORTED_MEDIA_TYPE', badType);
       }
@@ -134,7 +139,8 @@ export class AdminServer {
       return;
     }
     if (path === '/api/v1/config/reload' && method === 'POST') {
-      await readJson(req, this.opts.maxBodyBytes, true);
+      const body = await readJson(req, this.opts.maxBodyBytes, true);
+      if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length > 0) throw badRequest('config/reload takes no body (or {})');
       const r = await this.backend.reload();
       return sendJson(res, r.ok ? 200 : 400, r);
     }

@@ -885,19 +885,27 @@ export class RaftNode {
     }
     const cc = checked.value;
     this.confState = this.raw.applyConfChange(cc);
+    // From here the change is applied; a transport that cannot take the address is logged, not a rejection.
+    const link = (f: () => void) => {
+      try {
+        f();
+      } catch (err) {
+        this.log.error({ err, peer: cc.node, index: e.index }, 'raft: transport refused a peer change that was applied');
+      }
+    };
     if (cc.kind === 'remove') {
       this.peers.delete(cc.node);
       if (cc.node === this.opts.id) {
         this.removed = true;
         this.log.warn({ index: e.index }, 'raft: this peer was removed from the group and stops taking part');
       } else {
-        this.transport.removePeer(cc.node);
+        link(() => this.transport.removePeer(cc.node));
       }
       // Forgotten, so a peer whose data was lost can be added back under its id (identity.ts).
       this.identity.forget(cc.node).catch((err: unknown) => this.log.warn({ err, peer: cc.node }, 'raft: could not update the identity file'));
     } else if (cc.address !== undefined) {
       this.peers.set(cc.node, cc.address);
-      this.transport.setPeer(cc.node, cc.address);
+      link(() => this.transport.setPeer(cc.node, cc.address!));
     }
     const w = this.confWaiters.get(`${cc.kind}:${cc.node}`);
     if (w) {
@@ -952,7 +960,11 @@ export class RaftNode {
     this.confState = s.metadata.confState;
     for (const [id, addr] of node.ok ? node.peers : []) {
       this.peers.set(id, addr);
-      if (this.started && this.transport) this.transport.setPeer(id, addr);
+      try {
+        if (this.started && this.transport) this.transport.setPeer(id, addr);
+      } catch (err) {
+        this.log.error({ err, peer: id }, 'raft: transport refused a peer address from a snapshot');
+      }
     }
     this.applied = Math.max(this.applied, s.metadata.index);
     this.lastSnapshotIndex = s.metadata.index;

@@ -9,6 +9,7 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { substituteEnv } from './env.js';
+import { fastParse } from './fast-parse.js';
 import { configSchema, type Config } from './schema.js';
 import { didYouMean, keysAt } from './suggest.js';
 
@@ -55,10 +56,16 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   return parseConfigText(text, file, env);
 }
 
-/** Validates config text; `file` names it in messages. */
-export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+/** Validates config text; `file` names it in messages. `positioned` skips the fast first pass (tests). */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: { positioned?: boolean } = {}): LoadResult {
   if (text.length > MAX_CONFIG_BYTES) {
     return { ok: false, issues: [{ file, line: 1, column: 1, code: 'MG_ERR_CONFIG_READ', message: `config text is above the limit of ${MAX_CONFIG_BYTES} bytes (32 MiB)` }] };
+  }
+  // Fast pass (fast-parse.ts): a valid file is done here; any problem is located by the pass below.
+  const fast = opts.positioned ? undefined : fastParse(text, env);
+  if (fast !== undefined) {
+    const parsed = configSchema.safeParse(fast);
+    if (parsed.success) return { ok: true, config: deepFreeze(parsed.data), text };
   }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
