@@ -275,6 +275,7 @@ export class Peer {
       this.metrics.raftCommitIndex.set(st.commitIndex);
       this.metrics.raftAppliedIndex.set(st.appliedIndex);
       this.metrics.raftHasQuorum.set(st.hasQuorum ? 1 : 0);
+      for (const [counter, n] of Object.entries(st.transport ?? {})) this.metrics.raftTransport.set({ counter }, n);
     }
   }
 

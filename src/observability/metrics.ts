@@ -113,6 +113,9 @@ export class Metrics {
   readonly raftCommitIndex = new Gauge({ name: 'meshgate_raft_commit_index', help: 'Raft commit index.', registers: [this.registry] });
   readonly raftAppliedIndex = new Gauge({ name: 'meshgate_raft_applied_index', help: 'Raft applied index.', registers: [this.registry] });
   readonly raftHasQuorum = new Gauge({ name: 'meshgate_raft_has_quorum', help: '1 when this peer knows a leader with quorum.', registers: [this.registry] });
+  // The transport's own counts since start (src/cluster/transport.ts TransportStats), e.g.
+  // {counter="droppedNonMember"}: a gauge set from them, since they are counted below prom-client.
+  readonly raftTransport = new Gauge({ name: 'meshgate_raft_transport_events', help: 'Raft transport counters since start: frames and connections refused, by reason.', labelNames: ['counter'] as const, registers: [this.registry] });
   // 0.25 ms to 1 s: a commit on a quiet loopback cluster takes about one fsync (0.4–0.6 ms here) plus a
   // round trip; the upper buckets catch elections and stalled disks.
   readonly raftProposeDuration = new Histogram({

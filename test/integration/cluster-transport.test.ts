@@ -92,6 +92,8 @@ describe('the Raft port under hostile input', () => {
       const st = await status(id);
       expect(st.term).toBeLessThan(evilTerm);
       expect(st.transport.droppedNonMember).toBeGreaterThanOrEqual(1);
+      const metrics = await (await cluster.admin(id, '/metrics')).text();
+      expect(Number(/^meshgate_raft_transport_events\{counter="droppedNonMember"\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     }
     expect(await cluster.leader()).toBe(leader);
   });
