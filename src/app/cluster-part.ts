@@ -22,6 +22,8 @@ export interface ClusterStatus {
   learners: string[];
   hasQuorum: boolean;
   peers?: unknown;
+  /** Raft transport counters (TransportStats): frames and connections refused, by reason. */
+  transport?: Readonly<Record<string, number>>;
 }
 
 export interface ClusterPart {

@@ -156,9 +156,10 @@ export type FirstBootDecision =
 /**
  * The first-boot rule, for a peer whose Raft storage is empty, from the answers of the other peers of
  * cluster.bootstrap:
- * 1. a peer that accepted a connection from our id before → refuse: our data dir was wiped (a vote or an
+ * 1. a peer whose cluster id differs from the one our cluster.bootstrap derives → refuse (another cluster,
+ *    or bootstrap lists that differ between peers);
+ * 2. a peer that accepted a connection from our id before → refuse: our data dir was wiped (a vote or an
  *    acknowledged entry of ours may be counted there), so we may come back only as a new member;
- * 2. a bootstrap voter whose cluster id differs from the one our cluster.bootstrap derives → refuse;
  * 3. some peer is at term > 0 (the cluster exists) and another did not answer → wait: the silent one may
  *    be the only one that counted our lost vote;
  * 4. otherwise start (bootstrap if we are listed, else wait to be added). All peers starting fresh
@@ -167,6 +168,16 @@ export type FirstBootDecision =
 export function decideFirstBoot(self: NodeId, derived: Buffer | undefined, answers: ReadonlyMap<NodeId, ProbeAnswer>): FirstBootDecision {
   const missing: NodeId[] = [];
   let existing: { id: NodeId; term: number } | undefined;
+  // Another cluster first: its "heard from you" would be about another peer that had our id.
+  for (const [id, a] of answers) {
+    if (a === 'unreachable' || !derived || !a.clusterId || a.clusterId.equals(derived)) continue;
+    return {
+      action: 'refuse',
+      reason:
+        `peer ${id} belongs to cluster ${a.clusterId.toString('hex')}, but this peer's cluster.bootstrap derives ${derived.toString('hex')}: ` +
+        `cluster.bootstrap must list the same ids and addresses on every bootstrap peer (or that address belongs to another cluster)`,
+    };
+  }
   for (const [id, a] of answers) {
     if (a === 'unreachable') {
       missing.push(id);
@@ -180,14 +191,6 @@ export function decideFirstBoot(self: NodeId, derived: Buffer | undefined, answe
           `and coming back as the same voter could count a lost vote or acknowledgement twice. Re-add it as a new member: ` +
           `on the leader, DELETE /api/v1/cluster/peers/${self}, then POST /api/v1/cluster/peers {"id":"${self}","address":…,"role":"learner"} ` +
           `(promote it to voter once it caught up); start it with ${self} not listed in its cluster.bootstrap (list the other peers, for their addresses).`,
-      };
-    }
-    if (derived && a.clusterId && !a.clusterId.equals(derived)) {
-      return {
-        action: 'refuse',
-        reason:
-          `peer ${id} belongs to cluster ${a.clusterId.toString('hex')}, but this peer's cluster.bootstrap derives ${derived.toString('hex')}: ` +
-          `cluster.bootstrap must list the same ids and addresses on every bootstrap peer (or this address belongs to another cluster)`,
       };
     }
     if (a.term > 0 && (!existing || a.term > existing.term)) existing = { id, term: a.term };

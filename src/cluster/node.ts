@@ -27,9 +27,11 @@
  * shared with the proxy data path, so a leader stalled past the minimum timeout loses leadership; that is
  * harmless to routing (which keeps the last membership) and docs/config.md says when to raise the tick.
  *
- * Bootstrap: on first boot (empty dataDir) a peer listed in `bootstrap` writes an index-0 snapshot holding
- * the bootstrap voters and their addresses (etcd --initial-cluster). A peer not listed starts empty and
- * waits for the leader to add it (POST /api/v1/cluster/peers) and send it the log or a snapshot.
+ * Bootstrap: on first boot (empty dataDir) a peer first runs the identity check of identity.ts (it may
+ * refuse: a wiped data dir must come back as a new member); then a peer listed in `bootstrap` writes the
+ * derived cluster id and an index-0 snapshot holding the bootstrap voters and their addresses (etcd
+ * --initial-cluster). A peer not listed starts empty and waits for the leader to add it (POST
+ * /api/v1/cluster/peers) and send it the log or a snapshot; it takes the leader's cluster id.
  */
 import { randomBytes } from 'node:crypto';
 import { decodeMessage, encodeMessage } from './codec.js';

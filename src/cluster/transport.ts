@@ -515,7 +515,8 @@ export class PeerTransport {
     this.admitPending(s, source);
     s.setNoDelay(true);
     const nonce = randomBytes(NONCE_BYTES);
-    const key = sessionKey(this.secret, nonce);
+    // Derived when the first frame arrives: a connection that never speaks costs no second HMAC.
+    let key: Buffer | undefined;
     const reader = new FrameReader(MAX_PREAUTH_FRAME_BYTES);
     const maxFrame = this.opts.maxFrameBytes ?? MAX_FRAME_BYTES;
     let from: NodeId | undefined;
@@ -545,6 +546,7 @@ export class PeerTransport {
     const opening = (body: Buffer): void => {
       let o;
       try {
+        key = sessionKey(this.secret, nonce);
         o = decodeOpening(key, body);
       } catch (err) {
         return drop(/HMAC/.test((err as Error).message) ? 'droppedBadMac' : 'droppedMalformed', (err as Error).message);
@@ -554,7 +556,7 @@ export class PeerTransport {
       if (o.kind === 'probe') {
         this.counters.probesAnswered++;
         clearTimeout(handshakeTimer);
-        s.end(encodeProbeReply(key, { clusterId: this.identity.clusterId(), term: this.identity.term(), heardFromYou: this.identity.hasHeard(o.from) }));
+        s.end(encodeProbeReply(key!, { clusterId: this.identity.clusterId(), term: this.identity.term(), heardFromYou: this.identity.hasHeard(o.from) }));
         dead = true;
         return;
       }
@@ -585,7 +587,7 @@ export class PeerTransport {
       this.counters.framesReceived++;
       let f;
       try {
-        f = decodeDataFrame(verified(body, key));
+        f = decodeDataFrame(verified(body, key!));
       } catch (err) {
         return drop(/HMAC/.test((err as Error).message) ? 'droppedBadMac' : 'droppedMalformed', (err as Error).message);
       }

@@ -210,7 +210,7 @@ export class Metrics {
   raftTransportSource: (() => Readonly<Record<string, number>>) | undefined;
   readonly raftTransportDropped: Counter<'reason'> = new Counter({
     name: 'meshgate_raft_transport_dropped_frames_total',
-    help: 'Raft frames dropped by the peer transport, by reason (bad-mac, oversize, malformed, wrong-destination, queue-full, unknown-peer).',
+    help: 'Raft frames dropped by the peer transport, by reason (bad-mac, oversize, malformed, wrong-destination, queue-full, unknown-peer, wrong-cluster, non-member; handshake-failed, handshake-timeout and evicted-unauthenticated count connections).',
     labelNames: ['reason'] as const,
     registers: [],
     collect: () => {
@@ -370,6 +370,11 @@ const TRANSPORT_DROPS: ReadonlyArray<readonly [string, string]> = [
   ['droppedWrongDestination', 'wrong-destination'],
   ['droppedQueueFull', 'queue-full'],
   ['droppedUnknownPeer', 'unknown-peer'],
+  ['droppedWrongCluster', 'wrong-cluster'],
+  ['droppedNonMember', 'non-member'],
+  ['handshakeFailures', 'handshake-failed'],
+  ['handshakeTimeouts', 'handshake-timeout'],
+  ['evictedPending', 'evicted-unauthenticated'],
 ];
 
 function* mapIter<T, U>(it: Iterable<T>, f: (t: T) => U): Iterable<U> {

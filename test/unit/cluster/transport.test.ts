@@ -347,7 +347,7 @@ describe('PeerTransport', () => {
     const a = await node('a');
     a.t.setPeer('b', b.addr);
     a.t.send('b', Buffer.from('first'));
-    await waitFor(() => b.t.stats().idleClosed === 1, 'idle close');
+    await waitFor(() => b.t.stats().idleClosed >= 1, 'idle close');
     a.t.send('b', Buffer.from('second'));
     await waitFor(() => b.got.some((g) => g.text === 'second'), 'delivery after the redial');
   });
