@@ -152,8 +152,10 @@ export interface RaftNodeStatus {
   readonly lastLeaderContactMs: number | undefined;
   /** This peer was removed from the group and no longer takes part. */
   readonly removed: boolean;
-  /** Set when storage failed: the peer has stopped taking part (fail closed). */
+  /** Set when storage failed or the core's invariants broke: the peer has stopped taking part (fail closed). */
   readonly failed: string | undefined;
+  /** Peer messages the core refused as invalid input (dropped, the peer runs on). */
+  readonly rejectedMessages: number;
 }
 
 export interface MembershipUpdate {
@@ -215,6 +217,7 @@ export class RaftNode {
   private role: RaftRole = 'follower';
   private term = 0;
   private quorum = false;
+  private rejectedMessages = 0;
   private counter = 0;
   private readonly proposals = new Map<string, Waiter<ProposeResult>>();
   /** Proposals of this turn, stepped together at its end (stepProposalBatch). */
@@ -494,6 +497,7 @@ export class RaftNode {
       lastLeaderContactMs: st.lead === NONE || leaderSeen === undefined ? undefined : Math.round(now - leaderSeen),
       removed: this.removed,
       failed: this.failure?.message,
+      rejectedMessages: this.rejectedMessages,
     };
   }
 
@@ -620,8 +624,16 @@ export class RaftNode {
     try {
       this.raw.step(m);
     } catch (err) {
-      // Responses from peers we no longer track (removed members) are expected; everything else is logged.
-      if (!(err instanceof RaftError && err.code === 'MG_ERR_RAFT_STEP_PEER_NOT_FOUND')) this.log.warn({ peer: from, type: m.type, err }, 'raft: message rejected by the core');
+      // The core throws a RaftError for input it refuses (a response from a removed member, a malformed
+      // message): drop and count it. Anything else is a broken invariant (raft/errors.ts), e.g. a peer
+      // asking to commit past our log or to overwrite a committed entry: our state or the peer's can no
+      // longer be trusted, so stop this peer loudly, as etcd panics, instead of running on.
+      if (!(err instanceof RaftError)) {
+        this.failStopped(new Error(`core invariant violated by a ${m.type} from ${from} (term ${m.term}): ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+        return;
+      }
+      this.rejectedMessages++;
+      if (err.code !== 'MG_ERR_RAFT_STEP_PEER_NOT_FOUND') this.log.warn({ peer: from, type: m.type, err }, 'raft: message rejected by the core');
       return;
     }
     this.scheduleReady();
