@@ -168,6 +168,8 @@ interface Waiter<T> {
   resolve: (v: T) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** Removes the waiter from the collection holding it when it times out (it may move between them). */
+  forget: () => void;
 }
 
 const SNAPSHOT_FORMAT = 1;
@@ -225,7 +227,8 @@ export class RaftNode {
   private proposalBatchQueued = false;
   private readonly reads = new Map<string, Waiter<number>>();
   /** Read points granted by the leader, waiting for this peer to apply up to them. */
-  private readonly readsAwaitingApply: { index: number; waiter: Waiter<number> }[] = [];
+  /** Reads whose index is known, waiting until this peer has applied up to it; keyed by read context. */
+  private readonly readsAwaitingApply = new Map<string, { index: number; waiter: Waiter<number> }>();
   private readonly confWaiters = new Map<string, Waiter<{ index: number }>>();
   private readonly leaderWaiters = new Set<{ check: () => boolean; waiter: Waiter<NodeId> }>();
   private readonly membershipListeners = new Set<(u: MembershipUpdate) => void>();
@@ -446,9 +449,10 @@ export class RaftNode {
           resolve,
           reject,
           timer: setTimeout(() => {
-            this.leaderWaiters.delete(entry);
+            entry.waiter.forget();
             reject(new RaftTimeoutError(`leadership transfer to ${want}`, timeoutMs));
           }, timeoutMs),
+          forget: () => this.leaderWaiters.delete(entry),
         },
       };
       this.leaderWaiters.add(entry);
@@ -556,9 +560,10 @@ export class RaftNode {
       resolve,
       reject,
       timer: setTimeout(() => {
-        map.delete(key);
+        w.forget();
         reject(new RaftTimeoutError(what, ms));
       }, ms),
+      forget: () => map.delete(key),
     };
     map.set(key, w);
     return w;
@@ -566,7 +571,7 @@ export class RaftNode {
 
   /** A proposal, conf change or read made on this peer is still waiting for its answer. */
   private hasLocalCallers(): boolean {
-    return this.proposals.size > 0 || this.confWaiters.size > 0 || this.reads.size > 0 || this.readsAwaitingApply.length > 0;
+    return this.proposals.size > 0 || this.confWaiters.size > 0 || this.reads.size > 0 || this.readsAwaitingApply.size > 0;
   }
 
   private mapCoreError(err: unknown): Error {
@@ -737,7 +742,8 @@ export class RaftNode {
       const w = this.reads.get(rs.context);
       if (!w) continue;
       this.reads.delete(rs.context);
-      this.readsAwaitingApply.push({ index: rs.index, waiter: w });
+      this.readsAwaitingApply.set(rs.context, { index: rs.index, waiter: w });
+      w.forget = () => this.readsAwaitingApply.delete(rs.context);
     }
     this.releaseReads();
 
@@ -855,10 +861,9 @@ export class RaftNode {
   }
 
   private releaseReads(): void {
-    for (let i = this.readsAwaitingApply.length - 1; i >= 0; i--) {
-      const r = this.readsAwaitingApply[i]!;
+    for (const [ctx, r] of this.readsAwaitingApply) {
       if (r.index <= this.applied) {
-        this.readsAwaitingApply.splice(i, 1);
+        this.readsAwaitingApply.delete(ctx);
         clearTimeout(r.waiter.timer);
         this.answered++;
         r.waiter.resolve(r.index);
@@ -939,13 +944,13 @@ export class RaftNode {
     const all: Waiter<never>[] = [
       ...(this.proposals.values() as Iterable<Waiter<never>>),
       ...(this.reads.values() as Iterable<Waiter<never>>),
-      ...this.readsAwaitingApply.map((r) => r.waiter as Waiter<never>),
+      ...[...this.readsAwaitingApply.values()].map((r) => r.waiter as Waiter<never>),
       ...(this.confWaiters.values() as Iterable<Waiter<never>>),
       ...[...this.leaderWaiters].map((l) => l.waiter as Waiter<never>),
     ];
     this.proposals.clear();
     this.reads.clear();
-    this.readsAwaitingApply.length = 0;
+    this.readsAwaitingApply.clear();
     this.confWaiters.clear();
     this.leaderWaiters.clear();
     for (const w of all) {

@@ -11,13 +11,16 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RaftNode } from '../../src/cluster/index.js';
-import { encodeMessage } from '../../src/cluster/codec.js';
+import { decodeMessage, encodeMessage } from '../../src/cluster/codec.js';
+import type { Message } from '../../src/cluster/raft/types.js';
 import { PeerTransport } from '../../src/cluster/transport.js';
 
 const SECRET = 'peer-input-secret-0123456789';
 let dir: string;
 let fake: PeerTransport;
 let node: RaftNode;
+/** What the fake peer does with each message b sends it. */
+let onFake: (m: Message) => void;
 
 async function waitFor(cond: () => boolean, what: () => string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -29,7 +32,8 @@ async function waitFor(cond: () => boolean, what: () => string, timeoutMs = 10_0
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'mg-peer-input-'));
-  fake = new PeerTransport({ id: 'a', listen: '127.0.0.1:0', secret: SECRET, onMessage: () => undefined });
+  onFake = () => undefined;
+  fake = new PeerTransport({ id: 'a', listen: '127.0.0.1:0', secret: SECRET, onMessage: (_from, payload) => onFake(decodeMessage(payload)) });
   const fa = await fake.start();
   // An election tick of an hour: b never campaigns on its own, so only the test's messages move it.
   node = new RaftNode({ id: 'b', listen: '127.0.0.1:0', dataDir: dir, secret: SECRET, tickMs: 3_600_000, bootstrap: [{ id: 'a', address: `127.0.0.1:${fa.port}` }, { id: 'b', address: '127.0.0.1:1' }] });
@@ -69,5 +73,20 @@ describe('peer input reaching the Raft core', () => {
     expect(node.status().failed).toMatch(/invariant violated by a MsgApp from a .*conflicts with committed entry/);
     expect(node.status().hasQuorum).toBe(false);
     await expect(node.propose({ op: 'put-upstream', service: 'web', id: 'x', url: 'http://127.0.0.1:1' })).rejects.toMatchObject({ message: expect.stringMatching(/invariant/) });
+  });
+
+  it('forgets a read that timed out while waiting for its index to be applied', async () => {
+    fake.send('b', encodeMessage({ type: 'MsgHeartbeat', from: 'a', to: 'b', term: 3, commit: 0 }));
+    await waitFor(() => node.status().leader === 'a', () => JSON.stringify(node.status()));
+    await waitFor(() => node.status().peers.find((p) => p.id === 'a')?.connected === true, () => 'b to dial a');
+    // The leader confirms the read at index 1000, which b has not applied (and never will here).
+    onFake = (m) => {
+      if (m.type === 'MsgReadIndex') fake.send('b', encodeMessage({ type: 'MsgReadIndexResp', from: 'a', to: 'b', term: 3, index: 1000, context: m.context }));
+    };
+    const awaiting = (node as unknown as { readsAwaitingApply: Map<string, unknown> }).readsAwaitingApply;
+    const read = node.readIndex({ timeoutMs: 300 });
+    await waitFor(() => awaiting.size === 1, () => 'the read to get its index');
+    await expect(read).rejects.toMatchObject({ code: 'MG_ERR_RAFT_TIMEOUT' });
+    expect(awaiting.size).toBe(0);
   });
 });

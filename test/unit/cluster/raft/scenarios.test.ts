@@ -533,6 +533,54 @@ describe('log replication details', () => {
   });
 });
 
+describe('byte bounds (etcd MaxInflightBytes, MaxUncommittedEntriesSize)', () => {
+  it('in replicate state the appends in flight to a follower stop at maxInflightBytes', () => {
+    // 100-byte entries, one per message; 350 bytes allowed: the 4th message is admitted (below the
+    // bound when sent), the 5th is not — etcd TestMsgAppFlowControlWithMaxInflightBytes.
+    const nt = new Network(P3, { maxInflightMsgs: 100, maxInflightBytes: 350, maxSizePerMsg: 1 });
+    nt.campaign('1');
+    nt.ignore('MsgAppResp');
+    const r1 = nt.raft('1');
+    readMessages(r1);
+    for (let i = 0; i < 10; i++) r1.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'x'.repeat(100))] }));
+    const apps = readMessages(r1).filter((m) => m.type === 'MsgApp' && m.to === '2' && (m.entries?.length ?? 0) > 0);
+    expect(apps.length).toBe(4);
+    const pr = r1.trk.progress.get('2')!;
+    expect(pr.inflights.bytes()).toBe(400);
+    expect(pr.isPaused()).toBe(true);
+    // An acknowledgement of two frees 200 bytes: exactly two more appends go out, back at the bound.
+    r1.step(msg('MsgAppResp', '2', '1', r1.term, { index: apps[1]!.entries![0]!.index }));
+    expect(readMessages(r1).filter((m) => m.type === 'MsgApp' && m.to === '2' && (m.entries?.length ?? 0) > 0).length).toBe(2);
+    expect(pr.inflights.bytes()).toBe(400);
+  });
+
+  it('the leader drops proposals beyond maxUncommittedEntriesSize until entries are applied, but always takes one', () => {
+    const storage = storageWith(['1']);
+    const r = newTestRaft('1', ['1'], 10, 1, storage, { maxUncommittedEntriesSize: 250 });
+    r.becomeCandidate();
+    r.becomeLeader();
+    // A proposal stepped directly (not through RawNode.propose) is dropped silently: watch the log.
+    const prop = (n: number): string | undefined => {
+      const before = r.raftLog.lastIndex();
+      r.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'y'.repeat(n))] }));
+      return r.raftLog.lastIndex() > before ? undefined : 'MG_ERR_RAFT_PROPOSAL_DROPPED';
+    };
+    expect(prop(100)).toBeUndefined();
+    expect(prop(100)).toBeUndefined();
+    expect(prop(100)).toBe('MG_ERR_RAFT_PROPOSAL_DROPPED'); // 300 > 250
+    expect(r.uncommittedSize).toBe(200);
+    // Applying the entries releases them (the driver's advance).
+    r.reduceUncommittedSize([ent(2, 1, 'y'.repeat(100)), ent(3, 1, 'y'.repeat(100))]);
+    expect(r.uncommittedSize).toBe(0);
+    // With nothing uncommitted, one proposal larger than the bound is still accepted (etcd).
+    expect(prop(1000)).toBeUndefined();
+    expect(prop(1)).toBe('MG_ERR_RAFT_PROPOSAL_DROPPED');
+    // A new term starts from zero.
+    r.becomeFollower(r.term + 1, '');
+    expect(r.uncommittedSize).toBe(0);
+  });
+});
+
 describe('Figure 8 (Raft §5.4.2)', () => {
   it('a leader does not commit a previous-term entry that a later leader could overwrite', () => {
     // Explicit logs at the moment S1 (term 4) has replicated (2, term 2) to S2 and S3.
