@@ -27,7 +27,15 @@ export type RaftMutationForTest =
   /** (7) let every role, not only a leader, send a Ready's messages before its writes are durable. */
   | 'early-send-any-role'
   /** (8) count the leader's own entries toward a commit when appended, not when reported durable. */
-  | 'leader-counts-unsynced-append';
+  | 'leader-counts-unsynced-append'
+  /** (9) a leader acts on a MsgAppResp from an older term (etcd drops every lower-term message). */
+  | 'accept-stale-term-app-resp'
+  /** (10) learners counted in the commit quorum. */
+  | 'learners-count-in-commit-quorum'
+  /** (11) a follower acknowledges its whole log, not just what the MsgApp matched (lastNew). */
+  | 'follower-acks-past-last-new'
+  /** (12) a follower commits up to the leader's commit bounded by its last index, not by lastNew. */
+  | 'follower-commits-past-last-new';
 
 export interface RaftConfig {
   id: NodeId;

@@ -15,7 +15,7 @@
 import type { ResolvedConfig } from './config.js';
 import { ErrConfChangePending, ErrInvalidConfChange, ErrProposalDropped, ErrReadIndexDropped } from './errors.js';
 import { RaftLog } from './log.js';
-import { majority } from './quorum.js';
+import { committedIndex, majority } from './quorum.js';
 import { ReadOnly } from './read-only.js';
 import { ProgressTracker } from './tracker.js';
 import { NONE, type ConfChange, type ConfState, type Entry, type HardState, type Message, type MessageType, type NodeId, type Snapshot } from './types.js';
@@ -441,7 +441,7 @@ export class Raft {
       } else {
         this.becomeFollower(m.term, NONE);
       }
-    } else if (m.term < this.term) {
+    } else if (m.term < this.term && !(m.type === 'MsgAppResp' && this.has('accept-stale-term-app-resp'))) {
       if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'MsgHeartbeat' || m.type === 'MsgApp')) {
         // A stale leader would otherwise never learn of our term if we ignore its messages while
         // PreVote/CheckQuorum keep us from disrupting the current one (etcd raft.go).
@@ -514,7 +514,9 @@ export class Raft {
   }
 
   maybeCommit(): boolean {
-    const mci = this.trk.committed();
+    const mci = this.has('learners-count-in-commit-quorum')
+      ? committedIndex(new Set([...this.trk.voters, ...this.trk.learners]), (id) => this.trk.progress.get(id)?.match ?? 0)
+      : this.trk.committed();
     const hadOwnTermCommit = this.committedEntryInCurrentTerm();
     const ok = this.raftLog.maybeCommit(mci, this.term, this.has('commit-prior-term-by-counting'));
     if (ok && !hadOwnTermCommit && this.committedEntryInCurrentTerm()) this.releasePendingReadIndexMessages();
@@ -817,7 +819,9 @@ export class Raft {
     }
     const lastNew = this.raftLog.maybeAppend(idx, m.logTerm ?? 0, m.commit ?? 0, m.entries ?? [], this.has('append-ignores-prev-log-term'));
     if (lastNew !== undefined) {
-      this.send({ type: 'MsgAppResp', to: m.from, index: lastNew, term: this.term });
+      if (this.has('follower-commits-past-last-new')) this.raftLog.commitTo(Math.max(this.raftLog.committed, Math.min(m.commit ?? 0, this.raftLog.lastIndex())));
+      const ack = this.has('follower-acks-past-last-new') ? this.raftLog.lastIndex() : lastNew;
+      this.send({ type: 'MsgAppResp', to: m.from, index: ack, term: this.term });
       return;
     }
     // Reject with a hint: the largest index ≤ min(prevIndex, our last) whose term ≤ prevLogTerm, so the
