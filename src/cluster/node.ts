@@ -159,10 +159,12 @@ export interface RaftNodeStatus {
   readonly lastLeaderContactMs: number | undefined;
   /** This peer was removed from the group and no longer takes part. */
   readonly removed: boolean;
-  /** Set when storage failed: the peer has stopped taking part (fail closed). */
+  /** Set when storage failed or the core's invariants broke: the peer has stopped taking part (fail closed). */
   readonly failed: string | undefined;
   /** Committed entries this peer refused to apply (issue 13: apply is total). */
   readonly rejectedEntries: { readonly total: number; readonly recent: readonly RejectedEntry[] };
+  /** Peer messages the core refused as invalid input (dropped, the peer runs on). */
+  readonly rejectedMessages: number;
 }
 
 export interface MembershipUpdate {
@@ -175,6 +177,8 @@ interface Waiter<T> {
   resolve: (v: T) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** Removes the waiter from the collection holding it when it times out (it may move between them). */
+  forget: () => void;
 }
 
 const SNAPSHOT_FORMAT = 1;
@@ -242,6 +246,7 @@ export class RaftNode {
   private role: RaftRole = 'follower';
   private term = 0;
   private quorum = false;
+  private rejectedMessages = 0;
   private counter = 0;
   private readonly proposals = new Map<string, Waiter<ProposeResult>>();
   /** Proposals of this turn, stepped together at its end (stepProposalBatch). */
@@ -249,7 +254,8 @@ export class RaftNode {
   private proposalBatchQueued = false;
   private readonly reads = new Map<string, Waiter<number>>();
   /** Read points granted by the leader, waiting for this peer to apply up to them. */
-  private readonly readsAwaitingApply: { index: number; waiter: Waiter<number> }[] = [];
+  /** Reads whose index is known, waiting until this peer has applied up to it; keyed by read context. */
+  private readonly readsAwaitingApply = new Map<string, { index: number; waiter: Waiter<number> }>();
   private readonly confWaiters = new Map<string, Waiter<{ index: number }>>();
   private readonly leaderWaiters = new Set<{ check: () => boolean; waiter: Waiter<NodeId> }>();
   private readonly membershipListeners = new Set<(u: MembershipUpdate) => void>();
@@ -531,9 +537,10 @@ export class RaftNode {
           resolve,
           reject,
           timer: setTimeout(() => {
-            this.leaderWaiters.delete(entry);
+            entry.waiter.forget();
             reject(new RaftTimeoutError(`leadership transfer to ${want}`, timeoutMs));
           }, timeoutMs),
+          forget: () => this.leaderWaiters.delete(entry),
         },
       };
       this.leaderWaiters.add(entry);
@@ -583,6 +590,7 @@ export class RaftNode {
       removed: this.removed,
       failed: this.failure?.message,
       rejectedEntries: { total: this.rejections.total, recent: this.rejections.recent() },
+      rejectedMessages: this.rejectedMessages,
     };
   }
 
@@ -641,9 +649,10 @@ export class RaftNode {
       resolve,
       reject,
       timer: setTimeout(() => {
-        map.delete(key);
+        w.forget();
         reject(new RaftTimeoutError(what, ms));
       }, ms),
+      forget: () => map.delete(key),
     };
     map.set(key, w);
     return w;
@@ -651,7 +660,7 @@ export class RaftNode {
 
   /** A proposal, conf change or read made on this peer is still waiting for its answer. */
   private hasLocalCallers(): boolean {
-    return this.proposals.size > 0 || this.confWaiters.size > 0 || this.reads.size > 0 || this.readsAwaitingApply.length > 0;
+    return this.proposals.size > 0 || this.confWaiters.size > 0 || this.reads.size > 0 || this.readsAwaitingApply.size > 0;
   }
 
   private mapCoreError(err: unknown): Error {
@@ -709,8 +718,16 @@ export class RaftNode {
     try {
       this.raw.step(m);
     } catch (err) {
-      // Responses from peers we no longer track (removed members) are expected; everything else is logged.
-      if (!(err instanceof RaftError && err.code === 'MG_ERR_RAFT_STEP_PEER_NOT_FOUND')) this.log.warn({ peer: from, type: m.type, err }, 'raft: message rejected by the core');
+      // The core throws a RaftError for input it refuses (a response from a removed member, a malformed
+      // message): drop and count it. Anything else is a broken invariant (raft/errors.ts), e.g. a peer
+      // asking to commit past our log or to overwrite a committed entry: our state or the peer's can no
+      // longer be trusted, so stop this peer loudly, as etcd panics, instead of running on.
+      if (!(err instanceof RaftError)) {
+        this.failStopped(new Error(`core invariant violated by a ${m.type} from ${from} (term ${m.term}): ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+        return;
+      }
+      this.rejectedMessages++;
+      if (err.code !== 'MG_ERR_RAFT_STEP_PEER_NOT_FOUND') this.log.warn({ peer: from, type: m.type, err }, 'raft: message rejected by the core');
       return;
     }
     this.scheduleReady();
@@ -814,7 +831,8 @@ export class RaftNode {
       const w = this.reads.get(rs.context);
       if (!w) continue;
       this.reads.delete(rs.context);
-      this.readsAwaitingApply.push({ index: rs.index, waiter: w });
+      this.readsAwaitingApply.set(rs.context, { index: rs.index, waiter: w });
+      w.forget = () => this.readsAwaitingApply.delete(rs.context);
     }
     this.releaseReads();
 
@@ -990,10 +1008,9 @@ export class RaftNode {
   }
 
   private releaseReads(): void {
-    for (let i = this.readsAwaitingApply.length - 1; i >= 0; i--) {
-      const r = this.readsAwaitingApply[i]!;
+    for (const [ctx, r] of this.readsAwaitingApply) {
       if (r.index <= this.applied) {
-        this.readsAwaitingApply.splice(i, 1);
+        this.readsAwaitingApply.delete(ctx);
         clearTimeout(r.waiter.timer);
         this.answered++;
         r.waiter.resolve(r.index);
@@ -1074,13 +1091,13 @@ export class RaftNode {
     const all: Waiter<never>[] = [
       ...(this.proposals.values() as Iterable<Waiter<never>>),
       ...(this.reads.values() as Iterable<Waiter<never>>),
-      ...this.readsAwaitingApply.map((r) => r.waiter as Waiter<never>),
+      ...[...this.readsAwaitingApply.values()].map((r) => r.waiter as Waiter<never>),
       ...(this.confWaiters.values() as Iterable<Waiter<never>>),
       ...[...this.leaderWaiters].map((l) => l.waiter as Waiter<never>),
     ];
     this.proposals.clear();
     this.reads.clear();
-    this.readsAwaitingApply.length = 0;
+    this.readsAwaitingApply.clear();
     this.confWaiters.clear();
     this.leaderWaiters.clear();
     for (const w of all) {

@@ -27,7 +27,15 @@ export type RaftMutationForTest =
   /** (7) let every role, not only a leader, send a Ready's messages before its writes are durable. */
   | 'early-send-any-role'
   /** (8) count the leader's own entries toward a commit when appended, not when reported durable. */
-  | 'leader-counts-unsynced-append';
+  | 'leader-counts-unsynced-append'
+  /** (9) a leader acts on a MsgAppResp from an older term (etcd drops every lower-term message). */
+  | 'accept-stale-term-app-resp'
+  /** (10) learners counted in the commit quorum. */
+  | 'learners-count-in-commit-quorum'
+  /** (11) a follower acknowledges its whole log, not just what the MsgApp matched (lastNew). */
+  | 'follower-acks-past-last-new'
+  /** (12) a follower commits up to the leader's commit bounded by its last index, not by lastNew. */
+  | 'follower-commits-past-last-new';
 
 export interface RaftConfig {
   id: NodeId;
@@ -44,6 +52,14 @@ export interface RaftConfig {
   maxSizePerMsg?: number;
   /** Max MsgApp in flight per follower in replicate state. */
   maxInflightMsgs?: number;
+  /** Max bytes of entry data in flight per follower (0: only maxInflightMsgs bounds it); etcd MaxInflightBytes. */
+  maxInflightBytes?: number;
+  /**
+   * Max bytes of entry data the leader holds uncommitted; a proposal beyond it is dropped
+   * (ErrProposalDropped), except that one is always accepted when nothing is uncommitted;
+   * etcd MaxUncommittedEntriesSize. 0: unbounded.
+   */
+  maxUncommittedEntriesSize?: number;
   /** Last index the application has applied (on restart); defaults to the snapshot index. */
   applied?: number;
   /** Test-only fault injection; see RaftMutationForTest. */
@@ -57,6 +73,13 @@ export interface RaftConfig {
 export const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024;
 /** 256 pipelined MsgApps per follower: with batching, far more than a loopback/LAN BDP needs. */
 export const DEFAULT_MAX_INFLIGHT_MSGS = 256;
+/** 16 MiB in flight per follower: 16 full catch-up messages; normal traffic is far below. */
+export const DEFAULT_MAX_INFLIGHT_BYTES = 16 * 1024 * 1024;
+/**
+ * 64 MiB uncommitted on the leader (etcd server uses 1 GiB for arbitrary keys): ~200,000 membership
+ * commands waiting for a quorum, which with CheckQuorum and the driver's fail-fast never builds up.
+ */
+export const DEFAULT_MAX_UNCOMMITTED_ENTRIES_SIZE = 64 * 1024 * 1024;
 
 export interface ResolvedConfig extends Required<Omit<RaftConfig, 'applied' | 'mutationsForTest'>> {
   applied: number;
@@ -73,6 +96,10 @@ export function resolveConfig(cfg: RaftConfig): ResolvedConfig {
   if (!Number.isInteger(maxInflight) || maxInflight <= 0) throw new ErrInvalidConfig('maxInflightMsgs must be a positive integer');
   const maxSize = cfg.maxSizePerMsg ?? DEFAULT_MAX_SIZE_PER_MSG;
   if (!(maxSize >= 0)) throw new ErrInvalidConfig('maxSizePerMsg must be ≥ 0');
+  const maxInflightBytes = cfg.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES;
+  if (!(maxInflightBytes >= 0)) throw new ErrInvalidConfig('maxInflightBytes must be ≥ 0');
+  const maxUncommitted = cfg.maxUncommittedEntriesSize ?? DEFAULT_MAX_UNCOMMITTED_ENTRIES_SIZE;
+  if (!(maxUncommitted >= 0)) throw new ErrInvalidConfig('maxUncommittedEntriesSize must be ≥ 0');
   return {
     id: cfg.id,
     storage: cfg.storage,
@@ -83,6 +110,8 @@ export function resolveConfig(cfg: RaftConfig): ResolvedConfig {
     checkQuorum: cfg.checkQuorum ?? true,
     maxSizePerMsg: maxSize,
     maxInflightMsgs: maxInflight,
+    maxInflightBytes,
+    maxUncommittedEntriesSize: maxUncommitted,
     applied: cfg.applied ?? 0,
     mutations: cfg.mutationsForTest ?? new Set(),
   };

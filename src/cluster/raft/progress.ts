@@ -14,25 +14,31 @@ import type { NodeId } from './types.js';
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 /**
- * Bounded window of in-flight MsgApp (by last index sent). Full → the leader pauses replication to
- * that follower, which bounds memory and network use when a follower is slow (etcd inflights.go).
+ * Bounded window of in-flight MsgApp (by last index sent, with the entry bytes each carried). Full
+ * (capacity messages, or maxBytes of entries when maxBytes > 0) → the leader pauses replication to that
+ * follower, which bounds memory and network use when a follower is slow (etcd inflights.go,
+ * MaxInflightMsgs / MaxInflightBytes). A message is admitted while below the byte bound, so one larger
+ * than the bound still goes out alone.
  */
 export class Inflights {
-  private readonly buf: number[] = [];
-  constructor(readonly capacity: number) {}
-  add(lastIndex: number): void {
+  private readonly buf: { last: number; bytes: number }[] = [];
+  private inflightBytes = 0;
+  constructor(readonly capacity: number, readonly maxBytes = 0) {}
+  add(lastIndex: number, bytes = 0): void {
     if (this.full()) throw new Error('raft: inflights overflow');
-    this.buf.push(lastIndex);
+    this.buf.push({ last: lastIndex, bytes });
+    this.inflightBytes += bytes;
   }
   /** Frees all in-flight messages whose last index is ≤ `index` (they were acknowledged). */
   freeLE(index: number): void {
     let i = 0;
-    while (i < this.buf.length && this.buf[i]! <= index) i++;
+    while (i < this.buf.length && this.buf[i]!.last <= index) this.inflightBytes -= this.buf[i++]!.bytes;
     if (i > 0) this.buf.splice(0, i);
   }
-  full(): boolean { return this.buf.length >= this.capacity; }
+  full(): boolean { return this.buf.length >= this.capacity || (this.maxBytes > 0 && this.inflightBytes >= this.maxBytes); }
   count(): number { return this.buf.length; }
-  reset(): void { this.buf.length = 0; }
+  bytes(): number { return this.inflightBytes; }
+  reset(): void { this.buf.length = 0; this.inflightBytes = 0; }
 }
 
 export class Progress {
@@ -47,9 +53,9 @@ export class Progress {
   msgAppFlowPaused = false;
   readonly inflights: Inflights;
 
-  constructor(readonly id: NodeId, next: number, maxInflight: number, public isLearner: boolean) {
+  constructor(readonly id: NodeId, next: number, maxInflight: number, public isLearner: boolean, maxInflightBytes = 0) {
     this.next = next;
-    this.inflights = new Inflights(maxInflight);
+    this.inflights = new Inflights(maxInflight, maxInflightBytes);
   }
 
   private resetState(state: ProgressState): void {
@@ -80,12 +86,12 @@ export class Progress {
     this.pendingSnapshot = snapshotIndex;
   }
 
-  /** Records that a MsgApp with `entries` entries ending at next-1+entries was sent. */
-  sentEntries(entries: number): void {
+  /** Records that a MsgApp with `entries` entries (`bytes` of entry data) ending at next-1+entries was sent. */
+  sentEntries(entries: number, bytes = 0): void {
     if (this.state === 'replicate') {
       if (entries > 0) {
         this.next += entries;
-        this.inflights.add(this.next - 1);
+        this.inflights.add(this.next - 1, bytes);
       }
       this.msgAppFlowPaused = this.inflights.full();
     } else if (this.state === 'probe') {

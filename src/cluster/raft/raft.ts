@@ -15,7 +15,7 @@
 import type { ResolvedConfig } from './config.js';
 import { ErrConfChangePending, ErrInvalidConfChange, ErrProposalDropped, ErrReadIndexDropped } from './errors.js';
 import { RaftLog } from './log.js';
-import { majority } from './quorum.js';
+import { committedIndex, majority } from './quorum.js';
 import { ReadOnly } from './read-only.js';
 import { ProgressTracker } from './tracker.js';
 import { NONE, type ConfChange, type ConfState, type Entry, type HardState, type Message, type MessageType, type NodeId, type Snapshot } from './types.js';
@@ -33,6 +33,13 @@ export const CAMPAIGN_TRANSFER = 'transfer';
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** Bytes of entry data, the unit of maxSizePerMsg, maxInflightBytes and maxUncommittedEntriesSize. */
+export function payloadBytes(ents: readonly { data: Uint8Array }[]): number {
+  let n = 0;
+  for (const e of ents) n += e.data.length;
+  return n;
+}
 
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   return encoder.encode(JSON.stringify(cc));
@@ -76,6 +83,8 @@ export class Raft {
   leadTransferee: NodeId = NONE;
   /** Index of the last conf-change entry appended (or the leader's first index); see proposeEntries. */
   pendingConfIndex = 0;
+  /** Leader: bytes of entry data it appended that are not yet applied (maxUncommittedEntriesSize). */
+  uncommittedSize = 0;
   private readonly readOnly = new ReadOnly();
   /** ReadIndex requests received before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
@@ -83,7 +92,7 @@ export class Raft {
   constructor(readonly cfg: ResolvedConfig) {
     this.id = cfg.id;
     this.raftLog = new RaftLog(cfg.storage, cfg.applied);
-    this.trk = new ProgressTracker(cfg.maxInflightMsgs);
+    this.trk = new ProgressTracker(cfg.maxInflightMsgs, cfg.maxInflightBytes);
     const { hardState, confState } = cfg.storage.initialState();
     this.trk.setConfig(confState, this.raftLog.lastIndex() + 1);
     if (hardState.term > 0 || hardState.vote !== NONE || hardState.commit > 0) this.loadState(hardState);
@@ -151,7 +160,7 @@ export class Raft {
     if (ents.length === 0 && !sendIfEmpty) return false;
     const genesis = prevIndex === 0 ? this.genesisSnapshot() : undefined;
     this.send({ type: 'MsgApp', to, term: this.term, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.raftLog.committed, ...(genesis ? { snapshot: genesis } : {}) });
-    pr.sentEntries(ents.length);
+    pr.sentEntries(ents.length, payloadBytes(ents));
     return true;
   }
 
@@ -223,6 +232,7 @@ export class Raft {
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
     this.abortLeaderTransfer();
+    this.uncommittedSize = 0;
     this.trk.resetVotes();
     const last = this.raftLog.lastIndex();
     const stable = this.raftLog.stableLastIndex();
@@ -431,7 +441,7 @@ export class Raft {
       } else {
         this.becomeFollower(m.term, NONE);
       }
-    } else if (m.term < this.term) {
+    } else if (m.term < this.term && !(m.type === 'MsgAppResp' && this.has('accept-stale-term-app-resp'))) {
       if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'MsgHeartbeat' || m.type === 'MsgApp')) {
         // A stale leader would otherwise never learn of our term if we ignore its messages while
         // PreVote/CheckQuorum keep us from disrupting the current one (etcd raft.go).
@@ -496,8 +506,17 @@ export class Raft {
     if (this.trk.progress.get(this.id)?.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
   }
 
+  /** The driver applied `ents` (RawNode.advance): they no longer count as uncommitted (etcd reduceUncommittedSize). */
+  reduceUncommittedSize(ents: readonly Entry[]): void {
+    if (this.role !== 'leader') return;
+    // Entries of earlier leaders were never counted; never go below zero.
+    this.uncommittedSize = Math.max(0, this.uncommittedSize - payloadBytes(ents));
+  }
+
   maybeCommit(): boolean {
-    const mci = this.trk.committed();
+    const mci = this.has('learners-count-in-commit-quorum')
+      ? committedIndex(new Set([...this.trk.voters, ...this.trk.learners]), (id) => this.trk.progress.get(id)?.match ?? 0)
+      : this.trk.committed();
     const hadOwnTermCommit = this.committedEntryInCurrentTerm();
     const ok = this.raftLog.maybeCommit(mci, this.term, this.has('commit-prior-term-by-counting'));
     if (ok && !hadOwnTermCommit && this.committedEntryInCurrentTerm()) this.releasePendingReadIndexMessages();
@@ -517,6 +536,12 @@ export class Raft {
     if (ents.length === 0) throw new Error('raft: stepped empty MsgProp');
     if (!this.trk.progress.has(this.id)) return drop('this node was removed from the configuration');
     if (this.leadTransferee !== NONE) return drop(`leadership transfer to ${this.leadTransferee} in progress`);
+    const bytes = payloadBytes(ents);
+    const max = this.cfg.maxUncommittedEntriesSize;
+    if (max > 0 && this.uncommittedSize > 0 && bytes > 0 && this.uncommittedSize + bytes > max) {
+      return drop(`${this.uncommittedSize} bytes of entries are uncommitted (maxUncommittedEntriesSize ${max})`);
+    }
+    this.uncommittedSize += bytes;
     const out: { term: number; index: number; type: Entry['type']; data: Uint8Array }[] = [];
     for (const e of ents) {
       if (e.type === 'conf-change') {
@@ -794,7 +819,9 @@ export class Raft {
     }
     const lastNew = this.raftLog.maybeAppend(idx, m.logTerm ?? 0, m.commit ?? 0, m.entries ?? [], this.has('append-ignores-prev-log-term'));
     if (lastNew !== undefined) {
-      this.send({ type: 'MsgAppResp', to: m.from, index: lastNew, term: this.term });
+      if (this.has('follower-commits-past-last-new')) this.raftLog.commitTo(Math.max(this.raftLog.committed, Math.min(m.commit ?? 0, this.raftLog.lastIndex())));
+      const ack = this.has('follower-acks-past-last-new') ? this.raftLog.lastIndex() : lastNew;
+      this.send({ type: 'MsgAppResp', to: m.from, index: ack, term: this.term });
       return;
     }
     // Reject with a hint: the largest index ≤ min(prevIndex, our last) whose term ≤ prevLogTerm, so the

@@ -214,7 +214,10 @@ export class RawNode {
       log.stableTo(last.index, last.term);
       this.raft.onEntriesStable(last.index, last.term);
     }
-    if (rd.committedEntries.length > 0) log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    if (rd.committedEntries.length > 0) {
+      log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+      this.raft.reduceUncommittedSize(rd.committedEntries);
+    }
   }
 
   status(): RaftStatus {

@@ -15,7 +15,7 @@ export class ProgressTracker {
   readonly progress = new Map<NodeId, Progress>();
   readonly votes = new Map<NodeId, boolean>();
 
-  constructor(readonly maxInflight: number) {}
+  constructor(readonly maxInflight: number, readonly maxInflightBytes = 0) {}
 
   confState(): ConfState {
     return { voters: [...this.voters].sort(), learners: [...this.learners].sort() };
@@ -64,7 +64,7 @@ export class ProgressTracker {
     for (const id of [...this.voters, ...this.learners]) {
       let pr = this.progress.get(id);
       if (!pr) {
-        pr = new Progress(id, nextIndex, this.maxInflight, this.learners.has(id));
+        pr = new Progress(id, nextIndex, this.maxInflight, this.learners.has(id), this.maxInflightBytes);
         // A new peer counts as active so CheckQuorum does not depose the leader before it hears back (etcd confchange.go).
         pr.recentActive = true;
         this.progress.set(id, pr);

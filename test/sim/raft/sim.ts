@@ -53,6 +53,8 @@ export class SimViolation extends Error {
 const TICK = 10;
 const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 2;
+/** The transport's per-peer queue limit (transport.ts: 1,024, oldest dropped on overflow). */
+const HELD_PER_LINK = 1024;
 
 export interface SimOptions {
   seed: number;
@@ -204,6 +206,13 @@ export class Simulation {
   private dupRate: number;
   private longDelayRate: number;
   private readonly blocked = new Set<string>();
+  /**
+   * Messages sent over a blocked link, held like the transport's per-peer queue (up to 1,024, flushed
+   * in order after the reconnect, seconds later) and delivered when the link heals; per seed, blocked
+   * messages are either held or dropped.
+   */
+  private readonly held = new Map<string, Message[]>();
+  private readonly holdBlocked: boolean;
   private faultsOn = true;
   // knobs drawn per seed
   private readonly maxSizePerMsg: number;
@@ -262,6 +271,7 @@ export class Simulation {
     this.preVote = r() < 0.8;
     this.checkQuorum = r() < 0.8;
     this.snapshotEvery = 8 + Math.floor(r() * 40);
+    this.holdBlocked = r() < 0.7;
     const ids = Array.from({ length: options.voters }, (_, i) => `n${i + 1}`);
     this.nextNodeId = options.voters + 1;
     this.genesis = { voters: ids, learners: [] };
@@ -356,6 +366,8 @@ export class Simulation {
     if (n.up || n.retired) return;
     this.startNode(id, n.synced, n);
     this.mark(`restart ${id}`);
+    // Senders reconnect to the new process and flush what their transports queued for it.
+    for (const key of [...this.held.keys()]) if (key.endsWith(`>${id}`) && !this.blocked.has(key)) this.unblock(key);
   }
 
   // ------------------------------------------------------------------ driver (Ready handling)
@@ -457,7 +469,12 @@ export class Simulation {
   }
 
   private transmit(m: Message): void {
-    if (this.blocked.has(`${m.from}>${m.to}`) || (this.faultsOn && this.rng() < this.dropRate)) {
+    const link = `${m.from}>${m.to}`;
+    if (this.blocked.has(link) && this.holdBlocked && m.type !== 'MsgSnap') {
+      this.hold(link, m);
+      return;
+    }
+    if (this.blocked.has(link) || (this.faultsOn && this.rng() < this.dropRate)) {
       this.snapStatus(m, false);
       return;
     }
@@ -471,6 +488,11 @@ export class Simulation {
 
   private deliver(m: Message): void {
     const n = this.nodes.get(m.to);
+    if (n && !n.up && !n.retired && this.holdBlocked && m.type !== 'MsgSnap') {
+      // The connection is refused: the sender's transport queues the message for the restarted process.
+      this.hold(`${m.from}>${m.to}`, m);
+      return;
+    }
     if (!n || !n.up) { this.snapStatus(m, false); return; }
     if (n.pausedUntil > this.now) {
       this.q.push(n.pausedUntil + Math.floor(this.rng() * 3), { k: 'deliver', m });
@@ -623,6 +645,7 @@ export class Simulation {
         }
       }
       this.recordLeaderCommit(n);
+      this.checkMatchIsTrue(n);
       const li = r.raftLog.lastIndex();
       n.leaderMark = { term: st.term, index: li, termAt: r.raftLog.termOr0(li) };
       // At most one uncommitted configuration entry in a leader's log (raft.md R-C2).
@@ -631,6 +654,28 @@ export class Simulation {
         let ccs = 0;
         for (const e of r.raftLog.slice(lo, li + 1)) if (e.type === 'conf-change') ccs++;
         if (ccs > 1) this.violation('SingleUncommittedConfChange', `${n.id} (term ${st.term}) has ${ccs} uncommitted conf changes`);
+      }
+    }
+  }
+
+  /**
+   * A leader's match for a peer is true: unless the peer has moved to a later term (whose leader may
+   * rewrite its log), the peer's durable log holds the leader's entry at that index. An ack taken from
+   * an older term, or an ack for more than the append matched, breaks this at once — long before it
+   * leads to a wrong commit. (Acks are sent only after the write is durable, so the synced log counts.)
+   */
+  private checkMatchIsTrue(n: SimNode): void {
+    const r = n.raw.raftForTest();
+    for (const [id, pr] of r.trk.progress) {
+      const m = pr.match;
+      if (id === n.id || m === 0) continue;
+      const f = this.nodes.get(id);
+      if (!f || f.synced.initialState().hardState.term > r.term) continue;
+      if (m <= f.synced.snapshot().metadata.index || m < r.raftLog.firstIndex() - 1) continue;
+      const theirs = m <= f.synced.lastIndex() ? f.synced.term(m) : -1;
+      const ours = m <= r.raftLog.lastIndex() ? r.raftLog.termOr0(m) : -1;
+      if (theirs === -1 || theirs !== ours) {
+        this.violation('LeaderMatchIsTrue', `${n.id} (term ${r.term}) has match ${m} for ${id}, whose durable log has ${theirs === -1 ? 'no entry' : `term ${theirs}`} there (leader: ${ours === -1 ? 'none' : `term ${ours}`})`);
       }
     }
   }
@@ -825,8 +870,29 @@ export class Simulation {
       if (n) n.failNextFsync = true;
     } else {
       // heal everything early
-      this.blocked.clear();
+      this.unblockAll();
     }
+  }
+
+  private hold(link: string, m: Message): void {
+    const q = this.held.get(link) ?? [];
+    if (q.length >= HELD_PER_LINK) q.shift(); // the transport drops the oldest on overflow
+    q.push(m);
+    this.held.set(link, q);
+  }
+
+  /** A link heals: what the transport held for it is flushed in order, shortly after. */
+  private unblock(key: string): void {
+    this.blocked.delete(key);
+    const q = this.held.get(key);
+    if (!q) return;
+    this.held.delete(key);
+    const at = this.now + 1 + Math.floor(this.rng() * 3);
+    for (const [i, m] of q.entries()) this.q.push(at + i, { k: 'deliver', m });
+  }
+
+  private unblockAll(): void {
+    for (const key of [...this.blocked]) this.unblock(key);
   }
 
   private blockFor(key: string, dur: number): void {
@@ -887,10 +953,10 @@ export class Simulation {
         if (n && n.up) { n.raw.reportSnapshot(ev.to, ev.ok); this.pump(n); }
         return;
       }
-      case 'heal-link': this.blocked.delete(ev.key); return;
+      case 'heal-link': this.unblock(ev.key); return;
       case 'flap': {
-        if (!this.faultsOn || this.now >= ev.until) { this.blocked.delete(ev.key); return; }
-        if (this.blocked.has(ev.key)) this.blocked.delete(ev.key); else this.blocked.add(ev.key);
+        if (!this.faultsOn || this.now >= ev.until) { this.unblock(ev.key); return; }
+        if (this.blocked.has(ev.key)) this.unblock(ev.key); else this.blocked.add(ev.key);
         this.q.push(this.now + TICK * (1 + Math.floor(this.rng() * 4)), ev);
         return;
       }
@@ -982,7 +1048,7 @@ export class Simulation {
   /** Faults stop: heal the network, restart crashed members, stop peers removed from the configuration. */
   private heal(): void {
     this.faultsOn = false;
-    this.blocked.clear();
+    this.unblockAll();
     for (const n of this.nodes.values()) {
       n.pausedUntil = 0;
       n.slowDiskUntil = 0;

@@ -9,6 +9,8 @@ import { RawNode } from '../../../../src/cluster/raft/raw-node.js';
 import { MemoryStorage } from '../../../../src/cluster/raft/memory-storage.js';
 import { RaftError } from '../../../../src/cluster/raft/errors.js';
 import { createSeededRandom } from '../../../../src/lib/rng.js';
+import type { RaftMutationForTest } from '../../../../src/cluster/raft/config.js';
+import type { Message } from '../../../../src/cluster/raft/types.js';
 import { dec, enc, ent, msg, Network, newTestRaft, persistRaft, readMessages, storageWith } from './helpers.js';
 
 const P3 = ['1', '2', '3'];
@@ -530,6 +532,109 @@ describe('log replication details', () => {
     const apps = readMessages(r1).filter((m) => m.type === 'MsgApp' && m.to === '2');
     expect(apps.length).toBe(3);
     expect(r1.trk.progress.get('2')!.isPaused()).toBe(true);
+  });
+});
+
+describe('follower append handling (etcd TestHandleMsgApp), with a follower log longer than the MsgApp', () => {
+  // Follower log [1@1, 2@2]; each case: the message, then the follower's last index, commit, and reply.
+  type Case = { m: Partial<Message> & { term: number }; last: number; commit: number; reject: boolean; ack?: number };
+  const CASES: Case[] = [
+    // Reply false if the log has no entry at prevLogIndex whose term matches prevLogTerm.
+    { m: { term: 2, logTerm: 3, index: 2, commit: 3 }, last: 2, commit: 0, reject: true },
+    { m: { term: 2, logTerm: 3, index: 3, commit: 3 }, last: 2, commit: 0, reject: true },
+    // Append, replacing a conflicting suffix; the ack is the last entry the message matched (lastNew).
+    { m: { term: 2, logTerm: 1, index: 1, commit: 1 }, last: 2, commit: 1, reject: false, ack: 1 },
+    { m: { term: 2, logTerm: 0, index: 0, commit: 1, entries: [ent(1, 2)] }, last: 1, commit: 1, reject: false, ack: 1 },
+    { m: { term: 2, logTerm: 2, index: 2, commit: 3, entries: [ent(3, 2), ent(4, 2)] }, last: 4, commit: 3, reject: false, ack: 4 },
+    { m: { term: 2, logTerm: 2, index: 2, commit: 4, entries: [ent(3, 2)] }, last: 3, commit: 3, reject: false, ack: 3 },
+    { m: { term: 2, logTerm: 1, index: 1, commit: 4, entries: [ent(2, 2)] }, last: 2, commit: 2, reject: false, ack: 2 },
+    // Commit = min(leaderCommit, index of the last new entry), not the follower's last index.
+    { m: { term: 1, logTerm: 1, index: 1, commit: 3 }, last: 2, commit: 1, reject: false, ack: 1 },
+    { m: { term: 1, logTerm: 1, index: 1, commit: 3, entries: [ent(2, 2)] }, last: 2, commit: 2, reject: false, ack: 2 },
+    { m: { term: 2, logTerm: 2, index: 2, commit: 3 }, last: 2, commit: 2, reject: false, ack: 2 },
+    { m: { term: 2, logTerm: 2, index: 2, commit: 4 }, last: 2, commit: 2, reject: false, ack: 2 },
+  ];
+  const run = (c: Case, mutation?: RaftMutationForTest): { last: number; commit: number; reject: boolean; ack: number | undefined } => {
+    const storage = storageWith(['1', '2', '3'], [], [ent(1, 1), ent(2, 2)]);
+    const r = newTestRaft('1', ['1', '2', '3'], 10, 1, storage, { mutationsForTest: mutation ? new Set([mutation]) : undefined });
+    r.becomeFollower(c.m.term, '2');
+    r.step(msg('MsgApp', '2', '1', c.m.term, c.m));
+    const resp = readMessages(r).find((x) => x.type === 'MsgAppResp');
+    return { last: r.raftLog.lastIndex(), commit: r.raftLog.committed, reject: !!resp?.reject, ack: resp?.reject ? undefined : resp?.index };
+  };
+
+  it.each(CASES.map((c, i) => [i, c] as const))('case %i', (_i, c) => {
+    const got = run(c);
+    expect(got).toEqual({ last: c.last, commit: c.commit, reject: c.reject, ack: c.ack });
+  });
+
+  it.each(['follower-acks-past-last-new', 'follower-commits-past-last-new'] as const)('the mutant %s fails a case', (mutation) => {
+    const failing = CASES.filter((c) => {
+      const got = run(c, mutation);
+      return got.commit !== c.commit || got.ack !== c.ack;
+    });
+    expect(failing.length).toBeGreaterThan(0);
+  });
+
+  it('a leader ignores a MsgAppResp from an older term; the stale-term mutant acts on it', () => {
+    for (const mutate of [false, true]) {
+      const r = newTestRaft('1', ['1', '2', '3'], 10, 1, undefined, { mutationsForTest: mutate ? new Set(['accept-stale-term-app-resp'] as const) : undefined });
+      r.becomeCandidate();
+      r.becomeCandidate(); // term 2
+      r.becomeLeader();
+      readMessages(r);
+      // An acknowledgement sent to this node when it led term 1, delivered now (a transport flush).
+      r.step(msg('MsgAppResp', '2', '1', 1, { index: 1 }));
+      expect(r.trk.progress.get('2')!.match).toBe(mutate ? 1 : 0);
+    }
+  });
+});
+
+describe('byte bounds (etcd MaxInflightBytes, MaxUncommittedEntriesSize)', () => {
+  it('in replicate state the appends in flight to a follower stop at maxInflightBytes', () => {
+    // 100-byte entries, one per message; 350 bytes allowed: the 4th message is admitted (below the
+    // bound when sent), the 5th is not — etcd TestMsgAppFlowControlWithMaxInflightBytes.
+    const nt = new Network(P3, { maxInflightMsgs: 100, maxInflightBytes: 350, maxSizePerMsg: 1 });
+    nt.campaign('1');
+    nt.ignore('MsgAppResp');
+    const r1 = nt.raft('1');
+    readMessages(r1);
+    for (let i = 0; i < 10; i++) r1.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'x'.repeat(100))] }));
+    const apps = readMessages(r1).filter((m) => m.type === 'MsgApp' && m.to === '2' && (m.entries?.length ?? 0) > 0);
+    expect(apps.length).toBe(4);
+    const pr = r1.trk.progress.get('2')!;
+    expect(pr.inflights.bytes()).toBe(400);
+    expect(pr.isPaused()).toBe(true);
+    // An acknowledgement of two frees 200 bytes: exactly two more appends go out, back at the bound.
+    r1.step(msg('MsgAppResp', '2', '1', r1.term, { index: apps[1]!.entries![0]!.index }));
+    expect(readMessages(r1).filter((m) => m.type === 'MsgApp' && m.to === '2' && (m.entries?.length ?? 0) > 0).length).toBe(2);
+    expect(pr.inflights.bytes()).toBe(400);
+  });
+
+  it('the leader drops proposals beyond maxUncommittedEntriesSize until entries are applied, but always takes one', () => {
+    const storage = storageWith(['1']);
+    const r = newTestRaft('1', ['1'], 10, 1, storage, { maxUncommittedEntriesSize: 250 });
+    r.becomeCandidate();
+    r.becomeLeader();
+    // A proposal stepped directly (not through RawNode.propose) is dropped silently: watch the log.
+    const prop = (n: number): string | undefined => {
+      const before = r.raftLog.lastIndex();
+      r.step(msg('MsgProp', '1', '1', 0, { entries: [ent(0, 0, 'y'.repeat(n))] }));
+      return r.raftLog.lastIndex() > before ? undefined : 'MG_ERR_RAFT_PROPOSAL_DROPPED';
+    };
+    expect(prop(100)).toBeUndefined();
+    expect(prop(100)).toBeUndefined();
+    expect(prop(100)).toBe('MG_ERR_RAFT_PROPOSAL_DROPPED'); // 300 > 250
+    expect(r.uncommittedSize).toBe(200);
+    // Applying the entries releases them (the driver's advance).
+    r.reduceUncommittedSize([ent(2, 1, 'y'.repeat(100)), ent(3, 1, 'y'.repeat(100))]);
+    expect(r.uncommittedSize).toBe(0);
+    // With nothing uncommitted, one proposal larger than the bound is still accepted (etcd).
+    expect(prop(1000)).toBeUndefined();
+    expect(prop(1)).toBe('MG_ERR_RAFT_PROPOSAL_DROPPED');
+    // A new term starts from zero.
+    r.becomeFollower(r.term + 1, '');
+    expect(r.uncommittedSize).toBe(0);
   });
 });
 
