@@ -9,7 +9,7 @@ import { LockManager, RedisLockBackend, RedisPinStore, StickyResolver, type Stic
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { freePort, startPeer, waitFor, type PeerProcess } from '../helpers/meshgate.js';
 import { cli } from '../helpers/redis-cli.js';
-import { createSessions, fenceRegressions, startStickyLoad } from '../helpers/redis-failover-load.js';
+import { createSessions, fenceRegressions, mapLimit, startStickyLoad } from '../helpers/redis-failover-load.js';
 import { startSentinelSet, type SentinelSet } from '../helpers/redis-sentinel.js';
 
 // Generous for a loaded 2-core runner (see sticky-redis-cluster.test.ts); the bench measures latency.
@@ -78,7 +78,7 @@ describe('sticky pins on Redis Sentinel', () => {
     const first = new Map<number, string>();
     const moved: string[] = [];
     for (let round = 0; round < 3; round++) {
-      const rs = await Promise.all(cookies.map((c, i) => fetch(`${peers[(i + round) % 2]!.url}/echo`, { headers: { cookie: c } }).then(async (r) => ({ status: r.status, body: (await r.json()) as { backend: string } }))));
+      const rs = await mapLimit(cookies, 10, (c, i) => fetch(`${peers[(i + round) % 2]!.url}/echo`, { headers: { cookie: c } }).then(async (r) => ({ status: r.status, body: (await r.json()) as { backend: string } })));
       rs.forEach((r, i) => {
         expect(r.status).toBe(200);
         if (round === 0) first.set(i, r.body.backend);
