@@ -121,7 +121,7 @@ describe('sticky pins on Redis Cluster', () => {
     const pins = await pinsPerPrimary();
     const [from, to] = [...pins.keys()];
     const statsBefore = await Promise.all(peers.map(stickyStatus));
-    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 6 });
+    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 4 });
     await waitFor(() => load.samples.length > 200, 10_000);
     await cluster.reshard(from!, to!, 1000);
     const tail = load.samples.length;
@@ -168,7 +168,7 @@ describe('sticky pins on Redis Cluster', () => {
       }
     })();
 
-    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 6 });
+    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 4 });
     await waitFor(() => load.samples.length > 300, 10_000);
     const killAt = load.now();
     const killWall = Date.now();
