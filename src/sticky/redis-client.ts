@@ -106,6 +106,7 @@ export class TopologyWatch {
   private failovers = 0;
   private lastFailover: TopologyStatus['lastFailover'];
   private lastError: string | undefined;
+  private lastErrorAt: string | undefined;
   private table: ReadonlyArray<readonly string[] | undefined> = [];
   private lastPrimary: string | undefined;
 
@@ -125,6 +126,7 @@ export class TopologyWatch {
 
   noteError(message: string): void {
     this.lastError = message;
+    this.lastErrorAt = new Date().toISOString();
   }
 
   status(): TopologyStatus {
@@ -134,7 +136,7 @@ export class TopologyWatch {
       primaries: this.primaries,
       failovers: this.failovers,
       ...(this.lastFailover ? { lastFailover: this.lastFailover } : {}),
-      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(this.lastError !== undefined ? { lastError: this.lastError, lastErrorAt: this.lastErrorAt } : {}),
     };
   }
 
