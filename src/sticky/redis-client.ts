@@ -7,12 +7,14 @@
  * while disconnected; research/sticky-locks.md §5.1 lists ioredis's defaults):
  *   enableOfflineQueue: false        no cluster-level queue before the slot table is known
  *   maxRedirections: 5               MOVED / ASK / TRYAGAIN hops per command (one slot migration
- *                                    costs 1–2); a command whose node is gone is given up after ~5·20 ms
- *                                    instead of 16·100 ms, so late commands do not pile up
- *   retryDelayOnFailover: 20 ms      a closed node connection: retry once the slot table refreshed
+ *                                    costs 1–2; ioredis's 16 only lets late commands pile up)
+ *   retryDelayOnFailover: 0          a closed node connection (its primary died) fails at once: the
+ *                                    request takes the fallback instead of waiting out the budget in
+ *                                    retries that cannot succeed before the replica is promoted
  *   retryDelayOnTryAgain: 10 ms      a multi-key lock script mid-migration (pins have one key, never TRYAGAIN)
  *   retryDelayOnClusterDown: 0       CLUSTERDOWN fails at once: the breaker and fallback take over
- *   slotsRefreshInterval: 2000 ms    notice failovers / resharding even without a MOVED
+ *   slotsRefreshInterval: 1000 ms    find the promoted replica / new slot owners within a second even
+ *                                    without a MOVED (one CLUSTER SLOTS per second per peer)
  *   slotsRefreshTimeout: 500 ms      a dead seed node does not stall the refresh for ioredis's 1 s
  *   node connections: maxRetriesPerRequest 0, commandTimeout = budget, connectTimeout, no resend
  * Sentinel: failoverDetector (subscribes to +switch-master and reconnects at once instead of waiting
@@ -60,11 +62,11 @@ export function createClient(topology: RedisTopology, s: ClientSafety, random: (
       enableAutoPipelining: true,
       scripts: SCRIPTS,
       maxRedirections: 5,
-      retryDelayOnFailover: 20,
+      retryDelayOnFailover: 0,
       retryDelayOnTryAgain: 10,
       retryDelayOnClusterDown: 0,
       retryDelayOnMoved: 0,
-      slotsRefreshInterval: 2000,
+      slotsRefreshInterval: 1000,
       slotsRefreshTimeout: 500,
       clusterRetryStrategy: backoff(s.reconnectCapMs, random),
       redisOptions: nodeOptions(s),
@@ -104,6 +106,7 @@ export class TopologyWatch {
   private failovers = 0;
   private lastFailover: TopologyStatus['lastFailover'];
   private lastError: string | undefined;
+  private lastErrorAt: string | undefined;
   private table: ReadonlyArray<readonly string[] | undefined> = [];
   private lastPrimary: string | undefined;
 
@@ -123,6 +126,7 @@ export class TopologyWatch {
 
   noteError(message: string): void {
     this.lastError = message;
+    this.lastErrorAt = new Date().toISOString();
   }
 
   status(): TopologyStatus {
@@ -132,7 +136,7 @@ export class TopologyWatch {
       primaries: this.primaries,
       failovers: this.failovers,
       ...(this.lastFailover ? { lastFailover: this.lastFailover } : {}),
-      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(this.lastError !== undefined ? { lastError: this.lastError, lastErrorAt: this.lastErrorAt } : {}),
     };
   }
 

@@ -37,6 +37,8 @@ export interface TopologyStatus {
   readonly lastFailover?: { readonly at: string; readonly from: string; readonly to: string };
   /** Last connection-level error (wrong password, CLUSTERDOWN, unreachable primary, …). */
   readonly lastError?: string;
+  /** When lastError happened (ISO time): an old one after recovery is history, not the present. */
+  readonly lastErrorAt?: string;
 }
 
 export const CLUSTER_SLOTS = 16384;

@@ -92,3 +92,18 @@ export function fenceRegressions(samples: readonly LoadSample[], eventAt: number
   }
   return out;
 }
+
+/** `fn` over `items` with at most `limit` in flight, results in order (agreement checks, not load). */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
+  return out;
+}

@@ -10,7 +10,7 @@ import { LockManager, RedisLockBackend, RedisPinStore, StickyResolver, type Stic
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { freePort, startPeer, waitFor, type PeerProcess } from '../helpers/meshgate.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
-import { createSessions, fenceRegressions, startStickyLoad, type LoadSample } from '../helpers/redis-failover-load.js';
+import { createSessions, fenceRegressions, mapLimit, startStickyLoad, type LoadSample } from '../helpers/redis-failover-load.js';
 
 // Generous for a loaded 2-core runner (six parallel sessions measured load averages of 15–20): the
 // invariant under test is "no request waits past the budget", and the bench measures real latencies.
@@ -93,7 +93,7 @@ describe('sticky pins on Redis Cluster', () => {
     let unleased = 0;
     const moved: string[] = [];
     for (let round = 0; round < 3; round++) {
-      const rs = await Promise.all(cookies.map((c, i) => fetch(`${peers[(i + round) % 2]!.url}/echo`, { headers: { cookie: c } }).then(async (r) => ({ status: r.status, body: (await r.json()) as { backend: string; headers: Record<string, string> } }))));
+      const rs = await mapLimit(cookies, 10, (c, i) => fetch(`${peers[(i + round) % 2]!.url}/echo`, { headers: { cookie: c } }).then(async (r) => ({ status: r.status, body: (await r.json()) as { backend: string; headers: Record<string, string> } })));
       rs.forEach((r, i) => {
         expect(r.status).toBe(200);
         if (!(Number(r.body.headers['x-meshgate-fence']) > 0)) unleased++;
@@ -120,7 +120,8 @@ describe('sticky pins on Redis Cluster', () => {
   it('redis-cli --cluster reshard under load: zero failed requests, sessions stay put', async () => {
     const pins = await pinsPerPrimary();
     const [from, to] = [...pins.keys()];
-    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 6 });
+    const statsBefore = await Promise.all(peers.map(stickyStatus));
+    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 4 });
     await waitFor(() => load.samples.length > 200, 10_000);
     await cluster.reshard(from!, to!, 1000);
     const tail = load.samples.length;
@@ -135,7 +136,11 @@ describe('sticky pins on Redis Cluster', () => {
     for (const set of byS.values()) expect(set.size).toBe(1);
     const after = await pinsPerPrimary();
     expect(after.get(from!)).toBeLessThan(pins.get(from!)!);
-    console.log(`reshard of 1000 slots under load: ${s.total} requests, ${s.non200} failed, max ${s.maxMs.toFixed(0)} ms; pins per primary ${JSON.stringify([...pins])} → ${JSON.stringify([...after])}`);
+    const statsAfter = await Promise.all(peers.map(stickyStatus));
+    const delta = (f: (x: StickyStatus['services'][string]) => number): number => statsAfter.reduce((a, st, i) => a + f(st.services.app!) - f(statsBefore[i]!.services.app!), 0);
+    const storeErrors = delta((x) => Object.values(x.storeErrors).reduce((a, b) => a + b, 0));
+    const fallbacks = delta((x) => x.fallbackHash + x.fallbackLastKnown);
+    console.log(`reshard of 1000 slots under load: ${s.total} requests, ${s.non200} failed, max ${s.maxMs.toFixed(0)} ms; store errors ${storeErrors}, fallback routes ${fallbacks}; pins per primary ${JSON.stringify([...pins])} → ${JSON.stringify([...after])}`);
   }, 120_000);
 
   it('SIGKILL of the primary holding most pins under load: zero 5xx, no request past budget + 200 ms, pins form again, fences never go back (pins and locks)', async () => {
@@ -163,7 +168,7 @@ describe('sticky pins on Redis Cluster', () => {
       }
     })();
 
-    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 6 });
+    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 4 });
     await waitFor(() => load.samples.length > 300, 10_000);
     const killAt = load.now();
     const killWall = Date.now();
@@ -183,7 +188,10 @@ describe('sticky pins on Redis Cluster', () => {
     await lockBackend.close();
 
     const s = summarize(samples, killAt);
-    console.log(`slowest around the kill: ${s.slowest}`);
+    // The slowest requests before the kill are the machine's own noise (CPU contention), the baseline
+    // the budget + 200 ms bound sits on.
+    const baseline = Math.max(...samples.filter((x) => x.at + x.ms < killAt).map((x) => x.ms));
+    console.log(`slowest around the kill (ms after it): ${s.slowest}; slowest before the kill: ${baseline.toFixed(0)} ms`);
     const after = samples.slice(mark);
     expect(s.non200).toBe(0);
     expect(s.maxMs).toBeLessThan(BUDGET_MS + 200);

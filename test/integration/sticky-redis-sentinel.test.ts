@@ -4,12 +4,14 @@
  * request past budget + 200 ms, pins form again on the promoted replica, fences never go back; lock
  * fences too) → bad input (a Sentinel naming an unreachable primary, a wrong password).
  */
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockManager, RedisLockBackend, RedisPinStore, StickyResolver, type StickyRequest } from '../../src/sticky/index.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { freePort, startPeer, waitFor, type PeerProcess } from '../helpers/meshgate.js';
 import { cli } from '../helpers/redis-cli.js';
-import { createSessions, fenceRegressions, startStickyLoad } from '../helpers/redis-failover-load.js';
+import { createSessions, fenceRegressions, mapLimit, startStickyLoad } from '../helpers/redis-failover-load.js';
 import { startSentinelSet, type SentinelSet } from '../helpers/redis-sentinel.js';
 
 // Generous for a loaded 2-core runner (see sticky-redis-cluster.test.ts); the bench measures latency.
@@ -78,7 +80,7 @@ describe('sticky pins on Redis Sentinel', () => {
     const first = new Map<number, string>();
     const moved: string[] = [];
     for (let round = 0; round < 3; round++) {
-      const rs = await Promise.all(cookies.map((c, i) => fetch(`${peers[(i + round) % 2]!.url}/echo`, { headers: { cookie: c } }).then(async (r) => ({ status: r.status, body: (await r.json()) as { backend: string } }))));
+      const rs = await mapLimit(cookies, 10, (c, i) => fetch(`${peers[(i + round) % 2]!.url}/echo`, { headers: { cookie: c } }).then(async (r) => ({ status: r.status, body: (await r.json()) as { backend: string } })));
       rs.forEach((r, i) => {
         expect(r.status).toBe(200);
         if (round === 0) first.set(i, r.body.backend);
@@ -111,7 +113,7 @@ describe('sticky pins on Redis Sentinel', () => {
       }
     })();
 
-    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 6 });
+    const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 4 });
     await waitFor(() => load.samples.length > 300, 10_000);
     const killAt = load.now();
     const killWall = Date.now();
@@ -130,9 +132,11 @@ describe('sticky pins on Redis Sentinel', () => {
     const non200 = samples.filter((s) => s.status !== 200).length;
     const maxMs = Math.max(...samples.map((s) => s.ms));
     const slowest = [...samples].sort((a, b) => b.ms - a.ms).slice(0, 5).map((s) => `${s.ms.toFixed(0)} ms at ${(s.at - killAt).toFixed(0)}`);
+    // The slowest requests before the kill are the machine's own noise, the baseline of the bound.
+    const baseline = Math.max(...samples.filter((x) => x.at + x.ms < killAt).map((x) => x.ms));
     console.log(
       `sentinel failover ${old} → ${promoted}: sentinels promoted after ${(promotedAt - killAt).toFixed(0)} ms, both peers followed by ${(followedAt - killAt).toFixed(0)} ms; ` +
-        `${samples.length} requests, ${non200} non-200, max ${maxMs.toFixed(0)} ms (slowest: ${slowest.join(', ')}); lock acquisitions ${lockFences.length}`,
+        `${samples.length} requests, ${non200} non-200, max ${maxMs.toFixed(0)} ms (slowest, ms after the kill: ${slowest.join(', ')}; slowest before the kill: ${baseline.toFixed(0)} ms); lock acquisitions ${lockFences.length}`,
     );
     expect(non200).toBe(0);
     expect(maxMs).toBeLessThan(BUDGET_MS + 200);
@@ -146,6 +150,30 @@ describe('sticky pins on Redis Sentinel', () => {
     expect(metrics).toMatch(/meshgate_sticky_redis_failovers_total 1\b/);
     expect(metrics).toContain(`meshgate_sticky_redis_primary{topology="sentinel",node="127.0.0.1:${promoted}"} 16384`);
   }, 120_000);
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+
+describe.skipIf(!existsSync(CHROMIUM))('dashboard after the Sentinel failover', () => {
+  it('the sticky panel names the topology, the promoted primary and the failover (headless Chromium)', async () => {
+    const promoted = await set.masterPort();
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (err) => pageErrors.push(String(err)));
+      await page.goto(`${peers[0]!.adminUrl}/dashboard`);
+      await page.waitForSelector('#redis-primaries td', { timeout: 10_000 });
+      expect(await page.getAttribute('#sticky', 'data-redis-topology')).toBe('sentinel');
+      expect(await page.textContent('#redis-primaries')).toContain(`127.0.0.1:${promoted}`);
+      const body = (await page.textContent('#sticky-body')) ?? '';
+      expect(body).toMatch(/failovers seen\s*1/);
+      expect(body).toMatch(/last failover.*→ 127\.0\.0\.1:/);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
 });
 
 describe('bad input on Redis Sentinel', () => {

@@ -330,7 +330,7 @@
       section.dataset.redisTopology = redis.kind;
       facts.push(fact('redis topology', `${redis.kind} (${redis.status})`), fact('failovers seen', redis.failovers));
       if (redis.lastFailover) facts.push(fact('last failover', `${redis.lastFailover.from} → ${redis.lastFailover.to} at ${redis.lastFailover.at}`));
-      if (redis.lastError) facts.push(fact('last redis error', redis.lastError));
+      if (redis.lastError) facts.push(fact('last redis error', `${redis.lastError}${redis.lastErrorAt ? ` (${redis.lastErrorAt})` : ''}`));
     }
     const parts = [el('dl', { class: 'facts' }, ...facts)];
     // Which node is primary for what (Cluster: slot ranges; single / Sentinel: all keys).
