@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from './duration.js';
 import { didYouMean } from './suggest.js';
+import { accessLogSchema } from './access-log.js';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
@@ -168,7 +169,7 @@ export const configSchema = z.object({
       token: z.string().optional(),
       maxBodySize: size.default('64KiB'),
     }).strict().default({}),
-    accessLog: z.boolean().default(true),
+    accessLog: accessLogSchema, // src/config/access-log.ts: true/false, or { format, fields, template, file }
     logLevel: z.enum(LOG_LEVELS).default('info'),
     drainTimeout: duration.default('30s'),
     maxHeaderSize: size.default('16KiB'), // Node's own default; larger → 431

@@ -79,6 +79,11 @@ class Exchange {
   done = false;
   /** True while the current attempt is a retry holding a slot of the service's retry budget. */
   holdsRetrySlot = false;
+  /** For the access log (AccessContext): body bytes written to the client and read from it, and when the
+   *  last attempt's response headers arrived (ms since start). */
+  bytesSent = 0;
+  chunkedBodyBytes = 0;
+  upstreamHeadersMs: number | undefined;
 
   constructor(
     readonly deps: ForwarderDeps,
@@ -117,6 +122,15 @@ class Exchange {
       return;
     }
     this.send();
+  }
+
+  get bytesReceived(): number {
+    const cl = this.req.headers['content-length'];
+    return cl !== undefined ? Number(cl) || 0 : this.chunkedBodyBytes;
+  }
+
+  get upstreamAddress(): string | undefined {
+    return this.upstream?.spec.url;
   }
 
   hashKey(): string | undefined {
@@ -201,7 +215,9 @@ class Exchange {
     const rt = this.upstream!;
     const svc = this.svc;
     this.state.breaker.releasePending();
-    const latencyMs = performance.now() - this.sentAt;
+    const now = performance.now();
+    const latencyMs = now - this.sentAt;
+    this.upstreamHeadersMs = now - this.startMs;
     rt.recordLatency(latencyMs, statusCode >= 500);
     rt.series.observeSeconds(latencyMs / 1000);
     rt.requests++;
@@ -242,6 +258,7 @@ class Exchange {
 
   onData(chunk: Buffer): boolean {
     if (this.phase !== 'streaming') return true;
+    this.bytesSent += chunk.length;
     // Backpressure: a full client socket pauses the upstream read until it drains.
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.resume!);
@@ -370,6 +387,7 @@ class Exchange {
     this.deps.metrics.localResponses.labels(this.svc.name, String(status), reason).inc();
     if (status >= 500) this.deps.log.warn({ service: this.svc.name, upstream: up, requestId: this.requestId, status, reason }, text);
     writeLocal(this.res, status, reason, text, this.requestId, this.deps.isDraining());
+    this.bytesSent = Buffer.byteLength(text) + String(status).length + 2;
     this.finish();
   }
 
@@ -378,7 +396,7 @@ class Exchange {
     this.done = true;
     this.state.budget.onRequestEnd();
     this.releaseRetrySlot();
-    this.deps.accessLog?.write(this.method, this.req.url ?? '', this.status, this.svc.name, this.upstream?.spec.id, performance.now() - this.startMs, this.requestId, this.attempt + 1, this.reason);
+    this.deps.accessLog?.write(this.method, this.req.url ?? '', this.status, this.svc.name, this.upstream?.spec.id, performance.now() - this.startMs, this.requestId, this.attempt + 1, this.reason, this);
   }
 }
 
@@ -395,6 +413,7 @@ function limitBody(req: IncomingMessage, max: number, ex: Exchange): IncomingMes
   let seen = 0;
   req.on('data', (chunk: Buffer) => {
     seen += chunk.length;
+    ex.chunkedBodyBytes = seen;
     if (seen > max) {
       ex.abortUpstream();
       ex.local(413, 'body-too-large', 'request body too large');
