@@ -92,7 +92,8 @@ export class Peer {
     const cfg = loaded.config;
     this.config = cfg;
     this.log = createLogger({ level: cfg.node.logLevel, nodeId: cfg.node.id, pretty: this.opts.prettyLogs ?? false });
-    this.accessLog = cfg.node.accessLog ? createAccessLog({ nodeId: cfg.node.id, ...(this.opts.prettyLogs ? { pretty: this.log } : {}) }) : undefined;
+    const al = cfg.node.accessLog;
+    this.accessLog = al.enabled ? createAccessLog({ nodeId: cfg.node.id, settings: al, pretty: this.opts.prettyLogs ?? false, colour: al.file === undefined && process.stdout.isTTY === true }) : undefined;
     logStateChanges(this.bus, this.log);
     this.generation = 1;
     this.metrics.configAccepted(1);

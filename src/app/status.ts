@@ -18,6 +18,7 @@ export function buildStatus(peer: Peer) {
       hashOn: svc.cfg.hashOn,
       sticky: svc.cfg.sticky ? { cookie: svc.cfg.sticky.cookie, header: svc.cfg.sticky.header } : undefined,
       panic: elig.panic,
+      traffic: peer.metrics.serviceTraffic(name),
       upstreams: [...svc.upstreams.values()].map((rt) => {
         const h = health.upstreamHealth(name, rt.spec.id);
         const lat = rt.latencyPercentiles();
@@ -32,6 +33,8 @@ export function buildStatus(peer: Peer) {
           ejectedUntil: h?.ejectedUntilMs ? new Date(h.ejectedUntilMs).toISOString() : undefined,
           timesEjected: h?.timesEjected ?? 0,
           lastCheck: h?.lastCheck,
+          healthSince: h?.healthSinceMs === undefined ? undefined : new Date(h.healthSinceMs).toISOString(),
+          responses5xx: rt.series.responses5xx,
           eligible: elig.pickable.some((p) => p.id === rt.spec.id),
           inFlight: rt.inFlight,
           requests: rt.requests,

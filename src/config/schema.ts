@@ -29,6 +29,7 @@ import {
   type UpstreamEntry,
 } from '../model/validate/index.js';
 import { didYouMean } from './suggest.js';
+import { accessLogSchema } from './access-log.js';
 
 /** A zod type backed by one of model/validate's checkers: the config takes exactly what the other layers take. */
 function checked<T>(check: (v: unknown) => Checked<T>) {
@@ -207,7 +208,7 @@ export const configSchema = z.object({
       // Host names the admin API answers to besides its listen address and loopback (DNS rebinding, docs/admin.md).
       allowedHosts: z.array(z.string().min(1).max(253)).default([]),
     }).strict().default({}),
-    accessLog: z.boolean().default(true),
+    accessLog: accessLogSchema, // src/config/access-log.ts: true/false, or { format, fields, template, file }
     logLevel: z.enum(LOG_LEVELS).default('info'),
     drainTimeout: duration().default('30s'),
     maxHeaderSize: size.default('16KiB'), // Node's own default; larger → 431

@@ -51,8 +51,10 @@ export function keysAt(schema: ZodTypeAny, path: ReadonlyArray<string | number>)
     if (s instanceof z.ZodObject) s = (s.shape as Record<string, ZodTypeAny>)[String(step)];
     else if (s instanceof z.ZodArray) s = s.element as ZodTypeAny;
     else if (s instanceof z.ZodRecord) s = s.valueSchema as ZodTypeAny;
+    else if (s instanceof z.ZodUnion) s = (s.options as ZodTypeAny[]).map(unwrap).find((o) => o instanceof z.ZodObject);
     else return [];
   }
+  if (s instanceof z.ZodUnion) s = (s.options as ZodTypeAny[]).map(unwrap).find((o) => o instanceof z.ZodObject);
   return s instanceof z.ZodObject ? Object.keys(s.shape as object) : [];
 }
 

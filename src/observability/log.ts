@@ -1,12 +1,15 @@
 /**
  * Logging (pino). The only importer of pino. Two loggers: the operational log, and the access log
- * (one line per request) which can be switched off with `node.accessLog: false`.
+ * (one line per request; `node.accessLog`: off, JSON fields, a text template, stdout or a file).
  *
  * The access log writes through an asynchronous sonic-boom destination in batches of 64 KiB,
  * because a synchronous write(2) per request costs more than the rest of the logging (measured in the
  * bench); `flushLogs()` runs on shutdown so no line is lost.
  */
+import { openSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { DEFAULT_JSON_FIELDS, DEFAULT_TEMPLATE, type AccessLogSettings } from '../config/access-log.js';
+import { jsonLine, prettyLine, textLine } from './access-log-format.js';
 
 export type { Logger };
 
@@ -17,7 +20,9 @@ const pendingFlushers: Array<() => void> = [];
 /** The operational log: asynchronous, but written as soon as the event loop turns (no batching). */
 export function createLogger(opts: { level: LevelWithSilent; nodeId: string; pretty?: boolean }): Logger {
   if (opts.pretty) {
-    return pino({ level: opts.level, base: { node: opts.nodeId }, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    // One line per entry, colour only on a terminal (piped into a file or `less`, no escape codes).
+    const options = { colorize: process.stdout.isTTY === true, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,node' };
+    return pino({ level: opts.level, base: { node: opts.nodeId }, transport: { target: 'pino-pretty', options } });
   }
   const dest = pino.destination({ dest: 1, sync: false });
   destinations.push(dest);
@@ -54,27 +59,32 @@ const ACCESS_LOG_MIN_WRITE = 65536;
 const ACCESS_LOG_MAX_DELAY_MS = 1000;
 
 /**
- * The access log: the same JSON shape pino writes (level, time, node, kind, then the fields), built
- * by hand and batched into 64 KiB writes. Building the line directly costs a fraction of a generic
- * logger call, and the access log runs once per request (its cost is in the bench table). Only
- * client-controlled strings go through JSON.stringify; the rest are known-safe.
+ * The access log: one line per request in the configured format (access-log-format.ts builds it),
+ * batched into 64 KiB writes to stdout or a file. JSON lines keep the shape pino writes (level, time,
+ * node, kind, then the chosen fields); only client-controlled strings go through JSON.stringify.
  *
  * The batching is done here, not by sonic-boom's minLength: sonic-boom measures its whole pending
  * buffer on every write() (Buffer.byteLength of a string grown by +=, which flattens it), so a
  * write() per line cost a copy of up to 16 KiB per request. Lines still leave in writes of at least
  * 64 KiB (those handed over while a write is in flight go out together when it completes), and at
  * most 64 KiB of lines wait for more, and for at most ACCESS_LOG_MAX_DELAY_MS.
+ *
+ * A `file` target is opened synchronously here, so a path that cannot be opened fails the start with
+ * its error (the access log is restart-only: a reload keeps the running target).
  */
-export function createAccessLog(opts: { nodeId: string; pretty?: Logger }): AccessLog {
-  if (opts.pretty) {
-    const child = opts.pretty.child({ kind: 'access' });
-    return {
-      write: (method, path, status, service, upstream, durationMs, requestId, attempts, reason) =>
-        child.info({ method, path, status, service, upstream, durationMs, requestId, attempts, reason: reason || undefined }),
-    };
+export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSettings; pretty?: boolean; colour?: boolean }): AccessLog {
+  const settings = opts.settings ?? { enabled: true, format: 'json', fields: DEFAULT_JSON_FIELDS, template: DEFAULT_TEMPLATE, file: undefined };
+  const line = opts.pretty ? prettyLine(opts.colour ?? false) : settings.format === 'text' ? textLine(settings.template) : jsonLine(opts.nodeId, settings.fields);
+  let fd = 1;
+  if (settings.file !== undefined) {
+    try {
+      fd = openSync(settings.file, 'a', 0o640);
+    } catch (err) {
+      throw new Error(`node.accessLog.file: cannot open ${settings.file}: ${(err as Error).message}`);
+    }
   }
   // minLength 0: every hand-over below is already a full batch.
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 0 });
+  const dest = pino.destination({ dest: fd, sync: false, minLength: 0 });
   destinations.push(dest);
   let pending = '';
   let pendingBytes = 0;
@@ -91,16 +101,11 @@ export function createAccessLog(opts: { nodeId: string; pretty?: Logger }): Acce
     dest.write(lines);
   };
   pendingFlushers.push(handOver);
-  const prefix = `{"level":30,"time":`;
-  const nodePart = `,"node":${JSON.stringify(opts.nodeId)},"kind":"access","method":`;
   return {
-    write(method, path, status, service, upstream, durationMs, requestId, attempts, reason) {
-      const line =
-        `${prefix}${Date.now()}${nodePart}${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"service":${JSON.stringify(service)}` +
-        `${upstream === undefined ? '' : `,"upstream":${JSON.stringify(upstream)}`},"durationMs":${Math.round(durationMs * 1000) / 1000},"requestId":${JSON.stringify(requestId)},"attempts":${attempts}` +
-        `${reason ? `,"reason":${JSON.stringify(reason)}` : ''}}\n`;
-      pending += line;
-      pendingBytes += Buffer.byteLength(line);
+    write(method, path, status, service, upstream, durationMs, requestId, attempts, reason, ctx) {
+      const text = line(method, path, status, service, upstream, durationMs, requestId, attempts, reason, ctx);
+      pending += text;
+      pendingBytes += Buffer.byteLength(text);
       if (pendingBytes >= ACCESS_LOG_MIN_WRITE) handOver();
       else if (!timer) timer = setTimeout(handOver, ACCESS_LOG_MAX_DELAY_MS).unref();
     },

@@ -325,6 +325,18 @@ export class Metrics {
   }
 
   /**
+   * A service's client-side totals for the dashboard's time series: requests, 5xx answers and the
+   * cumulative duration buckets (the page takes deltas between polls, as Prometheus' rate() does).
+   */
+  serviceTraffic(service: string): { requests: number; errors5xx: number; le: readonly number[]; buckets: number[] } {
+    const s = this.services.get(service);
+    if (s === undefined) return { requests: 0, errors5xx: 0, le: REQUEST_BUCKETS, buckets: REQUEST_BUCKETS.map(() => 0).concat(0) };
+    let acc = 0;
+    const buckets = Array.from(s.cells.buckets, (n) => (acc += n));
+    return { requests: s.cells.count, errors5xx: s.answers5xx, le: REQUEST_BUCKETS, buckets };
+  }
+
+  /**
    * Removes every series of an upstream (or service) no longer in the routing table, so upstream
    * churn leaves no stale series behind: `live` maps each routed service to its upstream ids.
    */
@@ -391,8 +403,12 @@ class ServiceSeries {
     this.labelText = labelText([['service', service]]);
   }
 
+  /** Client answers ≥ 500 so far (meshgate's own included). */
+  answers5xx = 0;
+
   observe(status: number, seconds: number): void {
     this.pendingByClass[classIndex(status)]! += 1;
+    if (status >= 500) this.answers5xx++;
     this.cells.observe(seconds);
   }
 
@@ -433,8 +449,12 @@ export class UpstreamSeries {
     this.labelText = labelText([['service', service], ['upstream', upstream]]);
   }
 
+  /** Responses with status ≥ 500 since this series was bound (the dashboard's errors column). */
+  responses5xx = 0;
+
   countStatus(status: number): void {
     this.pendingByClass[classIndex(status)]! += 1;
+    if (status >= 500) this.responses5xx++;
   }
 
   observeSeconds(s: number): void {

@@ -101,6 +101,10 @@ class Exchange implements BodyOwner {
   done = false;
   /** True while the current attempt is a retry holding a slot of the service's retry budget. */
   holdsRetrySlot = false;
+  /** For the access log (AccessContext): body bytes written to the client and read from it, and when the
+   *  last attempt's response headers arrived (ms since start). */
+  bytesSent = 0;
+  upstreamHeadersMs: number | undefined;
 
   constructor(
     readonly deps: ForwarderDeps,
@@ -143,6 +147,15 @@ class Exchange implements BodyOwner {
       return;
     }
     this.send();
+  }
+
+  /** Request body bytes read from the client (by the one body reader). */
+  get bytesReceived(): number {
+    return this.body?.bytes ?? 0;
+  }
+
+  get upstreamAddress(): string | undefined {
+    return this.upstream?.spec.url;
   }
 
   hashKey(): string | undefined {
@@ -234,7 +247,9 @@ class Exchange implements BodyOwner {
     const rt = this.upstream!;
     const svc = this.svc;
     this.state.breaker.releasePending();
-    const latencyMs = performance.now() - this.sentAt;
+    const now = performance.now();
+    const latencyMs = now - this.sentAt;
+    this.upstreamHeadersMs = now - this.startMs;
     rt.recordLatency(latencyMs, statusCode >= 500);
     rt.series.observeSeconds(latencyMs / 1000);
     rt.requests++;
@@ -275,6 +290,7 @@ class Exchange implements BodyOwner {
 
   onData(chunk: Buffer): boolean {
     if (this.phase !== 'streaming') return true;
+    this.bytesSent += chunk.length;
     // Backpressure: a full client socket pauses the upstream read until it drains.
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.resume!);
@@ -427,6 +443,7 @@ class Exchange implements BodyOwner {
     if (status >= 500) this.deps.log.warn({ service: this.svc.name, upstream: up, requestId: this.requestId, status, reason }, text);
     if (close && !this.req.complete) lingeringClose(this.req);
     writeLocal(this.res, status, reason, text, this.requestId, close || this.deps.isDraining());
+    this.bytesSent = Buffer.byteLength(text) + String(status).length + 2;
     this.finish();
   }
 
@@ -437,7 +454,7 @@ class Exchange implements BodyOwner {
     this.body?.detach(true);
     this.state.budget.onRequestEnd();
     this.releaseRetrySlot();
-    this.deps.accessLog?.write(this.method, this.req.url ?? '', this.status, this.svc.name, this.upstream?.spec.id, performance.now() - this.startMs, this.requestId, this.attempt + 1, this.reason);
+    this.deps.accessLog?.write(this.method, this.req.url ?? '', this.status, this.svc.name, this.upstream?.spec.id, performance.now() - this.startMs, this.requestId, this.attempt + 1, this.reason, this);
   }
 }
 

@@ -97,7 +97,7 @@ describe.skipIf(!HAS_CHROMIUM)(TITLE, () => {
     }
     // Real table headers, not styled divs.
     const headers = await page.$$eval('section[data-service="web"] thead th', (ths) => ths.map((t) => t.textContent?.trim()));
-    expect(headers).toEqual(['upstream', 'url', 'health', 'state', 'source', 'in-flight', 'req/s', 'p50', 'p99', 'ejections', 'ring share']);
+    expect(headers).toEqual(['upstream', 'url', 'health', 'state', 'source', 'in-flight', 'req/s', 'p50', 'p99', '5xx', 'errors', 'ejections', 'ring share']);
     // Checks every 300 ms with healthyThreshold 1: all web upstreams turn healthy, in words as well as colour.
     await page.waitForSelector('tr[data-upstream="web/a"][data-health="healthy"]', { timeout: 10_000 });
     await page.waitForSelector('tr[data-upstream="web/b"][data-health="healthy"]', { timeout: 10_000 });

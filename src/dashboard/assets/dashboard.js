@@ -19,10 +19,19 @@
  *   #config[data-reload=ok|rejected], #raft[data-raft], #sticky[data-sticky] (configured|not-configured).
  * - Nothing is written to the console: fetch failures show in a banner instead.
  *
- * Sticky panel: reads `count`, `storeUp` and `fallbacks` from status.sticky, the Redis topology
- * (`redis.kind`, `redis.primaries[{node, serves}]`, `redis.failovers`) when there is one, and also accepts the
- * resolver's stats names (cacheSize / pins, breaker, fallbackHash + fallbackLastKnown) so the panel
- * works whichever shape the sticky part reports.
+ * Sticky panel: status.sticky is `{ configured, store, storeUp, services: { name: resolver stats } }`;
+ * the panel sums the per-service counters and lists each service.
+ *
+ * History: every POLL_MS the page keeps one sample per service (req/s, p99, 5xx/s) computed from the
+ * deltas of status.services[name].traffic (cumulative counts and duration buckets, as Prometheus'
+ * rate() and histogram_quantile() do), HISTORY_POINTS of them (5 minutes) in fixed-size arrays, and
+ * draws them as inline SVG sparklines: memory stays flat however long the page is open.
+ *
+ * Raft peers: only the leader talks to every peer. On a follower another follower is neither
+ * "connected" nor "down" (followers exchange nothing between elections), so the link column says so.
+ *
+ * Redis topology (when the sticky part reports one): `redis.kind`, `redis.primaries[{node, serves}]`
+ * (which node is primary for which slots), `redis.failovers`, the last failover and the last error.
  */
 /* global document, window, EventSource, fetch, performance, setTimeout, setInterval -- browser script, not Node */
 (() => {
@@ -48,8 +57,12 @@
     unknown: '? unknown',
   };
 
+  /** Samples kept per service for the sparklines: 150 × 2 s = 5 minutes. */
+  const HISTORY_POINTS = 150;
   /** Previous `requests` sample per "svc/id", for the client-side request rate. */
   const prevSamples = new Map();
+  /** Per service: the last traffic snapshot and the sample arrays. */
+  const history = new Map();
   let fetching = false;
   let again = false;
   let lastFetchAt = -Infinity;
@@ -151,6 +164,7 @@
     setText('peer-inflight', st.inFlight);
     document.title = `meshgate ${st.id ?? ''} — dashboard`;
     renderConfig(st);
+    sampleHistory(st.services ?? {}, nowMs);
     renderServices(st.services ?? {}, nowMs);
     renderRaft(st.raft);
     renderSticky(st.sticky);
@@ -200,14 +214,13 @@
       section.append(el('p', { class: 'alert panic', role: 'alert', 'data-panic-banner': name },
         '⚠ PANIC MODE: too few healthy upstreams, so health is ignored and every active upstream takes traffic.'));
     }
-    const head = el('tr', null, ...[
-      'upstream', 'url', 'health', 'state', 'source', 'in-flight', 'req/s', 'p50', 'p99', 'ejections', 'ring share',
-    ].map((h) => el('th', { scope: 'col' }, h)));
+    section.append(renderTrends(name), ...ringPicture(name, ups));
+    const head = el('tr', null, ...COLUMNS.map((h) => el('th', { scope: 'col' }, h)));
     const rows = ups.map((u) => renderUpstream(name, u, nowMs, seen));
-    const table = el('table', { class: 'upstreams' },
+    const table = el('table', { class: 'upstreams cards' },
       el('caption', null, `upstreams of ${name}`),
       el('thead', null, head),
-      el('tbody', null, ...(rows.length ? rows : [el('tr', null, el('td', { colspan: 11, class: 'muted' }, 'no upstreams'))])));
+      el('tbody', null, ...(rows.length ? rows : [el('tr', null, el('td', { colspan: COLUMNS.length, class: 'muted' }, 'no upstreams'))])));
     section.append(table);
     return section;
   }
@@ -217,7 +230,9 @@
     seen.add(key);
     const health = healthWord(u.health);
     const rate = requestRate(key, u.requests, nowMs);
-    const healthCell = el('td', { class: `health ${health}` }, HEALTH_LABEL[health]);
+    const healthCell = el('td', { class: `health ${health}`, 'data-label': 'health' }, HEALTH_LABEL[health]);
+    const since = u.healthSince ? Date.parse(u.healthSince) : NaN;
+    if (Number.isFinite(since)) healthCell.append(' ', el('span', { class: 'muted since', 'data-since': u.healthSince }, `for ${fmtDuration((Date.now() - since) / 1000)}`));
     if (u.ejected) healthCell.append(el('br'), el('span', { class: 'bad' }, '⏏ ejected'));
     if (u.eligible === false && !u.ejected && health !== 'unhealthy') healthCell.append(el('br'), el('span', { class: 'muted' }, 'not eligible'));
     if (u.lastCheck && u.lastCheck.error) healthCell.title = String(u.lastCheck.error);
@@ -233,16 +248,25 @@
       class: u.ejected || health === 'unhealthy' ? 'down' : undefined,
     },
     el('th', { scope: 'row' }, u.id),
-    el('td', { class: 'url' }, u.url),
+    cell('url', u.url, 'url'),
     healthCell,
-    el('td', null, u.state ?? '—'),
-    el('td', null, u.source ?? '—'),
-    el('td', { class: 'num' }, u.inFlight ?? '—'),
-    el('td', { class: 'num' }, rate === undefined ? '—' : fmtNum(rate, 1)),
-    el('td', { class: 'num' }, fmtMs(u.latencyMs && u.latencyMs.p50)),
-    el('td', { class: 'num' }, fmtMs(u.latencyMs && u.latencyMs.p99)),
-    el('td', { class: u.ejected ? 'bad' : undefined }, ejections),
-    el('td', { class: 'num' }, typeof u.ringShare === 'number' ? `${(u.ringShare * 100).toFixed(1)} %` : '—'));
+    cell('state', u.state ?? '—'),
+    cell('source', u.source ?? '—'),
+    cell('in-flight', u.inFlight ?? '—', 'num'),
+    cell('req/s', rate === undefined ? '—' : fmtNum(rate, 1), 'num'),
+    cell('p50', fmtMs(u.latencyMs && u.latencyMs.p50), 'num'),
+    cell('p99', fmtMs(u.latencyMs && u.latencyMs.p99), 'num'),
+    cell('5xx', u.responses5xx ?? '—', u.responses5xx ? 'num bad' : 'num'),
+    cell('errors', u.failures ?? '—', u.failures ? 'num bad' : 'num'),
+    cell('ejections', ejections, u.ejected ? 'bad' : undefined),
+    cell('ring share', typeof u.ringShare === 'number' ? `${(u.ringShare * 100).toFixed(1)} %` : '—', 'num'));
+  }
+
+  const COLUMNS = ['upstream', 'url', 'health', 'state', 'source', 'in-flight', 'req/s', 'p50', 'p99', '5xx', 'errors', 'ejections', 'ring share'];
+
+  /** A table cell that also names its column (data-label), for the one-card-per-row layout on phones. */
+  function cell(label, value, cls) {
+    return el('td', { 'data-label': label, class: cls }, value);
   }
 
   /**
@@ -287,18 +311,20 @@
     if (raft.failed) parts.push(el('p', { class: 'alert', role: 'alert' }, `✖ storage failed: ${raft.failed}`));
     if (raft.removed) parts.push(el('p', { class: 'alert', role: 'alert' }, 'this peer was removed from the group'));
     const peers = Array.isArray(raft.peers) ? raft.peers : [];
-    const head = el('tr', null, ...['peer', 'address', 'role', 'match index', 'last contact', 'link'].map((h) => el('th', { scope: 'col' }, h)));
-    const rows = peers.map((p) => el('tr', { 'data-peer': p.id },
+    const isLeader = raft.role === 'leader';
+    const head = el('tr', null, ...['peer', 'address', 'role', 'match index', 'lag', 'last contact', 'link'].map((h) => el('th', { scope: 'col' }, h)));
+    const rows = peers.map((p) => el('tr', { 'data-peer': p.id, 'data-link': linkState(raft, p) },
       el('th', { scope: 'row' }, p.id, p.id === raft.leader ? ' (leader)' : ''),
-      el('td', null, p.address ?? '—'),
-      el('td', null, p.suffrage ?? '—'),
-      el('td', { class: 'num' }, p.match ?? (raft.role === 'leader' ? '—' : 'leader only')),
-      el('td', { class: 'num' }, typeof p.lastContactMs === 'number' ? `${p.lastContactMs} ms ago` : 'never'),
-      el('td', null, p.connected ? '✔ connected' : '✖ down')));
-    parts.push(el('table', { class: 'peers' },
+      cell('address', p.address ?? '—', 'url'),
+      cell('role', p.suffrage ?? '—'),
+      cell('match index', p.match ?? (isLeader ? '—' : 'leader only'), 'num'),
+      cell('lag', isLeader && typeof p.match === 'number' && typeof raft.lastIndex === 'number' ? `${Math.max(0, raft.lastIndex - p.match)} entries` : '—', 'num'),
+      cell('last contact', typeof p.lastContactMs === 'number' ? `${p.lastContactMs} ms ago` : 'never', 'num'),
+      cell('link', LINK_LABEL[linkState(raft, p)])));
+    parts.push(el('table', { class: 'peers cards' },
       el('caption', null, `voters: ${(raft.voters ?? []).join(', ') || '—'}; learners: ${(raft.learners ?? []).join(', ') || '—'}`),
       el('thead', null, head),
-      el('tbody', null, ...(rows.length ? rows : [el('tr', null, el('td', { colspan: 6, class: 'muted' }, 'no other peers'))]))));
+      el('tbody', null, ...(rows.length ? rows : [el('tr', null, el('td', { colspan: 7, class: 'muted' }, 'no other peers'))]))));
     body.replaceChildren(...parts);
   }
 
@@ -311,40 +337,158 @@
       return;
     }
     section.dataset.sticky = 'configured';
-    const count = firstNumber(sticky.count, sticky.pins, sticky.cacheSize);
-    const up = typeof sticky.storeUp === 'boolean' ? sticky.storeUp
-      : sticky.store && typeof sticky.store.up === 'boolean' ? sticky.store.up
-        : typeof sticky.breaker === 'string' ? sticky.breaker !== 'open' : undefined;
-    const fallbacks = firstNumber(sticky.fallbacks,
-      typeof sticky.fallbackHash === 'number' || typeof sticky.fallbackLastKnown === 'number'
-        ? (sticky.fallbackHash ?? 0) + (sticky.fallbackLastKnown ?? 0) : undefined);
-    const storeName = typeof sticky.store === 'string' ? sticky.store : sticky.store && sticky.store.kind;
+    const per = sticky.services && typeof sticky.services === 'object' ? sticky.services : {};
+    const names = Object.keys(per).sort();
+    const sum = (f) => names.reduce((acc, n) => acc + (typeof f(per[n]) === 'number' ? f(per[n]) : 0), 0);
+    const up = typeof sticky.storeUp === 'boolean' ? sticky.storeUp : undefined;
     section.dataset.storeUp = up === undefined ? 'unknown' : String(up);
+    const fallbacks = (x) => (x.fallbackHash ?? 0) + (x.fallbackLastKnown ?? 0);
+    const facts = el('dl', { class: 'facts' },
+      fact('cached pins', sum((x) => x.cacheSize)),
+      fact('resolves', sum((x) => x.resolves)),
+      fact('store', `${up === undefined ? '? unknown' : up ? '✔ up' : '✖ down'}${typeof sticky.store === 'string' ? ` (${sticky.store})` : ''}`),
+      fact('fallbacks', sum(fallbacks)));
+    const head = el('tr', null, ...['service', 'resolves', 'hits', 'created', 'moved', 'fallbacks', 'rejects', 'cached', 'store p99'].map((h) => el('th', { scope: 'col' }, h)));
+    const rows = names.map((n) => {
+      const x = per[n];
+      return el('tr', { 'data-sticky-service': n },
+        el('th', { scope: 'row' }, n),
+        cell('resolves', x.resolves ?? '—', 'num'),
+        cell('hits', x.hits ?? '—', 'num'),
+        cell('created', x.created ?? '—', 'num'),
+        cell('moved', (x.moved ?? 0) + (x.adopted ?? 0), 'num'),
+        cell('fallbacks', fallbacks(x), fallbacks(x) ? 'num bad' : 'num'),
+        cell('rejects', x.rejects ?? '—', x.rejects ? 'num bad' : 'num'),
+        cell('cached', x.cacheSize ?? '—', 'num'),
+        cell('store p99', fmtMs(x.storeLatencyMs && x.storeLatencyMs.samples ? x.storeLatencyMs.p99 : undefined), 'num'));
+    });
+    const parts = [facts];
     const redis = sticky.redis;
-    const facts = [
-      fact('pins', count ?? '—'),
-      fact('store', `${up === undefined ? '? unknown' : up ? '✔ up' : '✖ down'}${storeName ? ` (${storeName})` : ''}`),
-      fact('fallbacks', fallbacks ?? '—'),
-    ];
     if (redis) {
       section.dataset.redisTopology = redis.kind;
-      facts.push(fact('redis topology', `${redis.kind} (${redis.status})`), fact('failovers seen', redis.failovers));
-      if (redis.lastFailover) facts.push(fact('last failover', `${redis.lastFailover.from} → ${redis.lastFailover.to} at ${redis.lastFailover.at}`));
-      if (redis.lastError) facts.push(fact('last redis error', `${redis.lastError}${redis.lastErrorAt ? ` (${redis.lastErrorAt})` : ''}`));
+      facts.append(fact('redis topology', `${redis.kind} (${redis.status})`), fact('failovers seen', redis.failovers));
+      if (redis.lastFailover) facts.append(fact('last failover', `${redis.lastFailover.from} → ${redis.lastFailover.to} at ${redis.lastFailover.at}`));
+      if (redis.lastError) facts.append(fact('last redis error', `${redis.lastError}${redis.lastErrorAt ? ` (${redis.lastErrorAt})` : ''}`));
+      // Which node is primary for what (Cluster: slot ranges; single / Sentinel: all keys).
+      if (Array.isArray(redis.primaries) && redis.primaries.length) {
+        parts.push(el('table', { class: 'peers', id: 'redis-primaries' },
+          el('caption', null, 'Redis primaries'),
+          el('thead', null, el('tr', null, el('th', null, 'node'), el('th', null, 'serves'))),
+          el('tbody', null, ...redis.primaries.map((p) => el('tr', null, el('td', null, p.node), el('td', null, p.serves))))));
+      }
     }
-    const parts = [el('dl', { class: 'facts' }, ...facts)];
-    // Which node is primary for what (Cluster: slot ranges; single / Sentinel: all keys).
-    if (redis && Array.isArray(redis.primaries) && redis.primaries.length) {
-      parts.push(el('table', { class: 'peers', id: 'redis-primaries' },
-        el('caption', null, 'Redis primaries'),
-        el('thead', null, el('tr', null, el('th', null, 'node'), el('th', null, 'serves'))),
-        el('tbody', null, ...redis.primaries.map((p) => el('tr', null, el('td', null, p.node), el('td', null, p.serves))))));
-    }
+    parts.push(el('table', { class: 'sticky cards' }, el('thead', null, head), el('tbody', null, ...rows)));
     body.replaceChildren(...parts);
   }
 
-  function firstNumber(...xs) {
-    return xs.find((x) => typeof x === 'number' && Number.isFinite(x));
+  // ---- Raft link state -----------------------------------------------------------------------
+  const LINK_LABEL = {
+    connected: '✔ connected',
+    down: '✖ down',
+    'follower-peer': '— followers do not talk',
+  };
+  /** The leader talks to everyone; a follower only to the leader (another follower is not "down"). */
+  function linkState(raft, p) {
+    if (p.connected) return 'connected';
+    if (raft.role !== 'leader' && p.id !== raft.leader && raft.leader !== undefined && raft.leader !== null) return 'follower-peer';
+    return 'down';
+  }
+
+  // ---- history and sparklines ----------------------------------------------------------------
+  function sampleHistory(services, nowMs) {
+    for (const name of Object.keys(services)) {
+      const t = services[name] && services[name].traffic;
+      if (!t) continue;
+      let h = history.get(name);
+      if (!h) {
+        h = { prev: undefined, rps: [], p99: [], e5xx: [] };
+        history.set(name, h);
+      }
+      if (h.prev && nowMs - h.prev.atMs < POLL_MS * 0.9) continue;
+      if (h.prev && t.requests >= h.prev.requests) {
+        const dt = (nowMs - h.prev.atMs) / 1000;
+        push(h.rps, (t.requests - h.prev.requests) / dt);
+        push(h.e5xx, (t.errors5xx - h.prev.errors5xx) / dt);
+        push(h.p99, quantile(0.99, t.le, t.buckets.map((b, i) => b - (h.prev.buckets[i] ?? 0)), t.requests - h.prev.requests));
+      }
+      h.prev = { atMs: nowMs, requests: t.requests, errors5xx: t.errors5xx, buckets: t.buckets };
+    }
+    for (const name of history.keys()) if (!(name in services)) history.delete(name);
+  }
+
+  function push(arr, v) {
+    arr.push(v);
+    if (arr.length > HISTORY_POINTS) arr.shift();
+  }
+
+  /** histogram_quantile over one interval: linear within the bucket; undefined without requests. */
+  function quantile(q, le, cum, total) {
+    if (!(total > 0)) return undefined;
+    const rank = q * total;
+    for (let i = 0; i < cum.length; i++) {
+      if (cum[i] >= rank) {
+        const lo = i === 0 ? 0 : le[i - 1];
+        const hi = i < le.length ? le[i] : le[le.length - 1];
+        const below = i === 0 ? 0 : cum[i - 1];
+        const inBucket = cum[i] - below;
+        return (lo + (hi - lo) * (inBucket > 0 ? (rank - below) / inBucket : 1)) * 1000;
+      }
+    }
+    return le[le.length - 1] * 1000;
+  }
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs) {
+    const n = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+    return n;
+  }
+
+  function renderTrends(name) {
+    const h = history.get(name);
+    const wrap = el('div', { class: 'trends', 'data-trends': name });
+    const series = [['req/s', h ? h.rps : [], (v) => fmtNum(v, 1)], ['p99', h ? h.p99 : [], fmtMs], ['5xx/s', h ? h.e5xx : [], (v) => fmtNum(v, 2)]];
+    for (const [label, values, fmt] of series) {
+      const last = values.length ? values[values.length - 1] : undefined;
+      wrap.append(el('figure', { class: 'trend', 'data-series': `${name}/${label}`, 'data-points': values.length, 'data-last': last === undefined ? '' : String(last) },
+        sparkline(values, `${label} of ${name}, last 5 minutes`),
+        el('figcaption', null, `${label} `, el('strong', null, last === undefined ? '—' : fmt(last)))));
+    }
+    return wrap;
+  }
+
+  function sparkline(values, title) {
+    const W = 150, H = 32;
+    const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': title, class: 'spark' });
+    const finite = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
+    const max = Math.max(1e-9, ...finite);
+    const step = W / Math.max(1, HISTORY_POINTS - 1);
+    const x0 = W - (values.length - 1) * step;
+    const pts = [];
+    values.forEach((v, i) => {
+      if (typeof v === 'number' && Number.isFinite(v)) pts.push(`${(x0 + i * step).toFixed(1)},${(H - 2 - (v / max) * (H - 4)).toFixed(1)}`);
+    });
+    s.append(svg('line', { x1: 0, y1: H - 1, x2: W, y2: H - 1, class: 'axis' }));
+    if (pts.length) s.append(svg('polyline', { points: pts.join(' '), class: 'line' }));
+    return s;
+  }
+
+  /** The ring (or table) shares as one bar of proportional segments, for hash balancers. */
+  function ringPicture(name, ups) {
+    const shares = ups.filter((u) => typeof u.ringShare === 'number' && u.ringShare > 0);
+    if (!shares.length) return [];
+    const s = svg('svg', { viewBox: '0 0 100 6', preserveAspectRatio: 'none', class: 'ring', role: 'img', 'aria-label': `ring shares of ${name}` });
+    let x = 0;
+    shares.forEach((u, i) => {
+      const w = u.ringShare * 100;
+      const r = svg('rect', { x: x.toFixed(3), y: 0, width: w.toFixed(3), height: 6, class: `seg seg${i % 6}`, 'data-share': u.id });
+      r.append(svg('title', {}));
+      r.lastChild.textContent = `${u.id}: ${(u.ringShare * 100).toFixed(1)} %`;
+      s.append(r);
+      x += w;
+    });
+    return [el('div', { class: 'ring-wrap', 'data-ring': name }, s,
+      el('p', { class: 'muted legend' }, shares.map((u) => `${u.id} ${(u.ringShare * 100).toFixed(1)} %`).join(' · ')))];
   }
 
   function fact(name, value) {

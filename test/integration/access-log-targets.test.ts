@@ -1,0 +1,93 @@
+/**
+ * The access log's fields, formats and targets through a real peer (issue 17): Python's http.client
+ * (not our code) sends the requests; the JSON line carries client address, host, user agent, bytes
+ * and the upstream address with µs-rounded timings; a text template goes to a file; a file that
+ * cannot be opened stops the start with its name and error; a reload that changes the target keeps
+ * the running one (restart-only) and says so.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startBackend, type Backend } from '../helpers/backend.js';
+import { freePort, startPeer, tempDir, waitFor } from '../helpers/meshgate.js';
+
+let backend: Backend;
+beforeAll(async () => {
+  backend = await startBackend('alt');
+});
+afterAll(async () => {
+  await backend?.close();
+});
+
+async function config(accessLog: string): Promise<{ yaml: string; dp: number; ap: number }> {
+  const [dp, ap] = [await freePort(), await freePort()];
+  return {
+    dp,
+    ap,
+    yaml: `
+node:
+  id: gw-al
+  listen: 127.0.0.1:${dp}
+  admin: { listen: 127.0.0.1:${ap} }
+  accessLog: ${accessLog}
+routes: [{ match: { pathPrefix: / }, service: web }]
+services:
+  web:
+    upstreams: [{ id: al-1, url: ${backend.url} }]
+`,
+  };
+}
+
+/** Python's http.client: a GET with a user agent, then a POST with a 5-byte body. */
+async function pythonRequests(port: number): Promise<void> {
+  const script = `
+import http.client
+c = http.client.HTTPConnection("127.0.0.1", ${port}, timeout=5)
+c.request("GET", "/download?bytes=1234", headers={"User-Agent": "py-test/1.0", "Host": "shop.example", "X-Request-Id": "al-get"})
+r = c.getresponse(); r.read(); assert r.status == 200, r.status
+c.request("POST", "/upload", body=b"hello", headers={"X-Request-Id": "al-post"})
+r = c.getresponse(); r.read(); assert r.status == 200, r.status
+`;
+  await promisify(execFile)('python3', ['-c', script], { timeout: 10_000 });
+}
+
+describe('access log fields, formats and targets', () => {
+  it('JSON to stdout: client address, host, user agent, bytes, upstream address, µs-rounded timings', async () => {
+    const c = await config('true');
+    const peer = await startPeer(c.yaml, { dataPort: c.dp, adminPort: c.ap });
+    await pythonRequests(c.dp);
+    expect((await peer.stop()).code).toBe(0);
+    const lines = peer.output().split('\n').filter((l) => l.includes('"kind":"access"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const get = lines.find((l) => l.requestId === 'al-get')!;
+    expect(get).toMatchObject({ method: 'GET', status: 200, clientIp: '127.0.0.1', host: 'shop.example', userAgent: 'py-test/1.0', bytesSent: 1234, bytesReceived: 0, upstreamAddress: `127.0.0.1:${backend.port}` });
+    for (const k of ['durationMs', 'upstreamMs']) expect(String(get[k])).toMatch(/^\d+(\.\d{1,3})?$/);
+    expect(lines.find((l) => l.requestId === 'al-post')).toMatchObject({ method: 'POST', bytesReceived: 5, status: 200 });
+  });
+
+  it('a text template into a file; a reload that changes the target keeps the running one', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'access.log');
+    const c = await config(`{ format: text, template: '%clientIp% "%method% %path%" %status% %bytesSent% %upstreamAddress% %requestId%', file: ${file} }`);
+    const peer = await startPeer(c.yaml, { dataPort: c.dp, adminPort: c.ap });
+    writeFileSync(peer.configFile, c.yaml.replace(file, join(dir, 'other.log')));
+    const reload = await fetch(`http://127.0.0.1:${c.ap}/api/v1/config/reload`, { method: 'POST' });
+    expect(((await reload.json()) as { restartRequired?: string[] }).restartRequired).toContain('node.accessLog');
+    await pythonRequests(c.dp);
+    expect((await peer.stop()).code).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain(`127.0.0.1 "GET /download?bytes=1234" 200 1234 127.0.0.1:${backend.port} al-get\n`);
+    expect(text).toContain('127.0.0.1 "POST /upload" 200 ');
+    expect(peer.output()).not.toContain('"kind":"access"');
+  });
+
+  it('a file that cannot be opened fails the start with a clear error', async () => {
+    const c = await config('{ file: /nonexistent-dir/meshgate/access.log }');
+    const peer = await startPeer(c.yaml, { dataPort: c.dp, adminPort: c.ap, waitReady: false });
+    const exit = await peer.exited;
+    expect(exit.code).toBe(1);
+    await waitFor(() => peer.output().includes('node.accessLog.file'), 2000, () => peer.output());
+    expect(peer.output()).toContain('meshgate: failed to start: node.accessLog.file: cannot open /nonexistent-dir/meshgate/access.log: ENOENT');
+  });
+});
