@@ -8,8 +8,9 @@
  * Written by scripts/config-schema.ts into docs/config.schema.json; a test keeps the file current.
  */
 import { z, type ZodTypeAny } from 'zod';
+import { jsonHintOf, type JsonSchema } from './json-hint.js';
 
-export type JsonSchema = { [k: string]: unknown };
+export type { JsonSchema };
 
 export function toJsonSchema(schema: ZodTypeAny): JsonSchema {
   return {
@@ -21,6 +22,8 @@ export function toJsonSchema(schema: ZodTypeAny): JsonSchema {
 }
 
 function convert(s: ZodTypeAny): JsonSchema {
+  const hint = jsonHintOf(s);
+  if (hint) return hint;
   if (s instanceof z.ZodDefault) {
     const inner = convert(s.removeDefault() as ZodTypeAny);
     return { ...inner, default: (s._def as { defaultValue: () => unknown }).defaultValue() };

@@ -20,6 +20,7 @@ import {
   checkStatusCode,
   checkUpstreamEntry,
   isLoopbackHost,
+  MAX_WEIGHT,
   parseListenAddress,
   NAME_PATTERN,
   NAME_RULE,
@@ -29,11 +30,12 @@ import {
   type UpstreamEntry,
 } from '../model/validate/index.js';
 import { didYouMean } from './suggest.js';
+import { withJsonHint, type JsonSchema } from './json-hint.js';
 import { accessLogSchema } from './access-log.js';
 
 /** A zod type backed by one of model/validate's checkers: the config takes exactly what the other layers take. */
-function checked<T>(check: (v: unknown) => Checked<T>) {
-  return z.unknown().transform((v, ctx): T => {
+function checked<T>(check: (v: unknown) => Checked<T>, hint: JsonSchema) {
+  return withJsonHint(z.unknown().transform((v, ctx): T => {
     if (v === undefined) {
       ctx.addIssue({ code: z.ZodIssueCode.invalid_type, expected: 'string', received: 'undefined' });
       return z.NEVER;
@@ -44,24 +46,26 @@ function checked<T>(check: (v: unknown) => Checked<T>) {
       return z.NEVER;
     }
     return r.value;
-  });
+  }), hint);
 }
 
 /** A duration in ms. Bounds say where 0 means "off" and where it would spin a timer (model/validate/duration.ts). */
-const duration = (bounds: DurationBounds = {}) => checked((v) => checkDuration(v, bounds));
+const DURATION_HINT = { type: ['string', 'number'], description: '250ms, 2s, 5m, 1h, or milliseconds' };
+const duration = (bounds: DurationBounds = {}) => checked((v) => checkDuration(v, bounds), DURATION_HINT);
 /** Durations that drive a timer or a TTL: 0 would fire at once, forever. */
 const positiveDuration = duration({ min: 1 });
-const size = checked(checkSize);
-const hostPort = checked(checkListenAddress);
-const peerAddress = checked(checkPeerAddressString);
-const peerId = checked(checkPeerId);
+const size = checked(checkSize, { type: ['string', 'number'], description: 'bytes, or KiB / MiB / GiB' });
+const HOST_PORT_HINT = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$' };
+const hostPort = checked(checkListenAddress, HOST_PORT_HINT);
+const peerAddress = checked(checkPeerAddressString, HOST_PORT_HINT);
+const peerId = checked(checkPeerId, { type: 'string', pattern: NAME_PATTERN.source });
 
 /**
  * The static upstream list, checked in one loop by model/validate's checkUpstreamEntry rather than as a
  * zod object per entry: a 200,000-upstream file spent most of its schema time in per-object zod
  * machinery. Problems still carry the path of the offending field, so the loader gives its line.
  */
-const upstreamList = z.unknown().transform((v, ctx): UpstreamEntry[] => {
+const upstreamList = withJsonHint(z.unknown().transform((v, ctx): UpstreamEntry[] => {
   if (v === undefined) return [];
   if (!Array.isArray(v)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'upstreams must be a list' });
@@ -81,6 +85,19 @@ const upstreamList = z.unknown().transform((v, ctx): UpstreamEntry[] => {
     else ctx.addIssue({ code: z.ZodIssueCode.custom, path: r.field === undefined ? [i] : [i, r.field], message: r.message });
   }
   return failed ? z.NEVER : out;
+}), {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', pattern: NAME_PATTERN.source },
+      url: { type: 'string', pattern: '^https?://' },
+      weight: { type: 'integer', minimum: 1, maximum: MAX_WEIGHT, default: 1 },
+      state: { type: 'string', enum: ['active', 'draining', 'disabled'], default: 'active' },
+    },
+    required: ['id', 'url'],
+    additionalProperties: false,
+  },
 });
 
 const HASH_ON = /^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+|query:[^&=\s]+|path|client-ip)$/;
@@ -107,7 +124,7 @@ const healthCheckSchema = z.object({
   healthyThreshold: z.number().int().min(1).default(2),
   unhealthyThreshold: z.number().int().min(1).default(3),
   // Envoy takes 200 only; HAProxy and Traefik 2xx–3xx. 2xx matches the issue and avoids following redirects.
-  expectedStatus: z.array(checked(checkStatusCode)).nonempty().optional(),
+  expectedStatus: z.array(checked(checkStatusCode, { type: ['integer', 'string'] })).nonempty().optional(),
 }).strict();
 
 const outlierSchema = z.object({
@@ -121,7 +138,7 @@ const outlierSchema = z.object({
 const retriesSchema = z.object({
   attempts: z.number().int().min(0).max(10).default(1),
   // Status codes as numbers or strings: DESIGN.md §2 writes `on: [connect-failure, reset, 503]`.
-  on: z.array(checked(checkRetryCondition)).default([RETRY_CONDITIONS[0]]),
+  on: z.array(checked(checkRetryCondition, { type: ['string', 'integer'], enum: [...RETRY_CONDITIONS, 502, 503, 504] })).default([RETRY_CONDITIONS[0]]),
   // Envoy/Linkerd: retries may add at most 20% load on top of active requests.
   budgetPercent: z.number().min(0).max(100).default(20),
 }).strict();

@@ -3,6 +3,7 @@
  * did you mean 'balance' maybe ?`). Pure: edit distance against the names that are valid there.
  */
 import { z, type ZodTypeAny } from 'zod';
+import { jsonHintOf, type JsonSchema } from './json-hint.js';
 
 /** Optimal string alignment distance (Levenshtein plus adjacent transpositions), case-insensitive. */
 export function editDistance(a: string, b: string): number {
@@ -45,8 +46,12 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
 /** The keys an object accepts at `path` of `schema` (array indexes and record keys are stepped through). */
 export function keysAt(schema: ZodTypeAny, path: ReadonlyArray<string | number>): string[] {
   let s: ZodTypeAny | undefined = schema;
-  for (const step of [...path, undefined]) {
+  for (let i = 0; i <= path.length; i++) {
+    // A field checked by model/validate (the upstream list) is described by its JSON hint, not by zod.
+    const hint = s === undefined ? undefined : jsonHintAlong(s);
+    if (hint) return hintKeysAt(hint, path.slice(i));
     s = unwrap(s);
+    const step = path[i];
     if (step === undefined) break;
     if (s instanceof z.ZodObject) s = (s.shape as Record<string, ZodTypeAny>)[String(step)];
     else if (s instanceof z.ZodArray) s = s.element as ZodTypeAny;
@@ -56,6 +61,29 @@ export function keysAt(schema: ZodTypeAny, path: ReadonlyArray<string | number>)
   }
   if (s instanceof z.ZodUnion) s = (s.options as ZodTypeAny[]).map(unwrap).find((o) => o instanceof z.ZodObject);
   return s instanceof z.ZodObject ? Object.keys(s.shape as object) : [];
+}
+
+/** The JSON hint of `s` or of what it wraps (default, optional). */
+function jsonHintAlong(s: ZodTypeAny): JsonSchema | undefined {
+  let cur: ZodTypeAny | undefined = s;
+  while (cur) {
+    const hint = jsonHintOf(cur);
+    if (hint) return hint;
+    if (cur instanceof z.ZodDefault) cur = cur.removeDefault() as ZodTypeAny;
+    else if (cur instanceof z.ZodOptional || cur instanceof z.ZodNullable) cur = cur.unwrap() as ZodTypeAny;
+    else return undefined;
+  }
+  return undefined;
+}
+
+function hintKeysAt(hint: JsonSchema, path: ReadonlyArray<string | number>): string[] {
+  let h: JsonSchema | undefined = hint;
+  for (const step of path) {
+    if (h === undefined) return [];
+    if (h.type === 'array') h = h.items as JsonSchema | undefined;
+    else h = (h.properties as Record<string, JsonSchema> | undefined)?.[String(step)];
+  }
+  return h?.properties ? Object.keys(h.properties as object) : [];
 }
 
 function unwrap(s: ZodTypeAny | undefined): ZodTypeAny | undefined {

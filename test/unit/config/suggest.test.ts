@@ -21,7 +21,7 @@ describe('did you mean', () => {
   it('knows the keys accepted at each config path (through defaults, arrays and records)', () => {
     expect(keysAt(configSchema, [])).toContain('services');
     expect(keysAt(configSchema, ['node'])).toContain('drainTimeout');
-    expect(keysAt(configSchema, ['node', 'admin'])).toEqual(['listen', 'token', 'maxBodySize']);
+    expect(keysAt(configSchema, ['node', 'admin'])).toEqual(['listen', 'token', 'maxBodySize', 'allowedHosts']);
     expect(keysAt(configSchema, ['services', 'web'])).toContain('healthCheck');
     expect(keysAt(configSchema, ['services', 'web', 'upstreams', 0])).toContain('url');
     expect(keysAt(configSchema, ['nowhere'])).toEqual([]);
