@@ -44,7 +44,7 @@ export function fastParse(text: string, env: NodeJS.ProcessEnv): unknown {
   } catch {
     return undefined;
   }
-  let missing = false;
+  let missing = false; // a missing ${ENV} or a key to report: the positioned pass decides
   const sub = (s: string): string => {
     if (!s.includes('${')) return s;
     const r = substituteEnv(s, env);
@@ -59,7 +59,10 @@ export function fastParse(text: string, env: NodeJS.ProcessEnv): unknown {
     }
     if (v !== null && typeof v === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[sub(k)] = walk(x);
+      for (const [k, x] of Object.entries(v)) {
+        if (k === '__proto__') missing = true; // never a valid key; the positioned pass reports it
+        out[sub(k)] = walk(x);
+      }
       return out;
     }
     return v;

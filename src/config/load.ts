@@ -79,6 +79,15 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   }
   if (issues.length > 0) return { ok: false, issues };
 
+  // `__proto__` is no key of the schema, but a plain object would swallow it instead of keeping it as an
+  // unknown key: report it here, where its position is known.
+  visit(doc, {
+    Pair(_key, pair) {
+      if (isScalar(pair.key) && pair.key.value === '__proto__') {
+        issues.push({ file, ...at(pair.key.range?.[0]), code: 'MG_ERR_CONFIG_UNKNOWN_KEY', message: 'unknown key "__proto__"' });
+      }
+    },
+  });
   // Substitute ${ENV} inside string scalars only, so positions of everything else stay exact.
   visit(doc, {
     Scalar(_key, node) {
