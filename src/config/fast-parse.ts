@@ -7,8 +7,7 @@
  * where. A file the fast pass accepts is one the positioned pass accepts with the same value (the
  * property test in test/property/config-fast-path.test.ts holds both to that).
  *
- * js-yaml is loaded if installed (it is today through eslint's dependencies; the package should list it
- * under dependencies); without it every file takes the positioned path. Anchors, aliases and tags go the
+ * js-yaml is a dependency; should it be missing from an install, every file takes the positioned path. Anchors, aliases and tags go the
  * positioned way too: that path bounds alias expansion (maxAliasCount), this one would not.
  */
 import { createRequire } from 'node:module';
