@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, startAll } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/meshgate.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -87,7 +87,7 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard for operators (headless Chromium, thre
     backends = await Promise.all(['a', 'b', 'c'].map((n) => startBackend(n)));
     cluster = new TestCluster(() => services());
     await cluster.allocate(IDS);
-    await Promise.all(IDS.map((id) => cluster.start(id, IDS)));
+    await startAll(cluster, IDS);
     leader = await cluster.leader();
     [follower, otherFollower] = IDS.filter((id) => id !== leader) as [string, string];
     browser = await chromium.launch({

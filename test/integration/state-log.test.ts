@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, startAll } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/meshgate.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { LOGGED_EVENTS, describe as describeEvent } from '../../src/observability/state-log.js';
@@ -82,7 +82,7 @@ describe('a log line for every state change', () => {
     for (const n of ['a', 'b', 'o', 's']) b[n] = await startBackend(n);
     cluster = new TestCluster(() => services());
     await cluster.allocate(['p1', 'p2']);
-    await Promise.all(['p1', 'p2'].map((id) => cluster.start(id, ['p1', 'p2'])));
+    await startAll(cluster, ['p1', 'p2']);
     await cluster.leader();
     sseAbort = new AbortController();
     void readSse(`${cluster.procs.get('p1')!.adminUrl}/api/v1/events`, sseAbort.signal).catch(() => undefined);
