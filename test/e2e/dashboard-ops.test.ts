@@ -4,7 +4,8 @@
  * - the sticky panel shows real counts (resolves, created, cached pins) from the per-service stats;
  * - on a follower, the other follower is not shown "✖ down" (followers do not talk between elections);
  * - at 390 px the page does not scroll sideways (tables become cards);
- * - the req/s and p99 sparklines move while load runs (points added, last req/s > 0);
+ * - the req/s and p99 sparklines move while load runs (points added, last req/s > 0), and each
+ *   upstream's req/s cell grows its own small line;
  * - time in state and the 5xx column are shown; the ring-share bar is drawn for ring-hash;
  * - screenshots for light, dark and phone in test-artifacts/ (gitignored); no console or page error.
  *
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, startAll } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/meshgate.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -86,7 +87,7 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard for operators (headless Chromium, thre
     backends = await Promise.all(['a', 'b', 'c'].map((n) => startBackend(n)));
     cluster = new TestCluster(() => services());
     await cluster.allocate(IDS);
-    await Promise.all(IDS.map((id) => cluster.start(id, IDS)));
+    await startAll(cluster, IDS);
     leader = await cluster.leader();
     [follower, otherFollower] = IDS.filter((id) => id !== leader) as [string, string];
     browser = await chromium.launch({
@@ -126,6 +127,8 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard for operators (headless Chromium, thre
     expect(Number(await page.getAttribute('[data-series="web/req/s"]', 'data-last'))).toBeGreaterThan(0);
     await waitFor(async () => Number(await page.getAttribute('[data-series="web/p99"]', 'data-last')) > 0, 10_000, () => 'no p99 figure');
     expect(await page.$$('[data-series="web/req/s"] svg polyline')).toHaveLength(1);
+    // Per upstream: a small line of its recent req/s in the req/s cell.
+    await page.waitForSelector('tr[data-upstream="web/a"] td[data-label="req/s"] svg.mini polyline', { timeout: 15_000 });
     // 5xx column (the /status/503 traffic) and time in state.
     await waitFor(async () => {
       const cells = await page.$$eval('section[data-service="web"] td[data-label="5xx"]', (tds) => tds.map((t) => Number(t.textContent)));

@@ -119,3 +119,14 @@ ${this.serviceYaml(spec)}`;
     });
   }
 }
+
+/**
+ * Starts every peer and waits for all of them, even when one fails: a bare Promise.all rejects at the
+ * first failure while the others are still starting, and those land in `procs` after afterAll's
+ * stopAll() ran — processes left behind. Rethrows the first failure once all have settled.
+ */
+export async function startAll(cluster: TestCluster, ids: string[]): Promise<void> {
+  const results = await Promise.allSettled(ids.map((id) => cluster.start(id, ids)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}

@@ -60,7 +60,16 @@ export async function startPeer(yaml: string, opts: { dir?: string; env?: Record
       return exited;
     },
   };
-  if (opts.waitReady !== false) await waitFor(async () => (await fetch(`${peer.adminUrl}/healthz`).then((r) => r.ok, () => false)), 15_000, () => `peer did not become ready:\n${out}`, exited);
+  if (opts.waitReady !== false) {
+    try {
+      await waitFor(async () => (await fetch(`${peer.adminUrl}/healthz`).then((r) => r.ok, () => false)), 15_000, () => `peer did not become ready:\n${out}`, exited);
+    } catch (err) {
+      // Nobody gets a handle on a peer that failed to start: stop it here, or it outlives the test
+      // (vitest ends its forks with a signal, so the exit hook above does not run).
+      proc.kill('SIGKILL');
+      throw err;
+    }
+  }
   return peer;
 }
 

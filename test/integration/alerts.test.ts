@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, startAll } from '../helpers/cluster.js';
 import { tempDir, waitFor } from '../helpers/meshgate.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { PROMTOOL, promtoolTestRules, runPromtool, testGroup, toInputSeries, type Scrape } from '../helpers/promtool.js';
@@ -119,7 +119,7 @@ describe.skipIf(!HAS_PROMTOOL)('alert rules against real meshgate scrapes (promt
     for (const n of ['a', 'b', 'c', 'f1', 'f2']) b[n] = await startBackend(n);
     cluster = new TestCluster(() => services());
     await cluster.allocate(IDS);
-    await Promise.all(IDS.map((id) => cluster.start(id, IDS)));
+    await startAll(cluster, IDS);
     await cluster.leader();
     for (const id of IDS) await waitFor(() => metric(id, 'meshgate_upstream_healthy{service="solo",upstream="c"} 1'), 10_000, () => `${id}: solo/c not healthy`);
 

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, startAll } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/meshgate.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { LOGGED_EVENTS, describe as describeEvent } from '../../src/observability/state-log.js';
@@ -82,7 +82,7 @@ describe('a log line for every state change', () => {
     for (const n of ['a', 'b', 'o', 's']) b[n] = await startBackend(n);
     cluster = new TestCluster(() => services());
     await cluster.allocate(['p1', 'p2']);
-    await Promise.all(['p1', 'p2'].map((id) => cluster.start(id, ['p1', 'p2'])));
+    await startAll(cluster, ['p1', 'p2']);
     await cluster.leader();
     sseAbort = new AbortController();
     void readSse(`${cluster.procs.get('p1')!.adminUrl}/api/v1/events`, sseAbort.signal).catch(() => undefined);
@@ -148,7 +148,6 @@ describe('a log line for every state change', () => {
 
   it('wrote each one as a log line with the same fields, at the expected level', async () => {
     const p1 = cluster.procs.get('p1')!;
-    // Lines are flushed as soon as the event loop turns; wait for the last event's line (bounded).
     const logLines = () =>
       p1
         .output()
@@ -156,15 +155,22 @@ describe('a log line for every state change', () => {
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>)
         .filter((l) => typeof l.event === 'string');
-    await waitFor(() => logLines().length >= sse.length, 5000, () => `${logLines().length} state lines for ${sse.length} events`);
+    // Exactly the event's fields: a line's own keys minus pino's and the message.
+    const fieldsOf = (ev: { data: Record<string, unknown> }) => Object.fromEntries(Object.entries(ev.data).filter(([k]) => k !== 'at'));
+    const sameFields = (l: Record<string, unknown>, fields: Record<string, unknown>) =>
+      JSON.stringify(Object.fromEntries(Object.entries(l).filter(([k]) => !OWN.has(k)).sort())) === JSON.stringify(Object.fromEntries(Object.entries(fields).sort()));
+    const matchOf = (lines: Array<Record<string, unknown>>, ev: { type: string; data: Record<string, unknown> }) => lines.find((l) => l.event === ev.type && sameFields(l, fieldsOf(ev)));
+    // Lines are written as soon as the event loop turns; wait (bounded) until the last ones arrived.
+    await waitFor(() => {
+      const lines = logLines();
+      return sse.every((ev) => matchOf(lines, ev) !== undefined);
+    }, 5000, () => `no log line yet for ${JSON.stringify(sse.filter((ev) => matchOf(logLines(), ev) === undefined))}`);
     const lines = logLines();
     for (const ev of sse) {
-      const { at, ...fields } = ev.data;
-      // Exactly the event's fields: a line's own keys minus pino's and the message.
-      const sameFields = (l: Record<string, unknown>) => JSON.stringify(Object.fromEntries(Object.entries(l).filter(([k]) => !OWN.has(k)).sort())) === JSON.stringify(Object.fromEntries(Object.entries(fields).sort()));
-      const match = lines.find((l) => l.event === ev.type && sameFields(l));
+      const fields = fieldsOf(ev);
+      const match = matchOf(lines, ev);
       expect(match, `no log line for ${ev.type} ${JSON.stringify(fields)}`).toBeDefined();
-      const [level, msg] = describeEvent({ type: ev.type as EventName, at: at as number, data: fields } as BusEvent);
+      const [level, msg] = describeEvent({ type: ev.type as EventName, at: ev.data.at as number, data: fields } as BusEvent);
       expect(match!.level, `${ev.type}: ${msg}`).toBe(LEVEL[level]);
       expect(match!.msg).toBe(msg);
     }

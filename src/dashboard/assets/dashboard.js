@@ -63,6 +63,9 @@
   const prevSamples = new Map();
   /** Per service: the last traffic snapshot and the sample arrays. */
   const history = new Map();
+  /** Per "svc/id": recent req/s figures (one per rate window), for the small line in the req/s cell. */
+  const upHistory = new Map();
+  const UP_POINTS = 60;
   let fetching = false;
   let again = false;
   let lastFetchAt = -Infinity;
@@ -202,6 +205,7 @@
     const seen = new Set();
     body.replaceChildren(...names.map((name) => renderService(name, services[name], nowMs, seen)));
     for (const key of prevSamples.keys()) if (!seen.has(key)) prevSamples.delete(key);
+    for (const key of upHistory.keys()) if (!seen.has(key)) upHistory.delete(key);
   }
 
   function renderService(name, svc, nowMs, seen) {
@@ -253,7 +257,7 @@
     cell('state', u.state ?? '—'),
     cell('source', u.source ?? '—'),
     cell('in-flight', u.inFlight ?? '—', 'num'),
-    cell('req/s', rate === undefined ? '—' : fmtNum(rate, 1), 'num'),
+    reqCell(key, rate),
     cell('p50', fmtMs(u.latencyMs && u.latencyMs.p50), 'num'),
     cell('p99', fmtMs(u.latencyMs && u.latencyMs.p99), 'num'),
     cell('5xx', u.responses5xx ?? '—', u.responses5xx ? 'num bad' : 'num'),
@@ -263,6 +267,14 @@
   }
 
   const COLUMNS = ['upstream', 'url', 'health', 'state', 'source', 'in-flight', 'req/s', 'p50', 'p99', '5xx', 'errors', 'ejections', 'ring share'];
+
+  /** req/s with a small line of its recent values (per upstream). */
+  function reqCell(key, rate) {
+    const td = cell('req/s', rate === undefined ? '—' : fmtNum(rate, 1), 'num');
+    const h = upHistory.get(key);
+    if (h && h.length > 1) td.prepend(sparkline(h, `req/s of ${key}`, { width: 48, height: 14, points: UP_POINTS, cls: 'spark mini' }), ' ');
+    return td;
+  }
 
   /** A table cell that also names its column (data-label), for the one-card-per-row layout on phones. */
   function cell(label, value, cls) {
@@ -284,6 +296,10 @@
     if (nowMs - prev.atMs < RATE_WINDOW_MS) return prev.rate;
     const rate = ((requests - prev.requests) * 1000) / (nowMs - prev.atMs);
     prevSamples.set(key, { requests, atMs: nowMs, rate });
+    let h = upHistory.get(key);
+    if (!h) upHistory.set(key, (h = []));
+    h.push(rate);
+    if (h.length > UP_POINTS) h.shift();
     return rate;
   }
 
@@ -457,12 +473,12 @@
     return wrap;
   }
 
-  function sparkline(values, title) {
-    const W = 150, H = 32;
-    const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': title, class: 'spark' });
+  function sparkline(values, title, opts) {
+    const W = opts ? opts.width : 150, H = opts ? opts.height : 32, N = opts ? opts.points : HISTORY_POINTS;
+    const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': title, class: opts ? opts.cls : 'spark' });
     const finite = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
     const max = Math.max(1e-9, ...finite);
-    const step = W / Math.max(1, HISTORY_POINTS - 1);
+    const step = W / Math.max(1, N - 1);
     const x0 = W - (values.length - 1) * step;
     const pts = [];
     values.forEach((v, i) => {
