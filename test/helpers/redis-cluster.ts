@@ -7,9 +7,8 @@
  * within ~2 s; `cluster-replica-validity-factor 0` lets any replica take over however long it lagged.
  * Invariant: stop() kills every node (redis-server.ts also SIGKILLs them at process exit).
  */
-import { cli, info } from './redis-cli.js';
+import { cli, info, poll } from './redis-cli.js';
 import { freePort, startRedis, type RedisServer } from './redis-server.js';
-import { waitFor } from './meshgate.js';
 
 export interface ClusterNode {
   readonly id: string;
@@ -107,7 +106,7 @@ export async function startRedisCluster(opts: { primaries?: number; replicas?: n
     async waitFailover(deadPort, timeoutMs = 20_000) {
       let promoted: ClusterNode | undefined;
       const heirs = replicasOf.get(deadPort) ?? new Set<string>();
-      await waitFor(async () => {
+      await poll(async () => {
         const nodes = await c.nodes().catch(() => []);
         promoted = nodes.find((n) => heirs.has(n.id) && n.role === 'master' && n.slots.length > 0);
         return promoted !== undefined && (await allOk());
@@ -115,7 +114,7 @@ export async function startRedisCluster(opts: { primaries?: number; replicas?: n
       return promoted!;
     },
     async waitHealthy(timeoutMs = 20_000) {
-      await waitFor(allOk, timeoutMs, () => 'cluster not healthy');
+      await poll(allOk, timeoutMs, () => 'cluster not healthy');
     },
     async reshard(fromPort, toPort, slots) {
       const nodes = await c.nodes();

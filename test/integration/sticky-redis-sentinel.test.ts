@@ -120,7 +120,8 @@ describe('sticky pins on Redis Sentinel', () => {
     const old = await set.killPrimary();
     const promoted = await set.waitFailover(old);
     const promotedAt = load.now();
-    await waitFor(async () => (await Promise.all(peers.map(stickyStatus))).every((s) => s.redis.failovers === 1 && s.redis.primaries[0]?.node === `127.0.0.1:${promoted}`), 15_000, () => 'peers did not follow the failover');
+    let seen: StickyStatus[] = [];
+    await waitFor(async () => (seen = await Promise.all(peers.map(stickyStatus))).every((s) => s.redis.failovers === 1 && s.redis.primaries[0]?.node === `127.0.0.1:${promoted}`), 30_000, () => `peers did not follow the failover to ${promoted}: ${JSON.stringify(seen.map((x) => x.redis))}`);
     const followedAt = load.now();
     const mark = load.samples.length;
     await waitFor(() => load.samples.length > mark + 400, 20_000);
