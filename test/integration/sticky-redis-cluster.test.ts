@@ -188,6 +188,9 @@ describe('sticky pins on Redis Cluster', () => {
     await lockBackend.close();
 
     const s = summarize(samples, killAt);
+    // Store timeouts would mean a call waited out the budget (calls to the dead node should fail at once).
+    const peerStats = (await Promise.all(peers.map(stickyStatus))).map((x) => ({ errors: x.services.app!.storeErrors, latency: (x.services.app as unknown as { storeLatencyMs: unknown }).storeLatencyMs }));
+    console.log(`peer store errors and latency: ${JSON.stringify(peerStats)}`);
     // The slowest requests before the kill are the machine's own noise (CPU contention), the baseline
     // the budget + 200 ms bound sits on.
     const baseline = Math.max(...samples.filter((x) => x.at + x.ms < killAt).map((x) => x.ms));
