@@ -148,7 +148,12 @@ export class RedisConnection {
     } catch (err) {
       throw classify(err, budgetMs);
     }
-    return bounded(p, budgetMs);
+    return bounded(p, budgetMs).catch((err: unknown) => {
+      // Command-level refusals (CLUSTERDOWN, NOAUTH, too many redirections) are not connection
+      // events, yet they are what an operator needs to see in the status.
+      if (err instanceof StoreUnavailableError) this.watch.noteError(err.message);
+      throw err;
+    });
   }
 
   /** A plain command (tests, benchmarks, admin); same budget rules. Keys are NOT prefixed. */

@@ -25,3 +25,18 @@ export async function info(port: number, section: string, opts: { password?: str
   }
   return m;
 }
+
+/**
+ * Poll `cond` every `intervalMs` until true; throw with `describe()` after `timeoutMs` (a hang guard).
+ * The Redis helpers poll through redis-cli child processes, so they poll slower than waitFor's 25 ms:
+ * spawning dozens of processes a second would stall the test's own event loop, which also measures
+ * request latency under load.
+ */
+export async function poll(cond: () => Promise<boolean>, timeoutMs: number, describe: () => string, intervalMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(describe());
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -7,9 +7,8 @@
  * within ~2 s; `cluster-replica-validity-factor 0` lets any replica take over however long it lagged.
  * Invariant: stop() kills every node (redis-server.ts also SIGKILLs them at process exit).
  */
-import { cli, info } from './redis-cli.js';
-import { startRedis, type RedisServer } from './redis-server.js';
-import { waitFor } from './meshgate.js';
+import { cli, info, poll } from './redis-cli.js';
+import { freePort, startRedis, type RedisServer } from './redis-server.js';
 
 export interface ClusterNode {
   readonly id: string;
@@ -68,7 +67,9 @@ export async function startRedisCluster(opts: { primaries?: number; replicas?: n
   const count = primaries * (1 + (opts.replicas ?? 1));
   const auth = opts.password !== undefined ? ['--requirepass', opts.password, '--masterauth', opts.password] : [];
   const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 1000), '--cluster-replica-validity-factor', '0', ...auth, ...(opts.extraArgs ?? [])];
-  const servers = await Promise.all(Array.from({ length: count }, () => startRedis({ args })));
+  // The cluster bus port defaults to port + 10000, which can land on a port another test just took
+  // from freePort(); ask the kernel for a free one instead.
+  const servers = await Promise.all(Array.from({ length: count }, async () => startRedis({ args: [...args, '--cluster-port', String(await freePort())] })));
   const pw = opts.password !== undefined ? { password: opts.password } : {};
   const run = (port: number, a: readonly string[]): Promise<string> => cli(port, a, { ...pw, timeoutMs: 60_000 });
   const live = (): RedisServer[] => servers.filter((s) => !killed.has(s.port));
@@ -105,7 +106,7 @@ export async function startRedisCluster(opts: { primaries?: number; replicas?: n
     async waitFailover(deadPort, timeoutMs = 20_000) {
       let promoted: ClusterNode | undefined;
       const heirs = replicasOf.get(deadPort) ?? new Set<string>();
-      await waitFor(async () => {
+      await poll(async () => {
         const nodes = await c.nodes().catch(() => []);
         promoted = nodes.find((n) => heirs.has(n.id) && n.role === 'master' && n.slots.length > 0);
         return promoted !== undefined && (await allOk());
@@ -113,7 +114,7 @@ export async function startRedisCluster(opts: { primaries?: number; replicas?: n
       return promoted!;
     },
     async waitHealthy(timeoutMs = 20_000) {
-      await waitFor(allOk, timeoutMs, () => 'cluster not healthy');
+      await poll(allOk, timeoutMs, () => 'cluster not healthy');
     },
     async reshard(fromPort, toPort, slots) {
       const nodes = await c.nodes();

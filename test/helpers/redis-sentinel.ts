@@ -7,8 +7,7 @@
  * the other Sentinels (without that a failover cannot be authorised).
  * Invariant: stop() kills every process (redis-server.ts also SIGKILLs them at process exit).
  */
-import { cli, info } from './redis-cli.js';
-import { waitFor } from './meshgate.js';
+import { cli, info, poll } from './redis-cli.js';
 import { freePort, startRedis, type RedisServer } from './redis-server.js';
 
 export interface SentinelSet {
@@ -49,7 +48,7 @@ export async function startSentinelSet(opts: {
       replicas.push(r);
     }
     if (opts.monitorPort === undefined) {
-      await waitFor(async () => {
+      await poll(async () => {
         for (const r of replicas) if ((await info(r.port, 'replication', pw).catch(() => undefined))?.get('master_link_status') !== 'up') return false;
         return true;
       }, 15_000, () => 'replicas did not sync');
@@ -71,7 +70,7 @@ export async function startSentinelSet(opts: {
       sentinels.push(s);
     }
     if (opts.monitorPort === undefined) {
-      await waitFor(async () => {
+      await poll(async () => {
         for (const s of sentinels) {
           const r = await cli(s.port, ['SENTINEL', 'REPLICAS', name]).catch(() => '');
           const o = await cli(s.port, ['SENTINEL', 'SENTINELS', name]).catch(() => '');
@@ -105,7 +104,7 @@ export async function startSentinelSet(opts: {
       },
       async waitFailover(oldPort, timeoutMs = 20_000) {
         let port = oldPort;
-        await waitFor(async () => {
+        await poll(async () => {
           port = await masterPort().catch(() => oldPort);
           if (port === oldPort) return false;
           return (await info(port, 'replication', pw).catch(() => undefined))?.get('role') === 'master';

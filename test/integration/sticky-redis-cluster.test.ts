@@ -122,10 +122,10 @@ describe('sticky pins on Redis Cluster', () => {
     const [from, to] = [...pins.keys()];
     const statsBefore = await Promise.all(peers.map(stickyStatus));
     const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 4 });
-    await waitFor(() => load.samples.length > 200, 10_000);
+    await waitFor(() => load.samples.length > 200, 30_000);
     await cluster.reshard(from!, to!, 1000);
     const tail = load.samples.length;
-    await waitFor(() => load.samples.length > tail + 200, 10_000);
+    await waitFor(() => load.samples.length > tail + 200, 30_000);
     const samples = await load.stop();
     const s = summarize(samples);
     console.log(`slowest during reshard: ${s.slowest}`);
@@ -169,7 +169,7 @@ describe('sticky pins on Redis Cluster', () => {
     })();
 
     const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 4 });
-    await waitFor(() => load.samples.length > 300, 10_000);
+    await waitFor(() => load.samples.length > 300, 30_000);
     const killAt = load.now();
     const killWall = Date.now();
     await cluster.kill(victim);
@@ -181,13 +181,16 @@ describe('sticky pins on Redis Cluster', () => {
       return st.every((s) => s.redis.primaries.some((p) => p.node === `127.0.0.1:${promoted.port}`) && s.redis.failovers > failoversBefore);
     }, 15_000, () => 'peers did not see the promotion');
     const mark = load.samples.length;
-    await waitFor(() => load.samples.length > mark + 600, 20_000);
+    await waitFor(() => load.samples.length > mark + 600, 30_000);
     const samples = await load.stop();
     lockRunning = false;
     await lockLoop;
     await lockBackend.close();
 
     const s = summarize(samples, killAt);
+    // Store timeouts would mean a call waited out the budget (calls to the dead node should fail at once).
+    const peerStats = (await Promise.all(peers.map(stickyStatus))).map((x) => ({ errors: x.services.app!.storeErrors, latency: (x.services.app as unknown as { storeLatencyMs: unknown }).storeLatencyMs }));
+    console.log(`peer store errors and latency: ${JSON.stringify(peerStats)}`);
     // The slowest requests before the kill are the machine's own noise (CPU contention), the baseline
     // the budget + 200 ms bound sits on.
     const baseline = Math.max(...samples.filter((x) => x.at + x.ms < killAt).map((x) => x.ms));
@@ -219,8 +222,9 @@ describe('bad input on Redis Cluster', () => {
     const store = new RedisPinStore({ topology: { kind: 'cluster', nodes: cluster.seeds }, password: 'wrong', keyPrefix: PREFIX, budgetMs: BUDGET_MS });
     const resolver = new StickyResolver({ store, budgetMs: BUDGET_MS });
     try {
-      await waitFor(() => store.connection.topology().lastError !== undefined, 10_000, () => 'no error surfaced');
-      expect(store.connection.topology().lastError).toMatch(/WRONGPASS|NOAUTH|invalid password|Failed to refresh slots cache/i);
+      // lastError is the latest error of any node (the primary killed above also reports); wait for ours.
+      const why = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
+      await waitFor(() => why.test(store.connection.topology().lastError ?? ''), 10_000, () => `no password error surfaced: ${store.connection.topology().lastError}`);
       for (let i = 0; i < 20; i++) {
         const t0 = performance.now();
         const r = await resolver.resolve(req(`wrong-pw-${i}`));
@@ -243,13 +247,15 @@ describe('bad input on Redis Cluster', () => {
     for (const n of alive) await cluster.cli(n.port, ['CLUSTER', 'DELSLOTS', String(slot)]).catch(() => undefined);
     await waitFor(async () => /cluster_state:fail/.test(await cluster.cli(owner.port, ['CLUSTER', 'INFO'])), 10_000, () => 'cluster did not go down');
     const load = startStickyLoad(peers.map((p) => p.url), cookies, { workers: 4 });
-    await waitFor(() => load.samples.length > 300, 15_000);
+    await waitFor(() => load.samples.length > 300, 30_000);
     const down = await load.stop();
     const s = summarize(down);
-    expect(s.non200).toBe(0);
-    expect(s.maxMs).toBeLessThan(BUDGET_MS + 200);
-    const mid = (await stickyStatus(peers[0]!)).services.app!;
+    const midStatus = await stickyStatus(peers[0]!);
+    expect(midStatus.redis.lastError).toMatch(/CLUSTERDOWN/);
+    const mid = midStatus.services.app!;
     expect(mid.fallbackHash + mid.fallbackLastKnown).toBeGreaterThan(before.fallbackHash + before.fallbackLastKnown);
+    expect(s.non200).toBe(0);
+    expect(s.maxMs, `slowest: ${s.slowest}`).toBeLessThan(BUDGET_MS + 200);
     // Repair: the owner claims the slot again; gossip spreads it.
     await cluster.cli(owner.port, ['CLUSTER', 'ADDSLOTS', String(slot)]);
     await cluster.waitHealthy(20_000);
