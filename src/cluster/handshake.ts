@@ -199,8 +199,8 @@ function parse<T>(part: Uint8Array, f: (r: BufReader) => T): T {
 /**
  * Splits a byte stream into frame bodies. Memory is bounded by what has arrived, never by what a length
  * prefix announces: the bytes of an incomplete frame are copied into one owned buffer that grows with
- * them. (Holding the socket's read buffers instead pinned a 64 KiB allocation per 1-byte read: 60
- * connections dripping bytes took a peer from 73 MB to 560 MB.)
+ * them. (The previous reader kept every read as its own Buffer until the announced length arrived: 60
+ * connections dripping single bytes took a peer from 73 MB to 560 MB.)
  *
  * Pull style, so the limit can change between frames (raised once the dialer authenticated): push() a
  * read, then call next() until it returns undefined (or 'oversize', after which the stream is dead).

@@ -70,9 +70,8 @@ import {
 } from './raft/index.js';
 import { checkConfChangeEntry, RejectionLog, type RejectedEntry } from './rejections.js';
 import { DiskStorage, type DiskStorageOptions } from './storage.js';
-import { ClusterIdentity, deriveClusterId } from './identity.js';
-import { firstBootCheck } from './probe.js';
-import { PeerTransport, type TransportIdentity, type TransportOptions, type TransportStats } from './transport.js';
+import { NodeIdentity } from './node-identity.js';
+import { PeerTransport, type TransportOptions, type TransportStats } from './transport.js';
 import { createSeededRandom } from '../lib/rng.js';
 import type { ClusterMembership } from '../model/index.js';
 import { checkPeerId, parsePeerAddress } from '../model/validate/index.js';
@@ -227,9 +226,7 @@ export class RaftNode {
   private mem!: MemoryStorage;
   private raw!: RawNode;
   private transport!: PeerTransport;
-  private identity!: ClusterIdentity;
-  /** A joiner (or a data dir from before cluster ids) takes the cluster id of the first peer that reaches it. */
-  private mayAdoptClusterId = false;
+  private identity!: NodeIdentity;
   private readonly fsm = new MembershipStateMachine();
   private readonly rejections = new RejectionLog();
   private readonly peers = new Map<NodeId, string>();
@@ -282,13 +279,13 @@ export class RaftNode {
     this.term = this.storage.recovered.hardState.term;
     // Identity (identity.ts): the transport listens first, so peers probing at their own first boot get
     // an answer from us while we probe them; nothing is admitted until we have a cluster id.
-    this.identity = await ClusterIdentity.open(this.opts.dataDir);
+    this.identity = await NodeIdentity.open(this.opts.dataDir, this.log);
     this.transport = new PeerTransport({
       id,
       listen: this.opts.listen,
       secret: this.opts.secret,
       logger: this.log,
-      identity: this.transportIdentity(),
+      identity: this.identity.forTransport({ term: () => this.term, confState: () => this.confState }),
       onMessage: (from, payload) => this.onPeerMessage(from, payload),
       onUnreachable: (peer) => {
         if (!this.stopped && this.raw) this.raw.reportUnreachable(peer);
@@ -298,7 +295,14 @@ export class RaftNode {
     await this.transport.start();
     let snapshot = this.storage.recovered.snapshot;
     try {
-      snapshot = (await this.establishIdentity()) ?? snapshot;
+      if (await this.identity.establish({ id, bootstrap: this.opts.bootstrap, secret: this.opts.secret, storageEmpty: this.storage.isEmpty() })) {
+        snapshot = {
+          metadata: { index: 0, term: 0, confState: { voters: this.opts.bootstrap.map((p) => p.id), learners: [] } },
+          data: encodeNodeSnapshot(this.peers, new Uint8Array(0)),
+        };
+        await this.storage.persist({ snapshot });
+        this.log.info({ voters: snapshot.metadata.confState.voters, clusterId: this.identity.clusterIdHex }, 'raft: bootstrapped a new cluster from cluster.bootstrap');
+      }
     } catch (err) {
       await this.transport.close();
       await this.storage.close();
@@ -342,61 +346,6 @@ export class RaftNode {
     }, (randomBytes(2).readUInt16LE(0) / 65_536) * this.tickMs);
     this.ticker.unref();
     this.scheduleReady();
-  }
-
-  /**
-   * Cluster identity at start (identity.ts): a first boot (empty Raft storage) probes the bootstrap peers
-   * and may refuse; a bootstrap peer then makes the derived cluster id durable and writes the index-0
-   * snapshot of the bootstrap voters (etcd --initial-cluster), which it returns.
-   */
-  private async establishIdentity(): Promise<Snapshot | undefined> {
-    const { id, bootstrap } = this.opts;
-    const listed = bootstrap.some((p) => p.id === id);
-    const derived = listed ? deriveClusterId(bootstrap) : undefined;
-    if (!this.storage.isEmpty()) {
-      // A data dir from before cluster ids (transport v1): a bootstrap peer derives it, a joiner adopts it.
-      if (!this.identity.clusterId && derived) await this.identity.setClusterId(derived);
-      this.mayAdoptClusterId = !this.identity.clusterId;
-      return undefined;
-    }
-    const others = bootstrap.filter((p) => p.id !== id);
-    await firstBootCheck({ self: id, derived, peers: others, secret: Buffer.from(this.opts.secret, 'utf8'), log: this.log });
-    if (!listed) {
-      this.mayAdoptClusterId = !this.identity.clusterId;
-      return undefined;
-    }
-    await this.identity.setClusterId(derived!);
-    const snapshot: Snapshot = {
-      metadata: { index: 0, term: 0, confState: { voters: bootstrap.map((p) => p.id), learners: [] } },
-      data: encodeNodeSnapshot(this.peers, new Uint8Array(0)),
-    };
-    await this.storage.persist({ snapshot });
-    this.log.info({ voters: snapshot.metadata.confState.voters, clusterId: this.identity.clusterIdHex }, 'raft: bootstrapped a new cluster from cluster.bootstrap');
-    return snapshot;
-  }
-
-  /** The transport's view of our identity and configuration (transport.ts TransportIdentity). */
-  private transportIdentity(): TransportIdentity {
-    return {
-      clusterId: () => this.identity.clusterId,
-      term: () => this.term,
-      hasHeard: (peer) => this.identity.hasHeard(peer),
-      // Only ids in the applied configuration may talk to us (a removed peer holding the secret cannot
-      // raise our term), except while we have none: a joiner must hear from the leader to get one.
-      isMember: (peer) => {
-        const { voters, learners } = this.confState;
-        return (voters.length === 0 && learners.length === 0) || voters.includes(peer) || learners.includes(peer);
-      },
-      admit: async (peer, clusterId) => {
-        if (!this.identity.clusterId) {
-          if (!this.mayAdoptClusterId) throw new Error('this peer has not joined a cluster yet');
-          this.mayAdoptClusterId = false;
-          await this.identity.setClusterId(clusterId);
-          this.log.info({ clusterId: this.identity.clusterIdHex, from: peer }, 'raft: joined the cluster of the first peer that reached us');
-        }
-        await this.identity.recordHeard(peer);
-      },
-    };
   }
 
   /** The bound peer address (useful with port 0). */
@@ -922,7 +871,7 @@ export class RaftNode {
         link(() => this.transport.removePeer(cc.node));
       }
       // Forgotten, so a peer whose data was lost can be added back under its id (identity.ts).
-      this.identity.forget(cc.node).catch((err: unknown) => this.log.warn({ err, peer: cc.node }, 'raft: could not update the identity file'));
+      this.identity.forget(cc.node);
     } else if (cc.address !== undefined) {
       this.peers.set(cc.node, cc.address);
       link(() => this.transport.setPeer(cc.node, cc.address!));

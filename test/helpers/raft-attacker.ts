@@ -27,6 +27,7 @@ export function rawAttack(ports: readonly number[], opts: { count: number; annou
     if (stopped) return;
     opened++;
     const s = net.connect({ host: '127.0.0.1', port });
+    s.setNoDelay(true); // one byte per segment, as a dripping attacker sends them
     sockets.add(s);
     let timer: NodeJS.Timeout | undefined;
     s.on('error', () => undefined);
