@@ -87,6 +87,10 @@ export const DEFAULT_TRAILING_ENTRIES = 5_000;
 export const DEFAULT_PROPOSAL_TIMEOUT_MS = 5_000;
 /** Membership commands are a few hundred bytes; anything near this is a client bug. */
 export const MAX_COMMAND_BYTES = 64 * 1024;
+/** R-F3 catch-up gate for a new voter: its match within this many entries of the leader's last index… */
+export const PROMOTION_MAX_LAG = 1_000;
+/** …and at least this fraction of it. */
+export const PROMOTION_MIN_MATCH_FRACTION = 0.9;
 
 export interface PeerAddress {
   readonly id: NodeId;
@@ -449,15 +453,44 @@ export class RaftNode {
     return this.fsm.view();
   }
 
-  /** Adds (or promotes, with role 'voter') a peer, one server at a time (thesis §4.1). */
+  /**
+   * Adds (or promotes, with role 'voter') a peer, one server at a time (thesis §4.1). On the leader, a
+   * voter is added only once caught up (raft.md R-F3): a new voter that is far behind counts toward
+   * the quorum while it cannot yet acknowledge anything, so a 3-voter group adding an empty fourth
+   * needs 3 of 4 acks from 2 able peers. (A follower forwards the change; the leader's core applies it
+   * without this check, so promote on the leader.)
+   */
   addPeer(id: NodeId, address: string, role: 'voter' | 'learner', opts: { timeoutMs?: number } = {}): Promise<{ index: number }> {
     const problem = [checkPeerId(id), parsePeerAddress(address)].find((r) => !r.ok);
     if (problem && !problem.ok) return Promise.reject(new BadCommandError(problem.message));
+    if (role === 'voter') {
+      const behind = this.notCaughtUp(id);
+      if (behind) return Promise.reject(behind);
+    }
     return this.confChange({ kind: role === 'voter' ? 'add-voter' : 'add-learner', node: id, address }, opts.timeoutMs);
   }
 
+  /**
+   * Removes a peer. A leader that removes itself commits the change as leader and, on applying it, hands
+   * leadership to a remaining voter holding its whole log (raft.ts applyConfChange, raft.md R-F5), so the
+   * group does not wait an election timeout for a new leader. (Transferring first would leave the removal
+   * to a new leader that refuses conf changes until its first entry is applied, and the removed peer
+   * would never learn that its removal committed.)
+   */
   removePeer(id: NodeId, opts: { timeoutMs?: number } = {}): Promise<{ index: number }> {
     return this.confChange({ kind: 'remove', node: id }, opts.timeoutMs);
+  }
+
+  /** On the leader: why `id` may not become a voter yet (R-F3 catch-up bound), or undefined. */
+  private notCaughtUp(id: NodeId): ClusterError | undefined {
+    const st = this.raw.status();
+    if (st.lead !== this.opts.id || st.voters.includes(id)) return undefined;
+    const match = st.progress?.[id]?.match ?? 0;
+    const last = st.lastIndex;
+    if (match >= Math.floor(PROMOTION_MIN_MATCH_FRACTION * last) && last - match <= PROMOTION_MAX_LAG) return undefined;
+    return new BadCommandError(
+      `${id} is not caught up (it has ${match} of ${last} entries; a voter must be within ${PROMOTION_MAX_LAG} entries and ${PROMOTION_MIN_MATCH_FRACTION * 100}% of the leader's log): add it as a learner, and promote it once status shows its match near the leader's last index`,
+    );
   }
 
   /**

@@ -895,7 +895,12 @@ export class Raft {
     this.trk.setConfig({ voters: [...voters], learners: [...learners] }, this.raftLog.lastIndex() + 1);
     if (this.role === 'leader') {
       if (!this.trk.isVoter(this.id)) {
-        // Removed (or demoted) leader steps down once the change is committed and applied (thesis §4.2.2).
+        // Removed (or demoted) leader steps down once the change is committed and applied (thesis §4.2.2),
+        // handing leadership to a remaining voter that holds its whole log (TimeoutNow, as a transfer),
+        // so the group need not wait an election timeout for a leader (raft.md R-F5).
+        const last = this.raftLog.lastIndex();
+        const heir = [...this.trk.voters].sort().find((id) => this.trk.progress.get(id)?.match === last);
+        if (heir !== undefined) this.send({ type: 'MsgTimeoutNow', to: heir, term: this.term });
         this.becomeFollower(this.term, NONE);
       } else {
         if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.abortLeaderTransfer();

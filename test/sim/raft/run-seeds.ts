@@ -1,17 +1,39 @@
 /**
  * Seed selection and failure reporting shared by the simulator tests.
  *
- *   MESHGATE_SIM_SEEDS=<n>  runs n seeds per cluster size instead of the default (e.g. 100000 before a release);
- *   MESHGATE_SIM_SEED=<s>   replays exactly one seed (add MESHGATE_SIM_DEBUG=1 to print every event).
- * A failing seed is reported with the command that replays it.
+ *   MESHGATE_SIM_SEEDS=<n>  runs n seeds per cluster size instead of the default (`npm run test:sim:long`
+ *                           runs 100,000 before a release);
+ *   MESHGATE_SIM_SEED=<s>   replays exactly one seed (add MESHGATE_SIM_DEBUG=1 to print every event);
+ *   MESHGATE_SIM_FRESH=<commit>  adds a window of FRESH_WINDOW seeds derived from the commit id to the
+ *                           fixed 1..n, so each CI run explores schedules no earlier run tried (.ci/run
+ *                           sets it; about 4 s per cluster size).
+ * Seeds in REGRESSION_SEEDS always run. A failing seed is reported with the command that replays it;
+ * add it to REGRESSION_SEEDS when fixing what it found.
  */
 import { runSeed, type Mutation, type SimResult } from './sim.js';
+
+/** Seeds that once failed (found by fresh windows or long runs), kept as regression cases. */
+export const REGRESSION_SEEDS: readonly number[] = [];
+export const FRESH_WINDOW = 50;
+
+/** First seed of the fresh window for a commit id: far above any fixed range, stable per commit. */
+export function freshBase(commit: string): number {
+  const h = parseInt(commit.replace(/[^0-9a-f]/gi, '').slice(0, 8) || '0', 16);
+  return 1_000_000 + (h % 1_000_000_000);
+}
 
 export function seedsToRun(defaultCount: number): number[] {
   const one = process.env['MESHGATE_SIM_SEED'];
   if (one !== undefined && one !== '') return [Number(one)];
   const n = Number(process.env['MESHGATE_SIM_SEEDS'] ?? defaultCount);
-  return Array.from({ length: n }, (_, i) => i + 1);
+  const seeds = new Set(Array.from({ length: n }, (_, i) => i + 1));
+  for (const s of REGRESSION_SEEDS) seeds.add(s);
+  const fresh = process.env['MESHGATE_SIM_FRESH'];
+  if (fresh) {
+    const base = freshBase(fresh);
+    for (let i = 0; i < FRESH_WINDOW; i++) seeds.add(base + i);
+  }
+  return [...seeds];
 }
 
 export interface SeedsSummary {

@@ -9,8 +9,9 @@ import { runSeeds, seedsToRun, totals } from './run-seeds.js';
 
 const FILE = 'test/sim/raft/safety-3-voters.test.ts';
 
+const seeds = seedsToRun(500);
+
 it('3 voters: every random schedule keeps Raft safety and converges after faults stop', async () => {
-  const seeds = seedsToRun(500);
   const { results, failures } = await runSeeds(3, seeds, FILE);
   expect(failures, failures.join('\n')).toEqual([]);
   const t = totals(results);
@@ -24,4 +25,4 @@ it('3 voters: every random schedule keeps Raft safety and converges after faults
     expect(t.committedOk).toBeGreaterThan(10 * seeds.length);
     expect(t.events / seeds.length).toBeGreaterThan(2000);
   }
-}, 300_000);
+}, Math.max(300_000, seeds.length * 1_000)); // a long run (test:sim:long) gets time per seed
