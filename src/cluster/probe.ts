@@ -16,20 +16,18 @@ import {
 import { decideFirstBoot, IdentityError, type ProbeAnswer } from './identity.js';
 import type { ClusterLogger } from './logger.js';
 import type { NodeId } from './raft/types.js';
-import { parseHostPort } from './transport.js';
+import { parsePeerAddress } from '../model/validate/index.js';
 
 export const PROBE_TIMEOUT_MS = 1000;
 
 export function probePeer(opts: { self: NodeId; peer: NodeId; address: string; secret: Uint8Array; timeoutMs?: number }): Promise<ProbeAnswer> {
   return new Promise((resolve) => {
-    let host: string, port: number;
-    try {
-      ({ host, port } = parseHostPort(opts.address));
-    } catch {
+    const target = parsePeerAddress(opts.address);
+    if (!target.ok) {
       resolve('unreachable');
       return;
     }
-    const s = net.connect({ host, port });
+    const s = net.connect(target.value);
     const reader = new FrameReader(MAX_PREAUTH_FRAME_BYTES);
     let key: Buffer | undefined;
     let settled = false;

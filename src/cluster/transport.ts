@@ -48,6 +48,7 @@ import {
 } from './handshake.js';
 import { noopLogger, type ClusterLogger } from './logger.js';
 import type { NodeId } from './raft/types.js';
+import { parseListenAddress, parsePeerAddress, type Checked, type HostPort } from '../model/validate/index.js';
 
 export { TRANSPORT_VERSION } from './handshake.js';
 /**
@@ -165,11 +166,10 @@ export interface TransportOptions {
   readonly random?: () => number;
 }
 
-export function parseHostPort(s: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid host:port ${JSON.stringify(s)}`);
-  return { host: m[1]!, port };
+/** host:port through the one address validator (model/validate); throws its message. */
+function hostPortOf(r: Checked<HostPort>): HostPort {
+  if (!r.ok) throw new Error(r.message);
+  return r.value;
 }
 
 interface Queued {
@@ -236,7 +236,7 @@ export class PeerTransport {
 
   /** Starts listening; resolves with the bound address. */
   async start(): Promise<{ host: string; port: number }> {
-    const { host, port } = parseHostPort(this.opts.listen);
+    const { host, port } = hostPortOf(parseListenAddress(this.opts.listen));
     const server = net.createServer((s) => this.accept(s));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -267,9 +267,9 @@ export class PeerTransport {
   /** Adds a peer or changes its address (an open connection to the old address is closed). */
   setPeer(id: NodeId, address: string): void {
     if (id === this.opts.id) return;
-    try {
-      parseHostPort(address);
-    } catch (err) {
+    const parsed = parsePeerAddress(address);
+    if (!parsed.ok) {
+      const err = parsed.message;
       // Never throws into the apply path: a committed address we cannot dial leaves the peer unreachable.
       this.rateLimitedLog(`addr:${id}`, { peer: id, address, err }, 'raft transport: peer address is not host:port; the peer stays unreachable');
       return;
@@ -388,13 +388,9 @@ export class PeerTransport {
 
   private connect(p: PeerLink): void {
     if (this.closed || p.removed || p.state !== 'idle') return;
-    let target: { host: string; port: number };
-    try {
-      target = parseHostPort(p.address);
-    } catch {
-      return; // setPeer never stores such an address; kept for safety
-    }
-    const socket = net.connect(target);
+    const target = parsePeerAddress(p.address);
+    if (!target.ok) return; // setPeer never stores such an address; kept for safety
+    const socket = net.connect(target.value);
     socket.setNoDelay(true);
     p.socket = socket;
     p.state = 'connecting';
