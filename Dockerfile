@@ -2,7 +2,7 @@
 # Config lives at /etc/meshgate/config.yaml (mount your own; the bundled one is
 # deploy/container/config.yaml: listens on 0.0.0.0, drains in 8 s, inside `docker stop`'s 10 s grace);
 # Raft data under /var/lib/meshgate (a VOLUME: keep it across container upgrades).
-#   docker build -t meshgate . && docker run -p 8080:8080 -e MESHGATE_UPSTREAM=http://host.docker.internal:3000 meshgate
+#   docker build -t meshgate . && docker run -p 8080:8080 -e MESHGATE_ADMIN_TOKEN=$(openssl rand -hex 16) -e MESHGATE_UPSTREAM=http://host.docker.internal:3000 meshgate
 # A longer node.drainTimeout needs `docker run --stop-timeout N` (N above it). docs/operations.md.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app

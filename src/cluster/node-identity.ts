@@ -9,9 +9,18 @@ import { firstBootCheck } from './probe.js';
 import type { ConfState, NodeId } from './raft/types.js';
 import type { TransportIdentity } from './transport.js';
 
+/**
+ * How long a peer just removed from the configuration may still reach us: a leader that removes itself
+ * hands leadership over with a TimeoutNow after the removal applies (raft.md R-F5), and its heir must
+ * take that message. Short, so a removed peer holding the secret cannot disturb the group for long.
+ */
+export const REMOVED_GRACE_MS = 3_000;
+
 export class NodeIdentity {
   /** A joiner (or a data dir from before cluster ids) takes the cluster id of the first peer that reaches it. */
   private mayAdopt = false;
+  /** Peers removed from the configuration, with when (performance.now()): admitted for REMOVED_GRACE_MS. */
+  private readonly removedAt = new Map<NodeId, number>();
 
   private constructor(
     private readonly file: ClusterIdentity,
@@ -58,7 +67,9 @@ export class NodeIdentity {
       // raise our term), except while we have none: a joiner must hear from the leader to get one.
       isMember: (peer) => {
         const { voters, learners } = o.confState();
-        return (voters.length === 0 && learners.length === 0) || voters.includes(peer) || learners.includes(peer);
+        if ((voters.length === 0 && learners.length === 0) || voters.includes(peer) || learners.includes(peer)) return true;
+        const removed = this.removedAt.get(peer);
+        return removed !== undefined && performance.now() - removed < REMOVED_GRACE_MS;
       },
       admit: async (peer, clusterId) => {
         if (!this.file.clusterId) {
@@ -74,6 +85,7 @@ export class NodeIdentity {
 
   /** A removed peer is forgotten, so it can be added back under its id once its data is gone. */
   forget(peer: NodeId): void {
+    this.removedAt.set(peer, performance.now());
     this.file.forget(peer).catch((err: unknown) => this.log.warn({ err, peer }, 'raft: could not update the identity file'));
   }
 }

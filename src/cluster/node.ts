@@ -827,10 +827,13 @@ export class RaftNode {
       this.lead = rd.softState.lead;
       this.role = rd.softState.role;
       if (prevRole !== this.role) {
-        this.opts.events?.emit('raft:role', { role: this.role, term: this.term }); // logged by observability/state-log
+        // Logged by observability/state-log from the event; a driver without a bus (tests, tools) logs it itself.
+        if (this.opts.events) this.opts.events.emit('raft:role', { role: this.role, term: this.term });
+        else this.log.info({ role: this.role, term: this.term }, 'raft: role changed');
       }
       if (prevLead !== this.lead) {
-        this.opts.events?.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term }); // logged by observability/state-log
+        if (this.opts.events) this.opts.events.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term });
+        else this.log.info({ leader: this.lead, term: this.term }, 'raft: leader changed');
         for (const lw of [...this.leaderWaiters]) {
           if (lw.check()) {
             clearTimeout(lw.waiter.timer);
@@ -905,9 +908,14 @@ export class RaftNode {
       }
       // Forgotten, so a peer whose data was lost can be added back under its id (identity.ts).
       this.identity.forget(cc.node);
-    } else if (cc.address !== undefined) {
-      this.peers.set(cc.node, cc.address);
-      link(() => this.transport.setPeer(cc.node, cc.address!));
+    } else {
+      // A peer removed and later added back under its id (the wiped-data-dir path of docs/architecture.md
+      // "Cluster identity") replays its own removal first: the add that follows makes it a member again.
+      if (cc.node === this.opts.id) this.removed = false;
+      if (cc.address !== undefined) {
+        this.peers.set(cc.node, cc.address);
+        link(() => this.transport.setPeer(cc.node, cc.address!));
+      }
     }
     const w = this.confWaiters.get(`${cc.kind}:${cc.node}`);
     if (w) {

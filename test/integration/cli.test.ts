@@ -12,9 +12,9 @@ import { tempDir } from '../helpers/meshgate.js';
 
 const MAIN = new URL('../../dist/src/main.js', import.meta.url).pathname;
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -45,9 +45,13 @@ describe('meshgate command line', () => {
     expect(r.stderr).toContain('route names unknown service "wbe"; did you mean "web"?');
   });
 
-  it('the container config passes check', async () => {
-    const r = await run(['check', new URL('../../deploy/container/config.yaml', import.meta.url).pathname]);
+  it('the container config passes check with an admin token, and names the missing token without one', async () => {
+    const file = new URL('../../deploy/container/config.yaml', import.meta.url).pathname;
+    const r = await run(['check', file], { MESHGATE_ADMIN_TOKEN: 't0ken' });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    const missing = await run(['check', file], { MESHGATE_ADMIN_TOKEN: '' });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('node.admin.token is not set');
   });
 });

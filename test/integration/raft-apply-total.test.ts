@@ -5,6 +5,8 @@
  * that are not JSON — is recorded as rejected, the entries after it are applied, and the peer restarts
  * (from its log and from a snapshot taken after the bad entries) with the same state.
  */
+import { logStateChanges } from '../../src/observability/state-log.js';
+import type { Logger } from '../../src/observability/log.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -64,6 +66,10 @@ describe('RaftNode apply is total', () => {
     const bus = new EventBus();
     const seen: unknown[] = [];
     bus.subscribe((ev) => ev.type === 'raft:entry-rejected' && seen.push(ev.data));
+    // The peer's state-change log writes one warn line per refused entry from the same event.
+    const lines: string[] = [];
+    const capture = (level: string) => (_o: unknown, msg?: string) => lines.push(`${level} ${msg ?? ''}`);
+    logStateChanges(bus, { info: capture('info'), warn: capture('warn'), error: capture('error') } as unknown as Logger);
     const metric: string[] = [];
     const a = await start({ events: bus, timings: { entryRejected: (r) => metric.push(r.kind) } });
     await appendBadEntries(a);
@@ -79,6 +85,7 @@ describe('RaftNode apply is total', () => {
     expect(st.rejectedEntries.recent[2]!.reason).toMatch(/unknown field.*tags/);
     expect(st.rejectedEntries.recent[3]!.reason).toMatch(/weight must be an integer in 1\.\.10000/);
     expect(seen).toHaveLength(5);
+    expect(lines.filter((l) => /^warn raft: committed (entry|conf-change) at index \d+ refused and skipped/.test(l))).toHaveLength(5);
     expect(metric).toEqual(['conf-change', 'entry', 'entry', 'entry', 'entry']);
     expect([...(a.membership().get('web')?.keys() ?? [])]).toEqual(['good']);
     // Conf changes still work after a refused one (the core is not left waiting on it), and the driver's

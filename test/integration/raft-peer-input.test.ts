@@ -13,7 +13,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RaftNode } from '../../src/cluster/index.js';
 import { decodeMessage, encodeMessage } from '../../src/cluster/codec.js';
 import type { Message } from '../../src/cluster/raft/types.js';
-import { PeerTransport } from '../../src/cluster/transport.js';
+import { deriveClusterId } from '../../src/cluster/identity.js';
+import { PeerTransport, staticIdentity } from '../../src/cluster/transport.js';
 
 const SECRET = 'peer-input-secret-0123456789';
 let dir: string;
@@ -33,10 +34,14 @@ async function waitFor(cond: () => boolean, what: () => string, timeoutMs = 10_0
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'mg-peer-input-'));
   onFake = () => undefined;
-  fake = new PeerTransport({ id: 'a', listen: '127.0.0.1:0', secret: SECRET, onMessage: (_from, payload) => onFake(decodeMessage(payload)) });
+  // The fake peer presents the cluster id b derives from the bootstrap list (known once a has a port).
+  let clusterId = Buffer.alloc(16);
+  fake = new PeerTransport({ id: 'a', listen: '127.0.0.1:0', secret: SECRET, identity: { ...staticIdentity(), clusterId: () => clusterId }, onMessage: (_from, payload) => onFake(decodeMessage(payload)) });
   const fa = await fake.start();
+  const bootstrap = [{ id: 'a', address: `127.0.0.1:${fa.port}` }, { id: 'b', address: '127.0.0.1:1' }];
+  clusterId = deriveClusterId(bootstrap);
   // An election tick of an hour: b never campaigns on its own, so only the test's messages move it.
-  node = new RaftNode({ id: 'b', listen: '127.0.0.1:0', dataDir: dir, secret: SECRET, tickMs: 3_600_000, bootstrap: [{ id: 'a', address: `127.0.0.1:${fa.port}` }, { id: 'b', address: '127.0.0.1:1' }] });
+  node = new RaftNode({ id: 'b', listen: '127.0.0.1:0', dataDir: dir, secret: SECRET, tickMs: 3_600_000, bootstrap });
   await node.start();
   fake.setPeer('b', `127.0.0.1:${node.listenAddress().port}`);
 });

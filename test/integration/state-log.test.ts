@@ -143,7 +143,10 @@ describe('a log line for every state change', () => {
   });
 
   it('saw every event type on the SSE stream', () => {
-    expect([...new Set(sse.map((e) => e.type))].sort()).toEqual([...LOGGED_EVENTS].sort());
+    // A committed entry that apply refuses cannot be made through the admin API (it refuses such writes
+    // up front); its line is checked where the test writes raw entries: raft-apply-total.test.ts.
+    const expected = LOGGED_EVENTS.filter((t) => t !== 'raft:entry-rejected');
+    expect([...new Set(sse.map((e) => e.type))].sort()).toEqual([...expected].sort());
   });
 
   it('wrote each one as a log line with the same fields, at the expected level', async () => {
