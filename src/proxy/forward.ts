@@ -28,7 +28,7 @@ import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { clientIpOf, clientResponseHeaders, hostProblem, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
 import type { ServiceState } from './service-state.js';
@@ -475,7 +475,7 @@ const LINGER_MS = 2_000;
  * and dropped for up to LINGER_MS (or until the client closes), then destroyed. Node calls
  * `destroySoon()` once the answer is flushed; this socket's copy defers the destroy.
  */
-function lingeringClose(req: IncomingMessage): void {
+export function lingeringClose(req: IncomingMessage): void {
   const sock = req.socket as Socket & { destroySoon?: () => void };
   sock.destroySoon = () => {
     sock.end();
@@ -536,15 +536,9 @@ export function writeLocal(res: ServerResponse, status: number, reason: string, 
   res.end(body);
 }
 
-/** Entry point for one data-plane request; `expectsContinue`: Node left `100 Continue` to us. */
+/** Entry point for one data-plane request that passed `requestProblem` (server.ts); `expectsContinue`:
+ *  Node left `100 Continue` to us. */
 export function forward(deps: ForwarderDeps, req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
-  const bad = hostProblem(req.rawHeaders, req.httpVersionMinor === 1);
-  if (bad !== undefined) {
-    deps.metrics.localResponses.labels('', '400', bad).inc();
-    lingeringClose(req);
-    writeLocal(res, 400, bad, 'bad Host header', requestIdFor(req.headers['x-request-id']), true);
-    return;
-  }
   const table = deps.router.table;
   const url = req.url ?? '/';
   const name = table?.routes.match(req.headers.host, url);
