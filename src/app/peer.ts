@@ -149,6 +149,7 @@ export class Peer {
         sticky: stickyView,
         maxBodyBytes: cfg.node.maxBodySize,
         bodyIdleMs: cfg.node.bodyIdleTimeout,
+        requestBufferBytes: cfg.node.requestBufferSize,
         random: this.random,
       },
       this.upgrades,

@@ -234,6 +234,7 @@ export const configSchema = z.object({
     headersTimeout: duration().default('30s'), // whole request head; NGINX client_header_timeout 60s, HAProxy http-request 10s
     requestTimeout: duration().default('300s'), // whole request incl. body, 0 = off; Node's default; Envoy request_timeout off
     bodyIdleTimeout: duration().default('60s'), // between body reads, 0 = off; NGINX client_body_timeout 60s
+    requestBufferSize: size.default('16KiB'), // bodies up to it read whole before routing, 0 = off; NGINX client_body_buffer_size 16k (64-bit)
     keepAliveTimeout: duration().default('65s'), // idle client connection; NGINX keepalive_timeout 75s
     maxHeadersCount: z.number().int().min(1).max(10_000).default(100), // more → 431; Envoy max_headers_count 100
     maxConnections: z.number().int().min(1).default(10_000), // open client connections; HAProxy maxconn

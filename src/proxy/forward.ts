@@ -16,8 +16,10 @@
  *   its final status without the client ever sending the body.
  * - A failure the client caused (body over the limit, body stalled, client gone, its stream erroring) is
  *   never charged to the upstream: no outlier result, no connect-error metric, no latency sample.
+ * - Request buffering (`node.requestBufferSize`): a body up to that size is read whole before routing,
+ *   so a slow client never holds an upstream connection; larger bodies stream.
  * - Retries (DESIGN.md §6) go to an upstream not yet tried, only while no byte of the body has been
- *   read (so it can still be sent whole), only for the configured causes, and only within the
+ *   read or the body was read whole (so it can still be sent whole), only for the configured causes, and only within the
  *   service's retry budget. Non-idempotent methods are retried only when the request never reached an
  *   upstream (connect failure).
  * - A client that goes away aborts the upstream request (AbortSignal into undici).
@@ -28,7 +30,7 @@ import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { clientIpOf, clientResponseHeaders, hostProblem, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
 import type { ServiceState } from './service-state.js';
@@ -48,6 +50,8 @@ export interface ForwarderDeps {
   readonly maxBodyBytes: number;
   /** `node.bodyIdleTimeout` (ms; 0 disables): longest wait for the client's next body bytes. */
   readonly bodyIdleMs: number;
+  /** `node.requestBufferSize` (bytes; 0 disables): bodies up to this are read whole before an upstream is picked. */
+  readonly requestBufferBytes: number;
   readonly random: () => number;
   /** True while the peer drains: responses carry `Connection: close`. */
   readonly isDraining: () => boolean;
@@ -127,6 +131,20 @@ class Exchange implements BodyOwner {
   start(): void {
     this.state.budget.onRequestStart();
     this.res.once('close', () => this.onClientClose());
+    // Request buffering: a small body (or a chunked one, until it outgrows the buffer) is read before an
+    // upstream is picked, so a client trickling it holds no upstream connection. Not with
+    // `Expect: 100-continue`: that client sends nothing until an upstream is there (see onConnect).
+    const limit = this.deps.requestBufferBytes;
+    const body = this.body;
+    if (body !== undefined && limit > 0 && !this.awaitingContinue) {
+      const cl = this.req.headers['content-length'];
+      if (cl === undefined || Number(cl) <= limit) return body.prebuffer(limit, () => this.done || this.route());
+    }
+    this.route();
+  }
+
+  /** Sticky pin or the balancer's pick, then the first attempt. */
+  private route(): void {
     if (this.svc.cfg.sticky && this.deps.sticky) {
       this.deps.sticky.resolve(this).then(
         (r) => {
@@ -212,7 +230,8 @@ class Exchange implements BodyOwner {
         path: this.req.url ?? '/',
         headers,
         // undici takes an async iterable body (client-h1 writeIterable); its 6.x typings leave it out.
-        body: (this.body ?? null) as Dispatcher.DispatchOptions['body'],
+        // A body read whole (request buffering) goes as one Buffer, which a retry can send again.
+        body: (this.body?.whole ?? this.body ?? null) as Dispatcher.DispatchOptions['body'],
         headersTimeout: svc.cfg.timeouts.response,
         bodyTimeout: svc.cfg.timeouts.idle,
       },
@@ -475,7 +494,7 @@ const LINGER_MS = 2_000;
  * and dropped for up to LINGER_MS (or until the client closes), then destroyed. Node calls
  * `destroySoon()` once the answer is flushed; this socket's copy defers the destroy.
  */
-function lingeringClose(req: IncomingMessage): void {
+export function lingeringClose(req: IncomingMessage): void {
   const sock = req.socket as Socket & { destroySoon?: () => void };
   sock.destroySoon = () => {
     sock.end();
@@ -536,15 +555,9 @@ export function writeLocal(res: ServerResponse, status: number, reason: string, 
   res.end(body);
 }
 
-/** Entry point for one data-plane request; `expectsContinue`: Node left `100 Continue` to us. */
+/** Entry point for one data-plane request that passed `requestProblem` (server.ts); `expectsContinue`:
+ *  Node left `100 Continue` to us. */
 export function forward(deps: ForwarderDeps, req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
-  const bad = hostProblem(req.rawHeaders, req.httpVersionMinor === 1);
-  if (bad !== undefined) {
-    deps.metrics.localResponses.labels('', '400', bad).inc();
-    lingeringClose(req);
-    writeLocal(res, 400, bad, 'bad Host header', requestIdFor(req.headers['x-request-id']), true);
-    return;
-  }
   const table = deps.router.table;
   const url = req.url ?? '/';
   const name = table?.routes.match(req.headers.host, url);

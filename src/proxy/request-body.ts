@@ -12,8 +12,16 @@
  * - the body idle timeout (`node.bodyIdleTimeout`): time spent waiting for the *client* to send the next
  *   bytes — not time waiting for the upstream to drain (that is backpressure, not the client's fault)
  *   → `onIdleTimeout`.
- * `started` says whether any byte has left the client's stream: until then a failed attempt may be
- * retried on another upstream with the body intact.
+ * `started` says whether any byte has left the client's stream and is not held whole here: until then
+ * a failed attempt may be retried on another upstream with the body intact.
+ *
+ * Request buffering (`node.requestBufferSize`, NGINX proxy_request_buffering / client_body_buffer_size):
+ * `prebuffer(limit, ready)` reads a small body into memory *before* an upstream is picked, so a client
+ * that trickles it never holds an upstream connection. `ready` is called once, when the body ended
+ * (`whole` is then the complete body: a Buffer undici can send, and send again on a retry), grew past
+ * `limit` (what was read is queued as the first chunk and the rest streams as usual), or the client's
+ * stream failed (the first read reports it). The same 'data' listener reads in both modes; the size
+ * limit and the idle timeout apply while buffering too (buffering is waiting on the client).
  */
 import type { IncomingMessage } from 'node:http';
 
@@ -27,7 +35,12 @@ export const BODY_DETACHED = Object.assign(new Error('request body detached'), {
 
 export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
   bytes = 0;
-  started = false;
+  /** The complete body, when prebuffer read all of it. */
+  whole: Buffer | undefined;
+  /** While prebuffering: the chunks so far, the size past which streaming takes over, and its callback. */
+  private buffered: Buffer[] | undefined;
+  private bufferLimit = 0;
+  private ready: (() => void) | undefined;
   private queued: Buffer | undefined;
   private ended = false;
   private failed: Error | undefined;
@@ -45,6 +58,20 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
     private readonly maxBytes: number,
     private readonly idleMs: number,
   ) {}
+
+  /** Some of the body has left the client's stream and is not held whole (a retry could not resend it). */
+  get started(): boolean {
+    return this.listening && this.whole === undefined;
+  }
+
+  /** Reads up to `limit` bytes before any upstream is involved; `ready` once (see the file comment). */
+  prebuffer(limit: number, ready: () => void): void {
+    this.buffered = [];
+    this.bufferLimit = limit;
+    this.ready = ready;
+    this.lastDataMs = performance.now();
+    this.listen();
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     this.listen();
@@ -86,6 +113,8 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
       this.req.off('error', this.onError);
     }
     this.queued = undefined;
+    this.buffered = undefined;
+    this.ready = undefined;
     // Reading the rest and dropping it keeps the connection usable (Node's own _dump does the same).
     if (discard) this.req.resume();
   }
@@ -93,7 +122,6 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
-    this.started = true;
     this.req.on('data', this.onData);
     this.req.on('end', this.onEnd);
     this.req.on('error', this.onError);
@@ -107,6 +135,15 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
       this.detach(false);
       this.owner.onTooLarge();
       return;
+    }
+    const buffered = this.buffered;
+    if (buffered !== undefined) {
+      buffered.push(chunk);
+      if (this.bytes <= this.bufferLimit) return;
+      // Past the buffer size: what was read becomes the first chunk, the rest streams.
+      this.queued = buffered.length === 1 ? chunk : Buffer.concat(buffered, this.bytes);
+      this.req.pause();
+      return this.endBuffering();
     }
     const w = this.waiting;
     if (w !== undefined) {
@@ -122,6 +159,11 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
   private readonly onEnd = (): void => {
     this.ended = true;
     this.clearTimer();
+    const buffered = this.buffered;
+    if (buffered !== undefined) {
+      this.whole = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered, this.bytes);
+      return this.endBuffering();
+    }
     const w = this.waiting;
     if (w !== undefined && this.queued === undefined) {
       this.waiting = undefined;
@@ -133,6 +175,11 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
     this.failed = err;
     this.failedWith = err;
     this.clearTimer();
+    if (this.buffered !== undefined) {
+      // The (partial) body is dropped; the first read rejects with `err`, as when streaming.
+      this.buffered = undefined;
+      return this.endBuffering();
+    }
     const w = this.waiting;
     this.waiting = undefined;
     w?.reject(err);
@@ -142,7 +189,7 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
   private readonly onTimer = (): void => {
     this.timer = undefined;
     if (this.ended || this.failed) return;
-    const idle = this.waiting === undefined ? 0 : performance.now() - this.lastDataMs;
+    const idle = this.waiting === undefined && this.buffered === undefined ? 0 : performance.now() - this.lastDataMs;
     if (idle >= this.idleMs) {
       this.detach(false);
       this.owner.onIdleTimeout();
@@ -150,6 +197,13 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
     }
     this.timer = setTimeout(this.onTimer, this.idleMs - idle);
   };
+
+  private endBuffering(): void {
+    this.buffered = undefined;
+    const ready = this.ready;
+    this.ready = undefined;
+    ready?.();
+  }
 
   private clearTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);

@@ -5,7 +5,8 @@
  * refuses a request with both Content-Length and Transfer-Encoding (RFC 9112 §6.1, request smuggling)
  * and headers over `maxHeaderSize`; `clientError` answers them 400 / 431 (and 408 for the headers and
  * whole-request timeouts) with `x-meshgate-reason`, and closes the connection. More header lines than
- * `maxHeadersCount` → 431 too (Node would otherwise drop the ones past its limit without a word).
+ * `maxHeadersCount` → 431 and a bad Host → 400 (requestProblem, request-checks.ts: the Upgrade path
+ * runs the same checks).
  *
  * Client limits (docs/config.md "Client connections"): headersTimeout and requestTimeout are Node's
  * own (checked every `connectionsCheckingInterval`, set to a tenth of the shorter one so they fire
@@ -13,14 +14,16 @@
  * maxConnections is Node's `server.maxConnections` (a connection past it is closed at accept).
  *
  * Drain (SIGTERM): stop accepting, close idle keep-alive connections, answer in-flight requests with
- * `Connection: close`, and after `drainTimeoutMs` destroy whatever is left.
+ * `Connection: close`, refuse new upgrades (503 `shutting-down`), and after `drainTimeoutMs` destroy
+ * whatever is left.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { forward, writeLocal, type ForwarderDeps } from './forward.js';
+import { forward, lingeringClose, writeLocal, type ForwarderDeps } from './forward.js';
 import { requestIdFor } from './headers.js';
+import { requestProblem, type RequestLimits } from './request-checks.js';
 import type { UpgradeProxy } from './upgrade.js';
 
 export interface DataPlaneOptions {
@@ -69,7 +72,7 @@ export class DataPlane {
         headersTimeout: opts.headersTimeoutMs,
         requestTimeout: opts.requestTimeoutMs,
         connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(shortest / 10))),
-        // Host is checked by the forwarder (hostProblem), which answers with a reason.
+        // Host is checked by requestProblem (request-checks.ts, both paths), which answers with a reason.
         requireHostHeader: false,
         noDelay: true,
       },
@@ -77,7 +80,7 @@ export class DataPlane {
     );
     // One more than allowed, so a request past the limit is seen (and refused) rather than cut short.
     this.server.maxHeadersCount = opts.maxHeadersCount + 1;
-    this.maxHeadersCount = opts.maxHeadersCount;
+    this.limits = { maxHeadersCount: opts.maxHeadersCount };
     this.server.maxConnections = opts.maxConnections;
     this.server.on('drop', () => this.metrics.localResponses.labels('', '0', 'max-connections').inc());
     // `Expect: 100-continue`: the forwarder writes 100 once an upstream is there (forward.ts).
@@ -86,18 +89,21 @@ export class DataPlane {
       this.metrics.localResponses.labels('', '417', 'expectation-failed').inc();
       writeLocal(res, 417, 'expectation-failed', 'only 100-continue is supported', requestIdFor(req.headers['x-request-id']), true);
     });
-    this.server.on('upgrade', (req, socket, head) => this.upgrades.handle(req, socket, head));
+    this.server.on('upgrade', (req, socket, head) => this.upgrades.handle(req, socket, head, this.limits));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
-  private readonly maxHeadersCount: number;
+  private readonly limits: RequestLimits;
 
   private onRequest(full: ForwarderDeps, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     this.inFlight++;
     res.once('close', () => this.inFlight--);
-    if (req.rawHeaders.length > this.maxHeadersCount * 2) {
-      this.metrics.localResponses.labels('', '431', 'too-many-headers').inc();
-      writeLocal(res, 431, 'too-many-headers', `more than ${this.maxHeadersCount} header lines`, requestIdFor(undefined), true);
+    const bad = requestProblem(req, this.limits);
+    if (bad !== undefined) {
+      this.metrics.localResponses.labels('', String(bad.status), bad.reason).inc();
+      // The body (if any) is not read: the connection closes after the answer.
+      lingeringClose(req);
+      writeLocal(res, bad.status, bad.reason, bad.text, requestIdFor(req.headers['x-request-id']), true);
       return;
     }
     forward(full, req, res, expectsContinue);
@@ -140,6 +146,7 @@ export class DataPlane {
   /** Stop accepting, let in-flight requests finish up to `timeoutMs`, then cut the rest. */
   async drain(timeoutMs: number): Promise<{ forced: boolean }> {
     this.draining = true;
+    this.upgrades.refuseNew();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;

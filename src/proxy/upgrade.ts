@@ -3,7 +3,8 @@
  * any request, then relayed as a byte tunnel. This file is the entry (route, refuse, track for
  * shutdown); each request's journey is an UpgradeExchange (upgrade-exchange.ts).
  *
- * One request's path: route (404) → refuse a body (400) → sticky pin (the HTTP path's StickyView) or
+ * One request's path: the HTTP path's checks (requestProblem: 431 too many header lines, 400 bad
+ * Host) → route (404) → refuse a body (400) → sticky pin (the HTTP path's StickyView) or
  * the balancer's pick (503) → circuit breaker (503) → handshake with the upstream (upgrade-handshake:
  * connect timeout → 502, handshake timeout → 504) → the upstream's 101 relayed and the sockets piped
  * (upgrade-tunnel), or its non-101 answer relayed as a normal response (upgrade-wire).
@@ -30,6 +31,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { requestIdFor } from './headers.js';
+import { requestProblem, type RequestLimits } from './request-checks.js';
 import { UpgradeExchange, type UpgradeDeps } from './upgrade-exchange.js';
 import { writeLocalRaw } from './upgrade-wire.js';
 
@@ -42,9 +44,11 @@ export class UpgradeProxy {
 
   constructor(private readonly deps: UpgradeDeps) {}
 
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer, limits: RequestLimits): void {
     socket.on('error', noop); // node:http removed its own listener before handing the socket over
     const requestId = requestIdFor(req.headers['x-request-id']);
+    const bad = requestProblem(req, limits);
+    if (bad !== undefined) return this.refuse(socket, req, '', bad.status, bad.reason, bad.text, requestId);
     const url = req.url ?? '/';
     const table = this.deps.router.table;
     const name = table?.routes.match(req.headers.host, url);
@@ -72,6 +76,12 @@ export class UpgradeProxy {
   /** Open tunnels (upgraded connections). */
   get openCount(): number {
     return this.tunnels;
+  }
+
+  /** Drain has begun (SIGTERM): new upgrades are answered 503 `shutting-down` — a tunnel opened now
+   *  would only be cut at the drain's end — while those already open keep running until closeAll. */
+  refuseNew(): void {
+    this.closing = true;
   }
 
   /** Shutdown: refuse new upgrades, stop handshakes under way, close every tunnel. */

@@ -149,6 +149,35 @@ describe('answers on the Upgrade path', () => {
     expect(rig.peer.proc.exitCode).toBeNull();
   });
 
+  describe('the HTTP path\'s request checks (requestProblem), on a raw upgrade', () => {
+    const wsLines = (): string[] => upgradeRequest('/checks/echo').split('\r\n').filter((l) => l !== '' && !/^host:/i.test(l));
+    const withHost = (hostLines: string[], extra: string[] = []): string => {
+      const [start, ...rest] = wsLines();
+      return `${[start!, ...hostLines, ...rest, ...extra].join('\r\n')}\r\n\r\n`;
+    };
+    const cases: Array<[string, string, number, string]> = [
+      ['a duplicated Host', withHost(['Host: ws.test', 'Host: ws.test']), 400, 'duplicate-host'],
+      ['Host: a/b@c', withHost(['Host: a/b@c']), 400, 'invalid-host'],
+      ['no Host at all', withHost([]), 400, 'missing-host'],
+      // The limit is node.maxHeadersCount (default 100); the request has 5 lines of its own.
+      ['101+ header lines', withHost(['Host: ws.test'], Array.from({ length: 100 }, (_, i) => `X-Filler-${i}: ${i}`)), 431, 'too-many-headers'],
+    ];
+    for (const [what, request, status, reason] of cases) {
+      it(`${what}: ${status} ${reason}, nothing upstream, the peer still serving`, async () => {
+        const before = rig.a.seen.length + rig.b.seen.length;
+        const res = await exchange(rig.dataPort, request);
+        expect(res.status).toBe(status);
+        expect(header(res, 'x-meshgate-reason')).toBe(reason);
+        expect(res.closed).toBe(true);
+        const ok = await exchange(rig.dataPort, upgradeRequest('/checks/echo'));
+        expect(ok.status).toBe(101);
+        // The good upgrade reached the backend; the refused one never did.
+        expect(rig.a.seen.length + rig.b.seen.length).toBe(before + 1);
+        expect(rig.a.seen.at(-1)!.url).toBe('/checks/echo');
+      });
+    }
+  });
+
   it('leaves no in-flight slot behind after all of the above', async () => {
     await waitFor(() => nothingInFlight(rig.peer), 5_000, () => 'in-flight not released');
     expect(rig.peer.proc.exitCode).toBeNull();

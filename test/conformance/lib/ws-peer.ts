@@ -50,7 +50,7 @@ async function startBlackhole(): Promise<{ port: number; proc: ChildProcess }> {
   return { port: Number(chunk.toString().trim()), proc };
 }
 
-export async function startWsRig(opts: { accessLog?: boolean; cluster?: boolean } = {}): Promise<WsRig> {
+export async function startWsRig(opts: { accessLog?: boolean; cluster?: boolean; drainTimeout?: string } = {}): Promise<WsRig> {
   const [a, b, dead, blackhole, dataPort, adminPort, raftPort] = await Promise.all([startWsBackend('a'), startWsBackend('b'), deadPort(), startBlackhole(), freePort(), freePort(), freePort()]);
   const dir = tempDir('meshgate-ws-');
   const cluster = opts.cluster
@@ -66,7 +66,7 @@ node:
   listen: 127.0.0.1:${dataPort}
   admin: { listen: 127.0.0.1:${adminPort} }
   accessLog: ${opts.accessLog ?? true}
-  drainTimeout: 1s
+  drainTimeout: ${opts.drainTimeout ?? '1s'}
 ${cluster}
 routes:
   - { match: { pathPrefix: /dead }, service: dead }
