@@ -2,7 +2,10 @@
  * A recording HTTP backend for the conformance suite: every request is kept as what arrived
  * (method, url, raw header list, body byte count and sha256), and answered by the path:
  *   /status/N      status N (204 and 304 with no body), body `status N` otherwise
- *   /early/N       status N at once, without reading the body (an upstream that refuses uploads)
+ *   /early/N       status N at once, before reading the body (an upstream that refuses uploads); it then
+ *                  reads and drops the body, as NGINX's lingering close does — a server that closes on
+ *                  an unread body makes the kernel reset the connection, and a reset can destroy the
+ *                  answer in the proxy's receive buffer before it is read (no proxy can relay that)
  *   anything else  200 with a JSON summary of what was received (bytes, sha256)
  * A test compares the record with what its client sent.
  */
@@ -43,8 +46,9 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
     const url = req.url ?? '/';
     const early = /\/early\/(\d{3})/.exec(url);
     if (early) {
-      res.writeHead(Number(early[1]), { 'content-type': 'text/plain', connection: 'close' });
+      res.writeHead(Number(early[1]), { 'content-type': 'text/plain' });
       res.end('refused early\n');
+      req.resume();
       return;
     }
     const h = createHash('sha256');
