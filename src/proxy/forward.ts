@@ -31,6 +31,7 @@ import type { Dispatcher } from 'undici';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { admitAttempt, pickUpstream } from './attempt-admission.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
 import type { ServiceState } from './service-state.js';
@@ -183,35 +184,17 @@ class Exchange implements BodyOwner {
 
   /** The balancer's pick for this request (also used by sticky for new and moved pins). */
   pick(): string | undefined {
-    const svc = this.svc;
-    const key = this.hashKey();
-    if (svc.hashOn !== undefined && key === undefined) this.deps.metrics.hashFallbacks.labels(svc.name).inc();
-    return svc.balancer.pick({ hashKey: key, attempt: this.attempt, exclude: this.tried, load: svc.load, totalInFlight: this.state.inFlight, nowMs: Date.now(), random: this.deps.random });
+    return pickUpstream({ svc: this.svc, state: this.state, metrics: this.deps.metrics, random: this.deps.random, attempt: this.attempt, tried: this.tried, hashKey: this.hashKey() });
   }
 
   private send(): void {
     // A retry scheduled while the client went away (or was already answered) is not sent.
     if (this.done) return;
     const svc = this.svc;
-    let id: string | undefined;
-    if (this.pinnedUpstream !== undefined && this.attempt === 0) id = this.pinnedUpstream;
-    else id = this.pick();
-    const rt = id === undefined ? undefined : svc.upstreams.get(id);
-    if (rt === undefined) {
-      if (this.attempt > 0) return this.local(502, 'upstreams-exhausted', 'no upstream answered');
-      return this.local(503, 'no-healthy-upstream', 'no healthy upstream');
-    }
-    const refused = this.state.breaker.tryAcquire(rt.spec.id);
-    if (refused !== undefined) {
-      this.deps.metrics.breakerRejections.labels(svc.name, refused).inc();
-      return this.local(503, 'circuit-open', `upstream ${rt.spec.id} at max in-flight`);
-    }
-    const pendingRefused = this.state.breaker.tryAcquirePending();
-    if (pendingRefused !== undefined) {
-      this.state.breaker.release(rt.spec.id);
-      this.deps.metrics.breakerRejections.labels(svc.name, pendingRefused).inc();
-      return this.local(503, 'circuit-open', `service ${svc.name} at max pending`);
-    }
+    const id = this.pinnedUpstream !== undefined && this.attempt === 0 ? this.pinnedUpstream : this.pick();
+    const admitted = admitAttempt(svc, this.state, this.deps.metrics, id, this.attempt);
+    if (!admitted.ok) return this.local(admitted.status, admitted.reason, admitted.text);
+    const rt = admitted.upstream;
     this.upstream = rt;
     this.state.inFlight++;
     rt.inFlight++;

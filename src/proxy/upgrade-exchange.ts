@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { clientIpOf, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { admitAttempt, pickUpstream } from './attempt-admission.js';
 import { hashKeyOf } from './forward.js';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -96,31 +97,17 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
   /** The balancer's pick (also what sticky uses for new and moved pins). */
   pick(): string | undefined {
     const svc = this.svc;
-    const key = svc.hashOn === undefined ? undefined : hashKeyOf(svc.hashOn, this.req, this.clientIp);
-    if (svc.hashOn !== undefined && key === undefined) this.deps.metrics.hashFallbacks.labels(svc.name).inc();
-    return svc.balancer.pick({ hashKey: key, attempt: this.attempt, exclude: this.tried, load: svc.load, totalInFlight: this.state.inFlight, nowMs: Date.now(), random: this.deps.random });
+    const hashKey = svc.hashOn === undefined ? undefined : hashKeyOf(svc.hashOn, this.req, this.clientIp);
+    return pickUpstream({ svc, state: this.state, metrics: this.deps.metrics, random: this.deps.random, attempt: this.attempt, tried: this.tried, hashKey });
   }
 
   private connect(): void {
     if (this.phase === 'done') return;
     const svc = this.svc;
     const id = this.pinnedUpstream !== undefined && this.attempt === 0 ? this.pinnedUpstream : this.pick();
-    const rt = id === undefined ? undefined : svc.upstreams.get(id);
-    if (rt === undefined) {
-      if (this.attempt > 0) return this.local(502, 'upstreams-exhausted', 'no upstream answered');
-      return this.local(503, 'no-healthy-upstream', 'no healthy upstream');
-    }
-    const refused = this.state.breaker.tryAcquire(rt.spec.id);
-    if (refused !== undefined) {
-      this.deps.metrics.breakerRejections.labels(svc.name, refused).inc();
-      return this.local(503, 'circuit-open', `upstream ${rt.spec.id} at max in-flight`);
-    }
-    const pendingRefused = this.state.breaker.tryAcquirePending();
-    if (pendingRefused !== undefined) {
-      this.state.breaker.release(rt.spec.id);
-      this.deps.metrics.breakerRejections.labels(svc.name, pendingRefused).inc();
-      return this.local(503, 'circuit-open', `service ${svc.name} at max pending`);
-    }
+    const admitted = admitAttempt(svc, this.state, this.deps.metrics, id, this.attempt);
+    if (!admitted.ok) return this.local(admitted.status, admitted.reason, admitted.text);
+    const rt = admitted.upstream;
     this.upstream = rt;
     this.slot = rt;
     this.pending = true;

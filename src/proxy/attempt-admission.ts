@@ -1,0 +1,56 @@
+/**
+ * How an attempt of either request path (HTTP in forward.ts, Upgrade in upgrade-exchange.ts) gets its
+ * upstream: the balancer's pick (or the sticky pin), then a slot of the upstream's and the service's
+ * circuit breakers. One definition, so the two paths cannot drift apart in what they count or answer.
+ */
+import type { Metrics } from '../observability/metrics.js';
+import type { ServiceRoute } from './routing.js';
+import type { ServiceState } from './service-state.js';
+import type { UpstreamRuntime } from './upstream-runtime.js';
+
+export interface PickArgs {
+  readonly svc: ServiceRoute;
+  readonly state: ServiceState;
+  readonly metrics: Metrics;
+  readonly random: () => number;
+  readonly attempt: number;
+  readonly tried: ReadonlySet<string> | undefined;
+  /** From the service's `hashOn`; undefined when the request does not carry it (counted as a fallback). */
+  readonly hashKey: string | undefined;
+}
+
+/** The balancer's pick for one attempt (also what sticky uses for new and moved pins). */
+export function pickUpstream(a: PickArgs): string | undefined {
+  const svc = a.svc;
+  if (svc.hashOn !== undefined && a.hashKey === undefined) a.metrics.hashFallbacks.labels(svc.name).inc();
+  return svc.balancer.pick({ hashKey: a.hashKey, attempt: a.attempt, exclude: a.tried, load: svc.load, totalInFlight: a.state.inFlight, nowMs: Date.now(), random: a.random });
+}
+
+export type Admission =
+  | { readonly ok: true; readonly upstream: UpstreamRuntime }
+  | { readonly ok: false; readonly status: 502 | 503; readonly reason: string; readonly text: string };
+
+/**
+ * Takes the breaker slots for upstream `id` (undefined: nothing eligible). On success the caller owns
+ * one upstream slot and one pending slot and must release both; on refusal it owns nothing.
+ */
+export function admitAttempt(svc: ServiceRoute, state: ServiceState, metrics: Metrics, id: string | undefined, attempt: number): Admission {
+  const rt = id === undefined ? undefined : svc.upstreams.get(id);
+  if (rt === undefined) {
+    return attempt > 0
+      ? { ok: false, status: 502, reason: 'upstreams-exhausted', text: 'no upstream answered' }
+      : { ok: false, status: 503, reason: 'no-healthy-upstream', text: 'no healthy upstream' };
+  }
+  const refused = state.breaker.tryAcquire(rt.spec.id);
+  if (refused !== undefined) {
+    metrics.breakerRejections.labels(svc.name, refused).inc();
+    return { ok: false, status: 503, reason: 'circuit-open', text: `upstream ${rt.spec.id} at max in-flight` };
+  }
+  const pendingRefused = state.breaker.tryAcquirePending();
+  if (pendingRefused !== undefined) {
+    state.breaker.release(rt.spec.id);
+    metrics.breakerRejections.labels(svc.name, pendingRefused).inc();
+    return { ok: false, status: 503, reason: 'circuit-open', text: `service ${svc.name} at max pending` };
+  }
+  return { ok: true, upstream: rt };
+}
