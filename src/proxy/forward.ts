@@ -36,7 +36,7 @@ import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
 import type { ServiceState } from './service-state.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
-import type { StickyView } from './sticky-view.js';
+import { resolvePin, type Pin, type StickyView } from './sticky-view.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -147,24 +147,17 @@ class Exchange implements BodyOwner {
   /** Sticky pin or the balancer's pick, then the first attempt. */
   private route(): void {
     if (this.svc.cfg.sticky && this.deps.sticky) {
-      this.deps.sticky.resolve(this).then(
-        (r) => {
-          if (this.done) return;
-          if (r.kind === 'reject') return this.local(503, 'sticky-store-down', 'session store unavailable');
-          if (r.kind === 'none') return this.local(503, 'no-healthy-upstream', 'no healthy upstream');
-          this.fence = r.fence;
-          this.pinnedUpstream = r.upstream;
-          this.setCookie = r.setCookie;
-          this.sessionHeader = r.sessionHeader;
-          this.send();
-        },
-        (err: Error) => {
-          this.deps.log.error({ err, service: this.svc.name }, 'sticky resolve failed');
-          if (!this.done) this.local(503, 'sticky-error', 'session routing failed');
-        },
-      );
+      resolvePin(this.deps.sticky, this, this.deps.log, () => !this.done, (p) => this.sendPinned(p), (status, reason, text) => this.local(status, reason, text));
       return;
     }
+    this.send();
+  }
+
+  private sendPinned(p: Pin): void {
+    this.fence = p.fence;
+    this.pinnedUpstream = p.upstream;
+    this.setCookie = p.setCookie;
+    this.sessionHeader = p.sessionHeader;
     this.send();
   }
 

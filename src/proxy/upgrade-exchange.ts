@@ -12,7 +12,7 @@ import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CallResult, Router, ServiceRoute } from './routing.js';
 import type { ServiceState } from './service-state.js';
-import type { StickyRequest, StickyView } from './sticky-view.js';
+import { resolvePin, type StickyRequest, type StickyView } from './sticky-view.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
 import { dialFor, UpstreamHandshake, type HandshakeFailure, type HandshakeHandler } from './upgrade-handshake.js';
 import { Tunnel, type TunnelEnd } from './upgrade-tunnel.js';
@@ -76,22 +76,13 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     this.client.on('error', () => this.onClientGone());
     this.client.once('close', () => this.onClientGone());
     if (!(this.svc.cfg.sticky && this.deps.sticky)) return this.connect();
-    this.deps.sticky.resolve(this).then(
-      (r) => {
-        if (this.phase !== 'routing') return;
-        if (r.kind === 'reject') return this.local(503, 'sticky-store-down', 'session store unavailable');
-        if (r.kind === 'none') return this.local(503, 'no-healthy-upstream', 'no healthy upstream');
-        this.fence = r.fence;
-        this.pinnedUpstream = r.upstream;
-        this.setCookie = r.setCookie;
-        this.sessionHeader = r.sessionHeader;
-        this.connect();
-      },
-      (err: Error) => {
-        this.deps.log.error({ err, service: this.svc.name }, 'sticky resolve failed');
-        if (this.phase === 'routing') this.local(503, 'sticky-error', 'session routing failed');
-      },
-    );
+    resolvePin(this.deps.sticky, this, this.deps.log, () => this.phase === 'routing', (p) => {
+      this.fence = p.fence;
+      this.pinnedUpstream = p.upstream;
+      this.setCookie = p.setCookie;
+      this.sessionHeader = p.sessionHeader;
+      this.connect();
+    }, (status, reason, text) => this.local(status, reason, text));
   }
 
   /** The balancer's pick (also what sticky uses for new and moved pins). */
