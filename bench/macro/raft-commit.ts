@@ -29,7 +29,7 @@ let seq = 0;
 /** A put-upstream command whose JSON entry is about 256 bytes (R-H: 256-byte commands). */
 function command(): MembershipCommand {
   seq++;
-  return { op: 'put-upstream', service: 'bench', id: `u${seq % 500}`, url: `http://10.0.${(seq >> 8) & 255}.${seq & 255}:8080/${'p'.repeat(120)}`, weight: 1 + (seq % 7), clientId: 'bench', seq };
+  return { op: 'put-upstream', service: 'bench', id: `u${seq % 500}`, url: `http://${'p'.repeat(60)}.${'p'.repeat(60)}.h${seq}.example:8080`, weight: 1 + (seq % 7), clientId: 'bench', seq };
 }
 
 export async function run(ctx: BenchContext): Promise<MacroResult> {
