@@ -54,3 +54,16 @@ export function admitAttempt(svc: ServiceRoute, state: ServiceState, metrics: Me
   }
   return { ok: true, upstream: rt };
 }
+
+/**
+ * A slot of the service's retry budget for the next attempt (Envoy's retry budget), counted as
+ * `started` or `budget-exhausted`. The caller holds the slot until that attempt ends.
+ */
+export function takeRetrySlot(state: ServiceState, metrics: Metrics, service: string): boolean {
+  if (!state.budget.tryStartRetry()) {
+    metrics.retries.labels(service, 'budget-exhausted').inc();
+    return false;
+  }
+  metrics.retries.labels(service, 'started').inc();
+  return true;
+}

@@ -31,7 +31,7 @@ import type { Dispatcher } from 'undici';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
-import { admitAttempt, pickUpstream } from './attempt-admission.js';
+import { admitAttempt, pickUpstream, takeRetrySlot } from './attempt-admission.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
 import type { ServiceState } from './service-state.js';
@@ -375,14 +375,10 @@ class Exchange implements BodyOwner {
 
   /** Takes a retry-budget slot for the next attempt (held until that attempt ends). */
   private startRetry(): boolean {
-    if (!this.state.budget.tryStartRetry()) {
-      this.deps.metrics.retries.labels(this.svc.name, 'budget-exhausted').inc();
-      return false;
-    }
+    if (!takeRetrySlot(this.state, this.deps.metrics, this.svc.name)) return false;
     this.holdsRetrySlot = true;
     (this.tried ??= new Set()).add(this.upstream!.spec.id);
     this.attempt++;
-    this.deps.metrics.retries.labels(this.svc.name, 'started').inc();
     return true;
   }
 

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { clientIpOf, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { admitAttempt, pickUpstream } from './attempt-admission.js';
+import { admitAttempt, pickUpstream, takeRetrySlot } from './attempt-admission.js';
 import { hashKeyOf } from './forward.js';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -244,14 +244,10 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
   private startRetry(): boolean {
     const policy = this.svc.cfg.retries;
     if (this.attempt >= policy.attempts || !policy.on.includes('connect-failure')) return false;
-    if (!this.state.budget.tryStartRetry()) {
-      this.deps.metrics.retries.labels(this.svc.name, 'budget-exhausted').inc();
-      return false;
-    }
+    if (!takeRetrySlot(this.state, this.deps.metrics, this.svc.name)) return false;
     this.retrySlot = true;
     (this.tried ??= new Set()).add(this.upstream!.spec.id);
     this.attempt++;
-    this.deps.metrics.retries.labels(this.svc.name, 'started').inc();
     return true;
   }
 
