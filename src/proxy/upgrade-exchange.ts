@@ -7,12 +7,10 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { clientIpOf, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { admitAttempt, pickUpstream, takeRetrySlot } from './attempt-admission.js';
-import { hashKeyOf } from './forward.js';
-import type { AccessLog, Logger } from '../observability/log.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { CallResult, Router, ServiceRoute } from './routing.js';
+import { hashKeyOf, type ForwarderDeps } from './forward.js';
+import type { CallResult, ServiceRoute } from './routing.js';
 import type { ServiceState } from './service-state.js';
-import { resolvePin, type StickyRequest, type StickyView } from './sticky-view.js';
+import { resolvePin, type StickyRequest } from './sticky-view.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
 import { dialFor, UpstreamHandshake, type HandshakeFailure, type HandshakeHandler } from './upgrade-handshake.js';
 import { Tunnel, type TunnelEnd } from './upgrade-tunnel.js';
@@ -20,16 +18,8 @@ import { relayResponse, write101, writeLocalRaw, type RelayOutcome } from './upg
 
 const SUCCESS: CallResult = { kind: 'success' };
 
-export interface UpgradeDeps {
-  readonly router: Router;
-  readonly states: (service: string) => ServiceState;
-  readonly metrics: Metrics;
-  readonly log: Logger;
-  /** undefined when `node.accessLog: false`. */
-  readonly accessLog: AccessLog | undefined;
-  readonly sticky: StickyView | undefined;
-  readonly random: () => number;
-}
+/** What the Upgrade path needs of the data path's dependencies (the HTTP path's, minus its body limits). */
+export type UpgradeDeps = Pick<ForwarderDeps, 'router' | 'states' | 'metrics' | 'log' | 'accessLog' | 'sticky' | 'random'>;
 
 export class UpgradeExchange implements HandshakeHandler, StickyRequest {
   private readonly startMs = performance.now();
