@@ -43,6 +43,7 @@ export async function createStickyPart(cfg: Config, bus: EventBus, log: Logger, 
             metrics.stickyRedisPrimary.reset();
             for (const p of t.primaries) metrics.stickyRedisPrimary.labels(t.kind, p.node).set(p.slots ?? 16384);
           }
+          if (e.type === 'unreplicated') metrics.stickyUnreplicatedMoves.inc();
           if (e.type === 'failover') {
             metrics.stickyRedisFailovers.inc();
             log.warn({ redis: 'failover', message: e.message }, 'sticky store failover seen');

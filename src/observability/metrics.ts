@@ -258,6 +258,11 @@ export class Metrics {
   });
   readonly stickyStoreErrors = new Counter({ name: 'meshgate_sticky_store_errors_total', help: 'Pin store calls that failed or ran past the budget.', registers: [] });
   readonly stickyRedisFailovers = new Counter({ name: 'meshgate_sticky_redis_failovers_total', help: 'Redis failovers this peer saw (Sentinel: a new primary address; Cluster: a replica took over slots).', registers: [] });
+  readonly stickyUnreplicatedMoves = new Counter({
+    name: 'meshgate_sticky_unreplicated_moves_total',
+    help: 'Pin moves no Redis replica acknowledged within half the budget (WAIT 1): a failover in that window can bring the old pin and fence back.',
+    registers: [],
+  });
   readonly stickyRedisPrimary = new Gauge({
     name: 'meshgate_sticky_redis_primary',
     help: 'Redis primaries as this peer sees them (1 per primary): topology single | sentinel | cluster, node host:port, slots it owns (Cluster) or 16384.',
@@ -293,7 +298,7 @@ export class Metrics {
   enableSticky(): void {
     if (this.stickyOn) return;
     this.stickyOn = true;
-    for (const m of [this.stickyPins, this.stickyStoreUp, this.stickyStoreDuration, this.stickyStoreErrors, this.stickyRedisFailovers, this.stickyRedisPrimary]) this.registry.registerMetric(m as Metric);
+    for (const m of [this.stickyPins, this.stickyStoreUp, this.stickyStoreDuration, this.stickyStoreErrors, this.stickyRedisFailovers, this.stickyUnreplicatedMoves, this.stickyRedisPrimary]) this.registry.registerMetric(m as Metric);
   }
 
   /** A config was accepted (at start or by a reload). */

@@ -42,6 +42,9 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 /** Cap of the reconnect backoff (research §7; ioredis v5's cap, measured recovery 1.8 s after restart). */
 export const DEFAULT_RECONNECT_CAP_MS = 2000;
 
+/** Pause before reconnecting a client that ioredis ended on its own (see reviveAfterEnd). */
+const REVIVE_AFTER_END_MS = 100;
+
 export interface RedisConnectionOptions {
   /** redis://[user:pass@]host:port[/db] (rediss:// for TLS). Shorthand for topology {kind:'single'}. */
   readonly url?: string;
@@ -58,7 +61,7 @@ export interface RedisConnectionOptions {
   readonly connectTimeoutMs?: number;
   readonly reconnectCapMs?: number;
   /** Connection lifecycle notifications (ready / error / close / reconnecting / end). */
-  readonly onEvent?: (event: { type: 'ready' | 'error' | 'close' | 'reconnecting' | 'end' | 'failover' | 'topology'; message?: string }) => void;
+  readonly onEvent?: (event: { type: 'ready' | 'error' | 'close' | 'reconnecting' | 'end' | 'failover' | 'topology' | 'unreplicated'; message?: string }) => void;
 }
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
@@ -69,12 +72,17 @@ export class RedisConnection {
   private readonly client: RedisClient;
   private readonly watch: TopologyWatch;
   private errors = 0;
+  private unreplicatedWrites = 0;
+  private reviveTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly replicated: boolean;
+  private readonly notify: RedisConnectionOptions['onEvent'];
 
   constructor(opts: RedisConnectionOptions = {}) {
     this.keyPrefix = opts.keyPrefix ?? 'meshgate:';
     this.budgetMs = opts.budgetMs ?? DEFAULT_BUDGET_MS;
     const topology = topologyOf(opts);
+    this.replicated = topology.kind !== 'single';
     this.client = createClient(topology, {
       budgetMs: this.budgetMs,
       connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
@@ -84,6 +92,7 @@ export class RedisConnection {
       extra: opts.redisOptions,
     }, Math.random);
     const notify = opts.onEvent;
+    this.notify = notify;
     this.watch = new TopologyWatch(
       topology,
       this.client,
@@ -101,7 +110,25 @@ export class RedisConnection {
     this.client.on('ready', () => notify?.({ type: 'ready' }));
     this.client.on('close', () => notify?.({ type: 'close' }));
     this.client.on('reconnecting', () => notify?.({ type: 'reconnecting' }));
-    this.client.on('end', () => notify?.({ type: 'end' }));
+    this.client.on('end', () => {
+      notify?.({ type: 'end' });
+      this.reviveAfterEnd();
+    });
+  }
+
+  /**
+   * ioredis ends a Sentinel client for good when a failover's +switch-master arrives while it is
+   * reconnecting (the failover detector closes the connector under the pending connect, which then
+   * fails with "Connection is closed." and sets status `end`; seen in the Sentinel failover test under
+   * load). An `end` we did not ask for is therefore followed by a fresh connect, after a short pause.
+   */
+  private reviveAfterEnd(): void {
+    if (this.closed || this.reviveTimer) return;
+    this.reviveTimer = setTimeout(() => {
+      this.reviveTimer = undefined;
+      if (this.closed || this.client.status !== 'end') return;
+      this.client.connect().catch(() => undefined); // its errors also arrive as 'error' events
+    }, REVIVE_AFTER_END_MS);
   }
 
   /** Topology, primaries (and their slots), failovers seen, last error — for status and metrics. */
@@ -156,6 +183,49 @@ export class RedisConnection {
     });
   }
 
+  /**
+   * A script whose effect must survive a failover (a pin move hands out fence + 1): on a replicated
+   * topology (Sentinel, Cluster) it is pipelined with `WAIT 1 <half the budget>` on the same node, so
+   * the call returns once a replica holds the write, or once that wait ran out. A move that only the
+   * primary holds can be lost by a failover in that window, bringing the pin back with its old fence
+   * (docs/sticky.md); each such write is counted (`unreplicatedWrites`, event `unreplicated`). The
+   * whole call stays inside `budgetMs`. A single Redis has no replica to wait for: plain `script`.
+   */
+  async scriptReplicated(name: ScriptName, keys: readonly string[], args: readonly (string | number)[], budgetMs = this.budgetMs): Promise<unknown> {
+    if (!this.replicated) return this.script(name, keys, args, budgetMs);
+    if (this.closed) throw new StoreUnavailableError('connection closed');
+    if (!this.isReady()) throw new StoreUnavailableError(`redis not ready (${this.client.status})`);
+    const waitMs = Math.max(1, Math.floor(budgetMs / 2));
+    let p: Promise<unknown>;
+    try {
+      // One pipeline: Cluster sends it to the node that owns the key's slot, WAIT included (it has no key).
+      const pipeline = this.client.pipeline() as unknown as Record<ScriptName, ScriptFn> & { wait(n: number, ms: number): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+      pipeline[name](...keys.map((k) => this.keyPrefix + k), ...args);
+      pipeline.wait(1, waitMs);
+      p = pipeline.exec();
+    } catch (err) {
+      throw classify(err, budgetMs);
+    }
+    const replies = (await bounded(p, budgetMs).catch((err: unknown) => {
+      if (err instanceof StoreUnavailableError) this.watch.noteError(err.message);
+      throw err;
+    })) as [Error | null, unknown][] | null;
+    const [script, wait] = replies ?? [];
+    if (!script) throw new StoreDataError('empty pipeline reply');
+    if (script[0]) throw classify(script[0], budgetMs);
+    const acked = wait && !wait[0] && typeof wait[1] === 'number' ? wait[1] : 0;
+    if (acked < 1) {
+      this.unreplicatedWrites++;
+      this.notify?.({ type: 'unreplicated', message: wait?.[0] ? wait[0].message : `no replica acknowledged within ${waitMs} ms` });
+    }
+    return script[1];
+  }
+
+  /** Writes through scriptReplicated that no replica acknowledged in time (see there). */
+  get unreplicated(): number {
+    return this.unreplicatedWrites;
+  }
+
   /** A plain command (tests, benchmarks, admin); same budget rules. Keys are NOT prefixed. */
   async command(name: string, args: readonly (string | number)[], budgetMs = this.budgetMs): Promise<unknown> {
     if (!this.isReady()) throw new StoreUnavailableError(`redis not ready (${this.client.status})`);
@@ -165,6 +235,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.reviveTimer);
     if (this.client.status === 'ready') {
       try {
         await bounded(this.client.quit(), 500);

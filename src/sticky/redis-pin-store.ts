@@ -67,7 +67,7 @@ export class RedisPinStore implements PinStore {
     assertSid(sid);
     assertUpstreamId(to);
     const r = asArray(
-      await this.connection.script(
+      await this.connection.scriptReplicated(
         'mgPinMove',
         [RedisPinStore.keyOf(sid)],
         [expected.upstream, fenceArg(expected.fence), to, ms(opts.ttlMs), fenceArg(opts.minFence), fenceArg(opts.seedFloor ?? 0)],
