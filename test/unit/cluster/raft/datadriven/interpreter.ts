@@ -6,7 +6,7 @@
  * is delivered unless a command says so, so a scenario controls every interleaving.
  *
  * Commands (arguments are `key=value`, lists `(1,2,3)`):
- *   add-nodes voters=(1,2,3) [learners=(4)] [ids=(4)] [prevote=true] [checkquorum=true]
+ *   add-nodes voters=(1,2,3) [learners=(4)] [ids=(4)] [prevote=true] [checkquorum=true] [max-inflight=N]
  *                               nodes for `ids` (default voters+learners) with that initial configuration
  *   campaign <id> | propose <id> <data> | propose-conf-change <id> add-voter|add-learner|remove=<n>
  *   transfer-leadership from=<id> to=<id> | read-index <id> <ctx> | report-unreachable <leader> <peer>
@@ -99,6 +99,7 @@ export class ScriptedNetwork {
             rand: createSeededRandom(Number(id) * 7919),
             preVote: cmd.args.get('prevote') === 'true',
             checkQuorum: cmd.args.get('checkquorum') === 'true',
+            ...(cmd.args.has('max-inflight') ? { maxInflightMsgs: Number(cmd.args.get('max-inflight')) } : {}),
           });
           this.nodes.set(id, { id, raw, storage, confState: storage.initialState().confState, inbox: [] });
           out.push(`added ${id}`);
