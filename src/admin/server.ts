@@ -24,8 +24,8 @@ export interface AdminBackend {
   metrics(): Promise<{ contentType: string; body: string }>;
   status(): unknown;
   serviceUpstreams(service: string): unknown;
-  putUpstream(service: string, id: string, body: unknown, requestId: string | undefined): Promise<unknown>;
-  deleteUpstream(service: string, id: string, requestId: string | undefined): Promise<unknown>;
+  putUpstream(service: string, id: string, body: unknown, clientSeq: string | undefined): Promise<unknown>;
+  deleteUpstream(service: string, id: string, clientSeq: string | undefined): Promise<unknown>;
   addPeer(body: unknown): Promise<unknown>;
   removePeer(id: string): Promise<unknown>;
   transferLeadership(body: unknown): Promise<unknown>;
@@ -106,7 +106,7 @@ export class AdminServer {
       }
     }
     // Idempotent retries of membership writes: `x-meshgate-client: <client-id>:<seq>`.
-    const requestId = typeof req.headers['x-meshgate-client'] === 'string' ? req.headers['x-meshgate-client'] : undefined;
+    const clientSeq = typeof req.headers['x-meshgate-client'] === 'string' ? req.headers['x-meshgate-client'] : undefined;
 
     if (path === '/healthz' && method === 'GET') {
       const ok = this.backend.isServing();
@@ -163,10 +163,10 @@ export class AdminServer {
     m = /^\/api\/v1\/services\/([^/]+)\/upstreams\/([^/]+)$/.exec(path);
     if (m && method === 'PUT') {
       const body = await readJson(req, this.opts.maxBodyBytes);
-      return sendJson(res, 200, await this.backend.putUpstream(segment(m[1]!), segment(m[2]!), body, requestId));
+      return sendJson(res, 200, await this.backend.putUpstream(segment(m[1]!), segment(m[2]!), body, clientSeq));
     }
     if (m && method === 'DELETE') {
-      return sendJson(res, 200, await this.backend.deleteUpstream(segment(m[1]!), segment(m[2]!), requestId));
+      return sendJson(res, 200, await this.backend.deleteUpstream(segment(m[1]!), segment(m[2]!), clientSeq));
     }
     throw notFound(`no such admin endpoint: ${method} ${path}`);
   }

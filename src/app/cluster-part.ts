@@ -29,8 +29,8 @@ export interface ClusterStatus {
 export interface ClusterPart {
   membership(): ClusterMembership;
   status(): ClusterStatus;
-  putUpstream(service: string, id: string, value: { url: string; weight: number; state: 'active' | 'draining' | 'disabled' }, clientId: string | undefined): Promise<{ index: number }>;
-  deleteUpstream(service: string, id: string, clientId: string | undefined): Promise<{ index: number; existed: boolean }>;
+  putUpstream(service: string, id: string, value: { url: string; weight: number; state: 'active' | 'draining' | 'disabled' }, clientSeq: string | undefined): Promise<{ index: number }>;
+  deleteUpstream(service: string, id: string, clientSeq: string | undefined): Promise<{ index: number; existed: boolean }>;
   addPeer(id: string, address: string, role: 'voter' | 'learner'): Promise<{ index: number }>;
   removePeer(id: string): Promise<{ index: number }>;
   transferLeadership(to: string | undefined): Promise<{ leader: string | undefined }>;
@@ -63,7 +63,7 @@ export async function startClusterPart(
   });
   await node.start();
   node.onMembershipChange(() => onMembership());
-  const seqOf = (clientId: string | undefined) => parseClient(clientId);
+  const seqOf = (clientSeq: string | undefined) => parseClientSeq(clientSeq);
   return {
     membership: () => node.membership(),
     status: () => {
@@ -90,13 +90,13 @@ export async function startClusterPart(
         transport: node.transportStats(),
       };
     },
-    async putUpstream(service, id, value, clientId) {
-      const r = await node.propose({ op: 'put-upstream', service, id, url: value.url, weight: value.weight, state: value.state, ...seqOf(clientId) });
+    async putUpstream(service, id, value, clientSeq) {
+      const r = await node.propose({ op: 'put-upstream', service, id, url: value.url, weight: value.weight, state: value.state, ...seqOf(clientSeq) });
       if (!r.result.ok) throw new AdminError(r.result.code === 'MG_ERR_MEMBERSHIP_INVALID' ? 400 : 409, r.result.code, r.result.message);
       return { index: r.index };
     },
-    async deleteUpstream(service, id, clientId) {
-      const r = await node.propose({ op: 'delete-upstream', service, id, ...seqOf(clientId) });
+    async deleteUpstream(service, id, clientSeq) {
+      const r = await node.propose({ op: 'delete-upstream', service, id, ...seqOf(clientSeq) });
       if (!r.result.ok) {
         if (r.result.code === 'MG_ERR_MEMBERSHIP_NOT_FOUND') return { index: r.index, existed: false };
         throw new AdminError(409, r.result.code, r.result.message);
@@ -119,10 +119,10 @@ export async function startClusterPart(
 
 /**
  * Retried admin writes apply once: a client sends `x-meshgate-client: <id>:<seq>` (seq rising per
- * client); the state machine remembers each client's last seq and answers a repeat with the first
+ * client; the unparsed value is called `clientSeq` wherever it is passed on); the state machine remembers each client's last seq and answers a repeat with the first
  * result instead of applying it again.
  */
-function parseClient(header: string | undefined): { clientId?: string; seq?: number } {
+function parseClientSeq(header: string | undefined): { clientId?: string; seq?: number } {
   if (!header) return {};
   const m = /^([A-Za-z0-9._-]{1,64}):(\d{1,15})$/.exec(header);
   if (!m) throw badRequest('x-meshgate-client must be <client-id>:<sequence number>');
@@ -135,7 +135,7 @@ const noCluster = () => new AdminError(409, 'MG_ERR_ADMIN_NO_CLUSTER', 'membersh
 export class MembershipWrites {
   constructor(private readonly cluster: ClusterPart | undefined, private readonly config: () => Config) {}
 
-  async put(service: string, id: string, body: unknown, clientId: string | undefined): Promise<unknown> {
+  async put(service: string, id: string, body: unknown, clientSeq: string | undefined): Promise<unknown> {
     if (!this.cluster) throw noCluster();
     if (!Object.hasOwn(this.config().services, service)) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_SERVICE', `unknown service "${service}"`);
     // The validators the config schema and the membership state machine use (model/validate).
@@ -144,16 +144,16 @@ export class MembershipWrites {
     const fields = checkUpstreamFields(body);
     if (!fields.ok) throw badRequest(fields.message);
     const { url, weight = 1, state = 'active' } = fields.value;
-    const r = await this.cluster.putUpstream(service, id, { url, weight, state }, clientId);
+    const r = await this.cluster.putUpstream(service, id, { url, weight, state }, clientSeq);
     return { service, id, url, weight, state, commitIndex: r.index };
   }
 
-  async remove(service: string, id: string, clientId: string | undefined): Promise<unknown> {
+  async remove(service: string, id: string, clientSeq: string | undefined): Promise<unknown> {
     if (!this.cluster) throw noCluster();
     if (!Object.hasOwn(this.config().services, service)) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_SERVICE', `unknown service "${service}"`);
     const idOk = checkUpstreamId(id);
     if (!idOk.ok) throw badRequest(idOk.message);
-    const r = await this.cluster.deleteUpstream(service, id, clientId);
+    const r = await this.cluster.deleteUpstream(service, id, clientSeq);
     if (!r.existed) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_UPSTREAM', `upstream "${id}" is not registered in the cluster for "${service}"`);
     return { service, id, deleted: true, commitIndex: r.index };
   }

@@ -9,7 +9,12 @@
  */
 import type { UpstreamId } from '../model/index.js';
 
-export type BalancerName = 'ring-hash' | 'maglev' | 'least-request' | 'round-robin' | 'random';
+/**
+ * Every balancer name, in the order the docs list them: the one list (the config schema's enum and the
+ * registry's factories are typed by it, so a name without a factory does not compile).
+ */
+export const BALANCER_NAMES = ['ring-hash', 'maglev', 'least-request', 'round-robin', 'random'] as const;
+export type BalancerName = (typeof BALANCER_NAMES)[number];
 
 /** One eligible member of the set a balancer picks from. */
 export interface PickCandidate {
@@ -68,7 +73,10 @@ export interface PickResult {
 export interface Balancer {
   readonly name: BalancerName;
   pick(ctx: PickContext): UpstreamId | undefined;
-  /** `pick` plus why (fallback, overflow), for the proxy's counters. Every built-in balancer has it. */
+  /**
+   * `pick` plus why (fallback, overflow). Every built-in balancer has it; the conformance suite and the
+   * bounded-load tests read it. The proxy does not (it counts a missing hash key itself).
+   */
   pickDetailed?(ctx: PickContext): PickResult;
   /** Share of the key space each upstream owns (hash balancers); others return undefined. */
   shares?(): ReadonlyMap<UpstreamId, number> | undefined;

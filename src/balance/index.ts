@@ -14,7 +14,8 @@ export type {
   UpstreamLoad,
   UpstreamSnapshot,
 } from './balancer.js';
-export { BALANCER_NAMES, createBalancer, isBalancerName, isHashBalancer } from './registry.js';
+export { BALANCER_NAMES } from './balancer.js';
+export { createBalancer, isBalancerName } from './registry.js';
 export { BalanceInvalidError, MG_ERR_BALANCE_INVALID } from './errors.js';
 export { hash64, hash64Bytes, DEFAULT_HASH_SEED } from './hash.js';
 export { boundedLoadCapacity } from './bounded-load.js';

@@ -22,7 +22,7 @@ import type { UpstreamId } from '../model/index.js';
 import { createSeededRandom, type Random } from '../lib/rng.js';
 import { SlowStart, validateCandidates, validateOptions } from './candidates.js';
 import { DEFAULT_RTT_MS } from './peak-ewma.js';
-import { prefixSums, samplePrefix } from './weighted.js';
+import { prefixSums, samplePrefix, samplePrefixExcept } from './weighted.js';
 
 /** Envoy's default active_request_bias (least_request.proto). */
 export const DEFAULT_ACTIVE_REQUEST_BIAS = 1.0;
@@ -83,7 +83,7 @@ export class LeastRequestBalancer implements Balancer {
       }
       a = samplePrefix(prefix, rnd());
       if (a < 0) return { id: undefined };
-      b = sampleOther(prefix, a, rnd());
+      b = samplePrefixExcept(prefix, a, rnd());
       if (b < 0) return { id: cands[a]!.id };
     }
     return { id: cands[this.better(a, b, ctx, ramping)]!.id };
@@ -109,31 +109,6 @@ export class LeastRequestBalancer implements Balancer {
     const sb = wb / Math.pow(ib + 1, this.bias);
     return sb > sa ? b : a;
   }
-}
-
-/** A draw in proportion to weight among indices other than `a`; -1 when no other has weight. */
-function sampleOther(prefix: Float64Array, a: number, u: number): number {
-  const n = prefix.length;
-  const total = prefix[n - 1]!;
-  const start = a === 0 ? 0 : prefix[a - 1]!;
-  const wa = prefix[a]! - start;
-  const rest = total - wa;
-  if (!(rest > 0)) return -1;
-  let target = u * rest;
-  if (target >= start) target += wa;
-  let lo = 0;
-  let hi = n - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (prefix[mid]! > target) hi = mid;
-    else lo = mid + 1;
-  }
-  // Float edges: never return `a` or a zero-weight slot; step to the nearest other weighted slot.
-  const weightOf = (i: number): number => prefix[i]! - (i === 0 ? 0 : prefix[i - 1]!);
-  if (lo !== a && weightOf(lo) > 0) return lo;
-  for (let i = lo - 1; i >= 0; i--) if (i !== a && weightOf(i) > 0) return i;
-  for (let i = lo + 1; i < n; i++) if (i !== a && weightOf(i) > 0) return i;
-  return -1;
 }
 
 export function createLeastRequestBalancer(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}): LeastRequestBalancer {

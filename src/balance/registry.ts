@@ -2,7 +2,7 @@
  * Config name → factory (DESIGN.md §2 `balancer:`). The proxy calls `createBalancer` off the hot path
  * once per membership or health change and swaps the reference atomically.
  *
- * Invariant: every BalancerName has exactly one factory here (checked by the type of FACTORIES).
+ * Invariant: every name of BALANCER_NAMES has exactly one factory here (checked by the type of FACTORIES).
  */
 import type { Balancer, BalancerFactory, BalancerName, BalancerOptions, UpstreamSnapshot } from './balancer.js';
 import { BalanceInvalidError } from './errors.js';
@@ -20,16 +20,8 @@ const FACTORIES: Readonly<Record<BalancerName, BalancerFactory>> = {
   random: createRandomBalancer,
 };
 
-/** Every balancer name, in the order the docs list them. */
-export const BALANCER_NAMES: readonly BalancerName[] = ['ring-hash', 'maglev', 'least-request', 'round-robin', 'random'];
-
 export function isBalancerName(name: string): name is BalancerName {
   return Object.prototype.hasOwnProperty.call(FACTORIES, name);
-}
-
-/** True for the balancers that route by hash key (they report `fallback` when the key is missing). */
-export function isHashBalancer(name: BalancerName): boolean {
-  return name === 'ring-hash' || name === 'maglev';
 }
 
 /** Builds the named balancer over the snapshot. Throws BalanceInvalidError on bad input. */

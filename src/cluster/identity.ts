@@ -15,13 +15,13 @@
  *   re-added under the same id after its data is gone).
  * - First boot (empty Raft storage): probe every other peer of cluster.bootstrap (decideFirstBoot).
  *
- * Stored in `<dataDir>/cluster.json`, written as temp file → fsync → rename → fsync dir.
+ * Stored in `<dataDir>/cluster.json`, written through storage.ts as temp file → fsync → rename → fsync dir.
  */
 import { createHash } from 'node:crypto';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { CLUSTER_ID_BYTES, type ProbeReply } from './handshake.js';
 import type { NodeId } from './raft/types.js';
+import { readDataDirFile, writeDataDirFile } from './storage.js';
 
 export const IDENTITY_FILE = 'cluster.json';
 const IDENTITY_FORMAT = 1;
@@ -54,13 +54,8 @@ export class ClusterIdentity {
 
   static async open(dataDir: string): Promise<ClusterIdentity> {
     const dir = path.resolve(dataDir);
-    let text: string;
-    try {
-      text = await fsp.readFile(path.join(dir, IDENTITY_FILE), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new ClusterIdentity(dir, undefined, new Set());
-      throw err;
-    }
+    const text = await readDataDirFile(path.join(dir, IDENTITY_FILE));
+    if (text === undefined) return new ClusterIdentity(dir, undefined, new Set());
     let doc: { format?: unknown; clusterId?: unknown; heard?: unknown };
     try {
       doc = JSON.parse(text) as typeof doc;
@@ -113,7 +108,7 @@ export class ClusterIdentity {
       if (this.failure) throw this.failure;
       const doc = { format: IDENTITY_FORMAT, clusterId: this.cid?.toString('hex') ?? null, heard: [...this.heard].sort() };
       try {
-        await writeDurably(this.dir, IDENTITY_FILE, `${JSON.stringify(doc)}\n`);
+        await writeDataDirFile(this.dir, IDENTITY_FILE, `${JSON.stringify(doc)}\n`);
       } catch (err) {
         this.failure = err as Error;
         throw err;
@@ -122,24 +117,6 @@ export class ClusterIdentity {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
-  }
-}
-
-async function writeDurably(dir: string, name: string, content: string): Promise<void> {
-  const tmp = path.join(dir, `${name}.tmp`);
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, path.join(dir, name));
-  const d = await fsp.open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
   }
 }
 

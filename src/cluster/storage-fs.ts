@@ -1,7 +1,7 @@
 /**
  * The filesystem operations DiskStorage uses, as an interface, so tests can run the production WAL and
  * snapshot code on a simulated disk that loses unsynced pages on a crash (test/sim/fs/sim-fs.ts). The
- * real implementation (node:fs) lives in storage.ts, the one module allowed to import node:fs.
+ * real implementation (node:fs) lives in storage.ts, the Raft data dir's one importer of node:fs.
  *
  * Only what storage.ts needs, with the durability meaning of each call spelled out, because the simulated
  * disk implements exactly these meanings and nothing stronger.

@@ -771,6 +771,24 @@ async function fsyncDir(fs: StorageFs, dir: string, sync: (fh: StorageFile, kind
   }
 }
 
+/**
+ * A small file beside the Raft data (cluster.json), on the real filesystem: this module is the data
+ * dir's one importer of node:fs. `readDataDirFile` gives undefined when the file does not exist;
+ * `writeDataDirFile` resolves once the file and its directory entry are durable (R-E3).
+ */
+export async function readDataDirFile(file: string): Promise<string | undefined> {
+  try {
+    return Buffer.from(await nodeFs.readFile(file)).toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export function writeDataDirFile(dir: string, name: string, content: string): Promise<void> {
+  return writeFileDurably(nodeFs, dir, name, Buffer.from(content, 'utf8'), (fh) => fh.sync());
+}
+
 /** temp file → write → fsync → rename → fsync dir (R-E3). */
 async function writeFileDurably(fs: StorageFs, dir: string, name: string, content: Buffer, sync: (fh: StorageFile, kind: SyncKind) => Promise<void>): Promise<void> {
   const tmp = path.join(dir, `${name}.tmp`);

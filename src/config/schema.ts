@@ -10,6 +10,7 @@
  * Defaults are justified next to each one; docs/config.md is the reference and a test keeps the two in sync.
  */
 import { z } from 'zod';
+import { BALANCER_NAMES } from '../balance/index.js';
 import {
   checkDuration,
   checkListenAddress,
@@ -161,10 +162,8 @@ const circuitBreakerSchema = z.object({
   maxPending: z.number().int().min(1).default(1024), // Envoy max_pending_requests
 }).strict();
 
-export const BALANCERS = ['ring-hash', 'maglev', 'least-request', 'round-robin', 'random'] as const;
-
 export const serviceSchema = z.object({
-  balancer: z.enum(BALANCERS).default('round-robin'),
+  balancer: z.enum(BALANCER_NAMES).default('round-robin'),
   hashOn: z.string().regex(HASH_ON, 'hashOn must be header:NAME, cookie:NAME, query:NAME, path or client-ip').optional(),
   boundedLoad: z.number().min(1, 'boundedLoad must be ≥ 1 (1.25 lets no upstream exceed 125% of the mean load)').optional(),
   ringSize: z.number().int().min(16).max(8_388_608).optional(),

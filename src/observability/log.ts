@@ -123,7 +123,3 @@ export function flushLogs(): void {
     }
   }
 }
-
-export function createSilentLogger(): Logger {
-  return pino({ level: 'silent' });
-}

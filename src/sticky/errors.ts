@@ -81,8 +81,3 @@ export class LockArgumentError extends StickyError {
     this.name = 'LockArgumentError';
   }
 }
-
-/** True for the failures that say "the store is down or slow" (they feed the breaker). */
-export function isStoreOutage(err: unknown): boolean {
-  return err instanceof StoreUnavailableError || err instanceof StoreTimeoutError;
-}

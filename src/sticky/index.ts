@@ -19,7 +19,7 @@
  *   const locks = new LockManager({ backend: new RedisLockBackend({ url }) });
  *   await locks.runWhileHeld('nightly-report', 30_000, async (signal, lease) => { ... lease.fence ... });
  *
- * Defaults and why: resolver.ts (ttl 10 min, cache 1 s, renew at 1/3, budget 50 ms, breaker 5 / 2 s),
+ * Defaults and why: resolver.ts (ttl 30 min, cache 1 s, renew at 1/3, budget 50 ms, breaker 5 / 2 s),
  * redis-connection.ts (ioredis safety options), lock.ts (lease 30 s, extend every 10 s, 10 retries of
  * 200 ± 100 ms). Narrative and trade-offs: docs/sticky.md.
  */

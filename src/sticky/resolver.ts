@@ -63,7 +63,7 @@ export type StickyMetric =
 
 export interface StickyResolverOptions {
   readonly store: PinStore;
-  /** Idle TTL of a pin (ms). Default 10 min: NGINX `sticky learn timeout` (research §7). */
+  /** Idle TTL of a pin (ms). Default 30 min, the config's `sticky.ttl` default (config/schema.ts). */
   readonly ttlMs?: number;
   /** Local cache trust window (ms). Default 1 s: NGINX zone_sync's 1 s inconsistency window. */
   readonly cacheTtlMs?: number;
@@ -108,7 +108,8 @@ export interface StickyStats {
   readonly storeLatencyMs: { readonly samples: number; readonly p50: number; readonly p99: number; readonly max: number };
 }
 
-export const DEFAULT_TTL_MS = 10 * 60_000;
+/** The config schema's defaults for `sticky.ttl` and `sticky.cacheTtl` (test/unit/sticky/defaults.test.ts keeps them equal). */
+export const DEFAULT_TTL_MS = 30 * 60_000;
 export const DEFAULT_CACHE_TTL_MS = 1000;
 export const DEFAULT_RENEW_FRACTION = 1 / 3;
 export const DEFAULT_CACHE_MAX = 100_000;

@@ -14,6 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { cookieValue } from '../lib/cookie.js';
 
 /**
  * Longest key accepted (characters). 128 fits every common session id format (UUIDs 36, base64 of
@@ -53,29 +54,6 @@ export function sessionKeyFrom(headers: IncomingHttpHeaders, cfg: { readonly coo
     if (value !== undefined && isValidSessionKey(value)) return value;
   }
   return undefined;
-}
-
-/** Bound on the Cookie header we scan (bytes); Node already caps all headers at 16 KiB by default. */
-const MAX_COOKIE_HEADER_SCAN = 16 * 1024;
-
-/**
- * Value of cookie `name`, or undefined. When the same name appears twice with different values
- * (a forged or shadowed cookie), the key is ambiguous and treated as absent.
- */
-function cookieValue(header: string | string[] | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  const text = (Array.isArray(header) ? header.join('; ') : header).slice(0, MAX_COOKIE_HEADER_SCAN);
-  let found: string | undefined;
-  for (const part of text.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() !== name) continue;
-    let v = part.slice(eq + 1).trim();
-    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1); // RFC 6265 §4.1.1 DQUOTE form
-    if (found !== undefined && found !== v) return undefined;
-    found = v;
-  }
-  return found;
 }
 
 /** A fresh session key: 16 CSPRNG bytes, base64url (22 characters). */

@@ -12,7 +12,7 @@
  *  - a read index is answered only after the leader committed an entry of its term and a quorum
  *    confirmed its leadership after the request arrived (thesis §6.4).
  */
-import type { ResolvedConfig } from './config.js';
+import type { RaftMutationForTest, ResolvedConfig } from './config.js';
 import { ErrConfChangePending, ErrInvalidConfChange, ErrProposalDropped, ErrReadIndexDropped } from './errors.js';
 import { RaftLog } from './log.js';
 import { committedIndex, majority } from './quorum.js';
@@ -99,8 +99,9 @@ export class Raft {
     this.becomeFollower(this.term, NONE);
   }
 
-  private has(m: string): boolean {
-    return this.cfg.mutations.has(m as never);
+  /** A deliberately broken behaviour a simulator test switched on (config.ts RaftMutationForTest; typed so a misspelt one does not compile). */
+  private mutatedForTest(m: RaftMutationForTest): boolean {
+    return this.cfg.mutations.has(m);
   }
 
   private loadState(hs: HardState): void {
@@ -293,7 +294,7 @@ export class Raft {
     // committed and applied, i.e. until this leader committed an entry of its own term.
     // (etcd sets this before the no-op, which is safe with apply-time configs; we follow the brief's
     // stricter rule and also wait for the no-op itself.)
-    this.pendingConfIndex = this.has('conf-change-before-own-term-commit') ? 0 : this.raftLog.lastIndex();
+    this.pendingConfIndex = this.mutatedForTest('conf-change-before-own-term-commit') ? 0 : this.raftLog.lastIndex();
   }
 
   // ---------------------------------------------------------------- ticks
@@ -399,7 +400,7 @@ export class Raft {
     if (!canVote) return false;
     const idx = m.index ?? 0;
     const lt = m.logTerm ?? 0;
-    if (this.has('vote-ignores-last-log-term')) return idx >= this.raftLog.lastIndex();
+    if (this.mutatedForTest('vote-ignores-last-log-term')) return idx >= this.raftLog.lastIndex();
     return this.raftLog.isUpToDate(idx, lt);
   }
 
@@ -441,7 +442,7 @@ export class Raft {
       } else {
         this.becomeFollower(m.term, NONE);
       }
-    } else if (m.term < this.term && !(m.type === 'MsgAppResp' && this.has('accept-stale-term-app-resp'))) {
+    } else if (m.term < this.term && !(m.type === 'MsgAppResp' && this.mutatedForTest('accept-stale-term-app-resp'))) {
       if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'MsgHeartbeat' || m.type === 'MsgApp')) {
         // A stale leader would otherwise never learn of our term if we ignore its messages while
         // PreVote/CheckQuorum keep us from disrupting the current one (etcd raft.go).
@@ -489,7 +490,7 @@ export class Raft {
     let li = this.raftLog.lastIndex();
     const ents: Entry[] = es.map((e) => ({ term: this.term, index: ++li, type: e.type, data: e.data }));
     li = this.raftLog.append(ents);
-    if (this.has('leader-counts-unsynced-append') && this.trk.progress.get(this.id)?.maybeUpdate(li)) this.maybeCommit();
+    if (this.mutatedForTest('leader-counts-unsynced-append') && this.trk.progress.get(this.id)?.maybeUpdate(li)) this.maybeCommit();
     // The leader's own match does NOT advance here but when the driver reports the entries durable
     // (onEntriesStable): the driver may replicate them while it writes (Ready.sendBeforePersist,
     // thesis §10.2.1), and a quorum that counted a leader copy still in flight could commit an entry
@@ -514,11 +515,11 @@ export class Raft {
   }
 
   maybeCommit(): boolean {
-    const mci = this.has('learners-count-in-commit-quorum')
+    const mci = this.mutatedForTest('learners-count-in-commit-quorum')
       ? committedIndex(new Set([...this.trk.voters, ...this.trk.learners]), (id) => this.trk.progress.get(id)?.match ?? 0)
       : this.trk.committed();
     const hadOwnTermCommit = this.committedEntryInCurrentTerm();
-    const ok = this.raftLog.maybeCommit(mci, this.term, this.has('commit-prior-term-by-counting'));
+    const ok = this.raftLog.maybeCommit(mci, this.term, this.mutatedForTest('commit-prior-term-by-counting'));
     if (ok && !hadOwnTermCommit && this.committedEntryInCurrentTerm()) this.releasePendingReadIndexMessages();
     return ok;
   }
@@ -817,10 +818,10 @@ export class Raft {
       this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.committed, term: this.term });
       return;
     }
-    const lastNew = this.raftLog.maybeAppend(idx, m.logTerm ?? 0, m.commit ?? 0, m.entries ?? [], this.has('append-ignores-prev-log-term'));
+    const lastNew = this.raftLog.maybeAppend(idx, m.logTerm ?? 0, m.commit ?? 0, m.entries ?? [], this.mutatedForTest('append-ignores-prev-log-term'));
     if (lastNew !== undefined) {
-      if (this.has('follower-commits-past-last-new')) this.raftLog.commitTo(Math.max(this.raftLog.committed, Math.min(m.commit ?? 0, this.raftLog.lastIndex())));
-      const ack = this.has('follower-acks-past-last-new') ? this.raftLog.lastIndex() : lastNew;
+      if (this.mutatedForTest('follower-commits-past-last-new')) this.raftLog.commitTo(Math.max(this.raftLog.committed, Math.min(m.commit ?? 0, this.raftLog.lastIndex())));
+      const ack = this.mutatedForTest('follower-acks-past-last-new') ? this.raftLog.lastIndex() : lastNew;
       this.send({ type: 'MsgAppResp', to: m.from, index: ack, term: this.term });
       return;
     }

@@ -15,13 +15,13 @@ describe('sessionKeyFrom', () => {
     expect(sessionKeyFrom({ 'x-session-id': ' tok ', cookie: 'mg_session=c' }, { header: 'X-Session-Id', cookie: 'mg_session' })).toBe('tok');
     expect(sessionKeyFrom({ cookie: 'mg_session=c' }, { header: 'x-session-id', cookie: 'mg_session' })).toBe('c');
   });
-  it('treats oversized, malformed and ambiguous keys as absent', () => {
+  it('treats oversized and malformed keys, and disagreeing header copies, as absent', () => {
     expect(sessionKeyFrom({ cookie: `mg_session=${'a'.repeat(MAX_SESSION_KEY_LENGTH)}` }, cfg)).toHaveLength(MAX_SESSION_KEY_LENGTH);
     expect(sessionKeyFrom({ cookie: `mg_session=${'a'.repeat(MAX_SESSION_KEY_LENGTH + 1)}` }, cfg)).toBeUndefined();
     expect(sessionKeyFrom({ cookie: 'mg_session=a b' }, cfg)).toBeUndefined();
     expect(sessionKeyFrom({ cookie: 'mg_session=<script>' }, cfg)).toBeUndefined();
     expect(sessionKeyFrom({ cookie: 'mg_session=' }, cfg)).toBeUndefined();
-    expect(sessionKeyFrom({ cookie: 'mg_session=one; mg_session=two' }, cfg)).toBeUndefined();
+    expect(sessionKeyFrom({ cookie: 'mg_session=one; mg_session=two' }, cfg)).toBe('one'); // RFC 6265 §5.4: the first (longest path) wins
     expect(sessionKeyFrom({ 'x-s': ['a', 'b'] }, { header: 'x-s' })).toBeUndefined();
     expect(sessionKeyFrom({ 'x-s': ['a', 'a'] }, { header: 'x-s' })).toBe('a');
   });
