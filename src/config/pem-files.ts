@@ -44,13 +44,16 @@ export function parseCertificates(path: string, text: string): PemResult<X509Cer
   return { ok: true, value: out };
 }
 
+/** PKCS#8 `ENCRYPTED PRIVATE KEY`, or a traditional key with `Proc-Type: 4,ENCRYPTED`. */
+const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/;
+
 export function parsePrivateKey(path: string, text: string): PemResult<KeyObject> {
+  // Checked first: OpenSSL's own error for a key without its passphrase is "interrupted or cancelled".
+  if (ENCRYPTED_KEY.test(text)) return { ok: false, message: `${path}: the key is encrypted; meshgate takes an unencrypted key (openssl pkey -in key.pem -out plain.pem)` };
   try {
     return { ok: true, value: createPrivateKey({ key: text, format: 'pem' }) };
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_MISSING_PASSPHRASE') return { ok: false, message: `${path}: the key is encrypted; meshgate takes an unencrypted key (openssl pkey -in key.pem -out plain.pem)` };
-    return { ok: false, message: `${path}: not a PEM private key: ${e.message}` };
+    return { ok: false, message: `${path}: not a PEM private key: ${(err as Error).message}` };
   }
 }
 

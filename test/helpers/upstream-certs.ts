@@ -71,6 +71,8 @@ export interface HttpsBackend {
   readonly hits: number;
   /** Subject CN of the client certificate of the last request, if any. */
   readonly lastClientCn: string | undefined;
+  /** TLS connections completed, and the SNI each one carried ('' for none). */
+  readonly handshakes: readonly string[];
   setHealth(status: number): void;
   close(): Promise<void>;
 }
@@ -99,6 +101,8 @@ export async function startHttpsBackend(name: string, certs: UpstreamCerts, opts
     res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': name }).end(name);
   });
   server.keepAliveTimeout = 5_000;
+  const handshakes: string[] = [];
+  server.on('secureConnection', (sock: TLSSocket) => handshakes.push((sock as TLSSocket & { servername?: string | false }).servername || ''));
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`${name}:${m.toString()}`)));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -113,6 +117,7 @@ export async function startHttpsBackend(name: string, certs: UpstreamCerts, opts
     get lastClientCn() {
       return lastClientCn;
     },
+    handshakes,
     setHealth: (s) => (health = s),
     close: async () => {
       for (const c of wss.clients) c.terminate();

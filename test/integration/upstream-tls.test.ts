@@ -18,6 +18,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +30,7 @@ const MAIN = new URL('../../dist/src/main.js', import.meta.url).pathname;
 const run = promisify(execFile);
 /** Hang guard for polled conditions (never a timing assertion). */
 const HANG_MS = 15_000;
+const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 1 });
 
 let certs: UpstreamCerts;
 let plain: HttpsBackend;
@@ -97,6 +99,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  keepAlive.destroy();
   await peer?.stop('SIGKILL');
   await Promise.all([plain, mtls, probed].map((b) => b?.close()));
 });
@@ -108,6 +111,27 @@ describe('upstreamTls: server verification', () => {
 
   it('sends serverName as SNI and verifies the certificate against it', async () => {
     expect(await get('/named/x')).toEqual({ status: 200, reason: null, body: 'plain' });
+  });
+
+  it('takes SNI from serverName, never from the client\'s Host, and keeps one pooled connection across Hosts', async () => {
+    const before = plain.handshakes.length;
+    for (let i = 0; i < 5; i++) {
+      const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: dp, path: '/named/host', headers: { host: `client-${i}.example` }, agent: keepAlive }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(r).toEqual({ status: 200, body: 'plain' });
+    }
+    // A named pool dialled at most once here (an earlier test may have opened it already).
+    const fresh = plain.handshakes.slice(before);
+    expect(fresh.length).toBeLessThanOrEqual(1);
+    expect(plain.handshakes.filter((n) => n.startsWith('client-'))).toEqual([]);
+    expect(plain.handshakes).toContain('api.internal');
   });
 
   it.each([
