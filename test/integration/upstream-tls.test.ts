@@ -197,8 +197,8 @@ describe('upstreamTls: active health checks', () => {
 });
 
 describe('upstreamTls: WebSocket (wss to the upstream)', () => {
-  it('echoes through meshgate to an https upstream', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${dp}/trusted/ws`);
+  it.each([['trusted', 'plain'], ['mtls', 'mtls']])('echoes through meshgate to an https upstream (%s)', async (svc, backend) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${dp}/${svc}/ws`);
     try {
       await new Promise((resolve, reject) => {
         ws.once('open', resolve);
@@ -208,14 +208,14 @@ describe('upstreamTls: WebSocket (wss to the upstream)', () => {
         ws.once('message', (m) => resolve(m.toString()));
         ws.send('hello');
       });
-      expect(echo).toBe('plain:hello');
+      expect(echo).toBe(`${backend}:hello`);
     } finally {
       ws.close();
     }
   });
 
-  it('answers an Upgrade to an upstream it cannot verify with 502 upstream-tls', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${dp}/system/ws`);
+  it.each(['system', 'nocert'])('answers an Upgrade to an upstream whose handshake fails (%s) with 502 upstream-tls', async (svc) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${dp}/${svc}/ws`);
     const res = await new Promise<{ status: number; reason: unknown }>((resolve, reject) => {
       ws.once('unexpected-response', (_req, r) => resolve({ status: r.statusCode ?? 0, reason: r.headers['x-meshgate-reason'] }));
       ws.once('open', () => reject(new Error('upgrade succeeded')));
