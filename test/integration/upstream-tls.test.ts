@@ -14,7 +14,9 @@
  * - a WebSocket through meshgate to an https upstream (wss to the upstream) echoes;
  * - a CA file that does not parse, a missing file and a cert/key mismatch fail `meshgate check` naming
  *   the file; a reload with such a file is refused and the old config keeps serving; a reload that
- *   changes upstreamTls takes effect on the next request (new pools).
+ *   changes upstreamTls takes effect on the next request (new pools);
+ * - an https upstream registered through the admin API (Raft) is accepted and dialled with its
+ *   service's upstreamTls.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -271,5 +273,42 @@ describe('upstreamTls: files are config', () => {
     writeFileSync(peer.configFile, config());
     await waitFor(async () => (await status()).generation > gen, HANG_MS, () => 'reload back to the CA never applied');
     expect(await get('/trusted/x')).toEqual({ status: 200, reason: null, body: 'plain' });
+  });
+});
+
+describe('upstreamTls: an https upstream registered through the admin API (Raft membership)', () => {
+  let solo: PeerProcess | undefined;
+  afterAll(async () => {
+    await solo?.stop('SIGKILL');
+  });
+
+  it('is accepted, replicated and dialled with its service upstreamTls (mutual TLS)', async () => {
+    const [sdp, sap, raft] = [await freePort(), await freePort(), await freePort()];
+    const dir = tempDir();
+    solo = await startPeer(`
+node:
+  id: solo
+  listen: 127.0.0.1:${sdp}
+  admin: { listen: 127.0.0.1:${sap} }
+  accessLog: false
+cluster:
+  listen: 127.0.0.1:${raft}
+  dataDir: ${join(dir, 'data')}
+  secret: upstream-tls-test-secret
+  bootstrap: [{ id: solo, address: 127.0.0.1:${raft} }]
+routes:
+  - { match: { pathPrefix: / }, service: api }
+services:
+  api:
+    upstreamTls: { ca: ${JSON.stringify(certs.ca)}, cert: ${JSON.stringify(certs.clientCert)}, key: ${JSON.stringify(certs.clientKey)} }
+    upstreams: []
+`, { dir, dataPort: sdp, adminPort: sap });
+    const put = async () => fetch(`${solo!.adminUrl}/api/v1/services/api/upstreams/r1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: mtls.url }) });
+    // The first write waits for the single voter to elect itself (503 no quorum until then).
+    await waitFor(async () => (await put()).ok, HANG_MS, () => 'PUT of the https upstream never accepted');
+    await waitFor(async () => (await fetch(`${solo!.url}/x`)).status === 200, HANG_MS, () => 'registered https upstream never served');
+    const r = await fetch(`${solo.url}/x`);
+    expect(await r.text()).toBe('mtls');
+    expect(mtls.lastClientCn).toBe('meshgate-client');
   });
 });
