@@ -25,6 +25,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
+import { startBackend, type Backend } from '../helpers/backend.js';
 import { makeUpstreamCerts, startHttpsBackend, type HttpsBackend, type UpstreamCerts } from '../helpers/upstream-certs.js';
 import { freePort, startPeer, tempDir, waitFor, type PeerProcess } from '../helpers/meshgate.js';
 
@@ -38,6 +39,8 @@ let certs: UpstreamCerts;
 let plain: HttpsBackend;
 let mtls: HttpsBackend;
 let probed: HttpsBackend;
+/** A plain HTTP backend named by an https:// URL. */
+let cleartext: Backend;
 let peer: PeerProcess;
 let dp: number;
 let ap: number;
@@ -56,7 +59,7 @@ function service(name: string, urls: string[], tls: TlsBlock | undefined, extra 
 
 /** The peer's config; `trustedTls` is the one block the reload tests rewrite. */
 function config(trustedTls: TlsBlock = { ca: certs.ca }): string {
-  const names = ['trusted', 'named', 'system', 'wrongca', 'mismatch', 'mtls', 'nocert', 'retry', 'eject', 'checked', 'checkednoca'];
+  const names = ['trusted', 'named', 'system', 'wrongca', 'mismatch', 'cleartext', 'mtls', 'nocert', 'retry', 'eject', 'checked', 'checkednoca'];
   return `
 node:
   id: gw-utls
@@ -66,7 +69,7 @@ node:
 routes:
 ${names.map((n) => `  - { match: { pathPrefix: /${n} }, service: ${n} }`).join('\n')}
 services:
-${service('trusted', [plain.url], trustedTls)}${service('named', [plain.url], { ca: certs.ca, serverName: 'api.internal' })}${service('system', [plain.url], undefined)}${service('wrongca', [plain.url], { ca: certs.otherCa })}${service('mismatch', [plain.url], { ca: certs.ca, serverName: 'wrong.internal' })}${service('mtls', [mtls.url], { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey })}${service('nocert', [mtls.url], { ca: certs.ca })}${service('retry', [mtls.url, plain.url], { ca: certs.ca }, '    retries: { attempts: 1, on: [connect-failure] }\n')}${service('eject', [mtls.url], { ca: certs.ca }, '    outlierDetection: { consecutiveLocalOriginFailures: 2, baseEjectionTime: 60s, maxEjectionPercent: 100 }\n')}${service('checked', [probed.url], { ca: certs.ca }, '    healthCheck: { interval: 200ms, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 1 }\n')}${service('checkednoca', [probed.url], undefined, '    healthCheck: { interval: 200ms, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 1 }\n')}`;
+${service('trusted', [plain.url], trustedTls)}${service('named', [plain.url], { ca: certs.ca, serverName: 'api.internal' })}${service('system', [plain.url], undefined)}${service('wrongca', [plain.url], { ca: certs.otherCa })}${service('mismatch', [plain.url], { ca: certs.ca, serverName: 'wrong.internal' })}${service('cleartext', [cleartext.url.replace('http:', 'https:')], { ca: certs.ca })}${service('mtls', [mtls.url], { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey })}${service('nocert', [mtls.url], { ca: certs.ca })}${service('retry', [mtls.url, plain.url], { ca: certs.ca }, '    retries: { attempts: 1, on: [connect-failure] }\n')}${service('eject', [mtls.url], { ca: certs.ca }, '    outlierDetection: { consecutiveLocalOriginFailures: 2, baseEjectionTime: 60s, maxEjectionPercent: 100 }\n')}${service('checked', [probed.url], { ca: certs.ca }, '    healthCheck: { interval: 200ms, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 1 }\n')}${service('checkednoca', [probed.url], undefined, '    healthCheck: { interval: 200ms, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 1 }\n')}`;
 }
 
 async function get(path: string): Promise<{ status: number; reason: string | null; body: string }> {
@@ -96,6 +99,7 @@ beforeAll(async () => {
     startHttpsBackend('mtls', certs, { requireClientCert: true }),
     startHttpsBackend('probed', certs),
   ]);
+  cleartext = await startBackend('cleartext');
   [dp, ap] = [await freePort(), await freePort()];
   peer = await startPeer(config(), { dataPort: dp, adminPort: ap });
 }, 60_000);
@@ -103,7 +107,7 @@ beforeAll(async () => {
 afterAll(async () => {
   keepAlive.destroy();
   await peer?.stop('SIGKILL');
-  await Promise.all([plain, mtls, probed].map((b) => b?.close()));
+  await Promise.all([plain, mtls, probed, cleartext].map((b) => b?.close()));
 });
 
 describe('upstreamTls: server verification', () => {
@@ -140,13 +144,14 @@ describe('upstreamTls: server verification', () => {
     ['system', 'the system trust store (upstreamTls omitted)'],
     ['wrongca', 'an unrelated CA'],
     ['mismatch', 'a serverName the certificate does not name'],
+    ['cleartext', 'plain HTTP behind an https:// URL'],
   ])('refuses the upstream with 502 upstream-tls under %s (%s), and nothing reaches it', async (svc) => {
-    const before = plain.hits;
+    const before = plain.hits + cleartext.hits;
     const r = await get(`/${svc}/x`);
     expect(r.status).toBe(502);
     expect(r.reason).toBe('upstream-tls');
     expect(r.body).toBe('502 upstream TLS handshake failed\n');
-    expect(plain.hits).toBe(before);
+    expect(plain.hits + cleartext.hits).toBe(before);
   });
 
   it('curl through meshgate gets the https upstream, and the refusal with its reason', async () => {
