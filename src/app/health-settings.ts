@@ -18,6 +18,7 @@ export function healthSettingsFor(name: string, svc: ServiceConfig, membership: 
       healthyThreshold: svc.healthCheck.healthyThreshold,
       unhealthyThreshold: svc.healthCheck.unhealthyThreshold,
       expectedStatuses: svc.healthCheck.expectedStatus?.map((s) => [s, s] as const),
+      tls: svc.upstreamTls?.material,
     },
     outlierDetection: svc.outlierDetection && {
       consecutive5xx: svc.outlierDetection.consecutive5xx,

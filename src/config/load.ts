@@ -1,5 +1,6 @@
 /**
- * Loads config.yaml: read → YAML with positions → `${ENV}` substitution → schema → deep-frozen Config.
+ * Loads config.yaml: read → YAML with positions → `${ENV}` substitution → schema → the PEM files the
+ * config names (upstream-tls.ts) → deep-frozen Config.
  *
  * Invariant: every problem comes back as a ConfigIssue with file, line and column (1-based), formatted
  * `file:line:column: message` (like `nginx -t`); nothing throws for bad input, and a Config is returned
@@ -12,6 +13,7 @@ import { substituteEnv } from './env.js';
 import { fastParse } from './fast-parse.js';
 import { configSchema, type Config } from './schema.js';
 import { didYouMean, keysAt } from './suggest.js';
+import { loadUpstreamTls } from './upstream-tls.js';
 
 export interface ConfigIssue {
   readonly file: string;
@@ -65,7 +67,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   const fast = opts.positioned ? undefined : fastParse(text, env);
   if (fast !== undefined) {
     const parsed = configSchema.safeParse(fast);
-    if (parsed.success) return { ok: true, config: deepFreeze(parsed.data), text };
+    if (parsed.success) return withTlsFiles(parsed.data, text, file);
   }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
@@ -116,7 +118,29 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     issues.sort((a, b) => a.line - b.line || a.column - b.column);
     return { ok: false, issues };
   }
-  return { ok: true, config: deepFreeze(parsed.data), text };
+  return withTlsFiles(parsed.data, text, file);
+}
+
+/**
+ * Reads the PEM files the config names (config/upstream-tls.ts) into it, then freezes it. A file that
+ * cannot be read or parsed refuses the whole config, at the line of the key that names it.
+ */
+function withTlsFiles(config: Config, text: string, file: string): LoadResult {
+  const { materials, problems } = loadUpstreamTls(config.services, file);
+  if (problems.length > 0) {
+    const lc = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+    const issues = problems.map((p): ConfigIssue => {
+      const pos = lc.linePos(nodeOffset(doc, p.path) ?? 0);
+      return { file, line: pos.line, column: pos.col, code: p.unreadable ? 'MG_ERR_CONFIG_READ' : 'MG_ERR_CONFIG_INVALID', message: `${p.path.join('.')}: ${p.message}` };
+    });
+    return { ok: false, issues };
+  }
+  for (const [name, material] of materials) {
+    const svc = config.services[name]!;
+    svc.upstreamTls = { ...svc.upstreamTls, material };
+  }
+  return { ok: true, config: deepFreeze(config), text };
 }
 
 function issuesFromZod(

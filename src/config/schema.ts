@@ -20,6 +20,7 @@ import {
   checkSize,
   checkStatusCode,
   checkUpstreamEntry,
+  checkUpstreamTls,
   isLoopbackHost,
   MAX_WEIGHT,
   parseListenAddress,
@@ -29,6 +30,7 @@ import {
   type Checked,
   type DurationBounds,
   type UpstreamEntry,
+  type UpstreamTlsSettings,
 } from '../model/validate/index.js';
 import { didYouMean } from './suggest.js';
 import { withJsonHint, type JsonSchema } from './json-hint.js';
@@ -162,6 +164,30 @@ const circuitBreakerSchema = z.object({
   maxPending: z.number().int().min(1).default(1024), // Envoy max_pending_requests
 }).strict();
 
+/**
+ * `upstreamTls` (DESIGN.md §9), checked by model/validate's checkUpstreamTls; the files it names are
+ * read and checked by the loader (config/pem-files.ts), which fills `material`.
+ */
+const upstreamTlsSchema = withJsonHint(z.unknown().transform((v, ctx): UpstreamTlsSettings | undefined => {
+  if (v === undefined) return undefined;
+  const r = checkUpstreamTls(v);
+  if (r.ok) return r.value;
+  if (r.unknownKeys) ctx.addIssue({ code: z.ZodIssueCode.unrecognized_keys, keys: [...r.unknownKeys] });
+  else ctx.addIssue({ code: z.ZodIssueCode.custom, path: r.field === undefined ? [] : [r.field], message: r.message });
+  return z.NEVER;
+}), {
+  type: 'object',
+  description: 'TLS to https:// upstreams: omit ca for the system trust store, serverName for the URL host; cert and key together for mutual TLS',
+  properties: {
+    ca: { type: 'string', description: 'PEM file of trusted CA certificates' },
+    serverName: { type: 'string', description: 'SNI and the name verified' },
+    cert: { type: 'string', description: 'PEM client certificate (mutual TLS)' },
+    key: { type: 'string', description: 'PEM client key (mutual TLS)' },
+  },
+  additionalProperties: false,
+  dependencies: { cert: ['key'], key: ['cert'] },
+});
+
 export const serviceSchema = z.object({
   balancer: z.enum(BALANCER_NAMES).default('round-robin'),
   hashOn: z.string().regex(HASH_ON, 'hashOn must be header:NAME, cookie:NAME, query:NAME, path or client-ip').optional(),
@@ -179,6 +205,7 @@ export const serviceSchema = z.object({
   retries: retriesSchema.default({}),
   timeouts: timeoutsSchema.default({}),
   upstreams: upstreamList,
+  upstreamTls: upstreamTlsSchema,
 }).strict().superRefine((s, ctx) => {
   if (!Array.isArray(s.upstreams)) return; // the list itself was refused; its issues are reported
   const seen = new Set<string>();

@@ -34,9 +34,11 @@
  */
 import type { HealthStatus, ServiceName, UpstreamId } from '../model/index.js';
 import type { Scheduler, TimerHandle } from './scheduler.js';
+import type { UpstreamTlsMaterial } from '../model/validate/index.js';
 
-/** Rejects on connect error or timeout; resolves with the status of whatever answered. */
-export type Probe = (url: string, path: string, timeoutMs: number, signal: AbortSignal) => Promise<{ status: number }>;
+/** Rejects on connect error or timeout; resolves with the status of whatever answered. `tls`: the
+ *  service's upstreamTls, for https URLs (passed through, never read here). */
+export type Probe = (url: string, path: string, timeoutMs: number, signal: AbortSignal, tls?: UpstreamTlsMaterial) => Promise<{ status: number }>;
 
 /** One status code, or an inclusive range `[from, to]`. */
 export type StatusMatcher = number | readonly [number, number];
@@ -49,6 +51,8 @@ export interface HealthCheckConfig {
   readonly unhealthyThreshold: number;
   /** Default: 200–299. */
   readonly expectedStatuses?: readonly StatusMatcher[] | undefined;
+  /** The service's upstreamTls: probes of https upstreams dial like the data path does. */
+  readonly tls?: UpstreamTlsMaterial | undefined;
 }
 
 /** ±10% of the interval; see the header for why. */
@@ -243,7 +247,7 @@ export class ActiveChecker {
     h.guard = guard;
     let probed: Promise<{ status: number }>;
     try {
-      probed = this.deps.probe(h.url, cfg.path, cfg.timeoutMs, ac.signal);
+      probed = this.deps.probe(h.url, cfg.path, cfg.timeoutMs, ac.signal, cfg.tls);
     } catch (err) {
       probed = Promise.reject(err);
     }

@@ -26,19 +26,31 @@ export function pickUpstream(a: PickArgs): string | undefined {
   return svc.balancer.pick({ hashKey: a.hashKey, attempt: a.attempt, exclude: a.tried, load: svc.load, totalInFlight: a.state.inFlight, nowMs: Date.now(), random: a.random });
 }
 
+/** An answer meshgate writes itself: status, `x-meshgate-reason`, short text. */
+export interface LocalAnswer {
+  readonly status: number;
+  readonly reason: string;
+  readonly text: string;
+}
+
 export type Admission =
   | { readonly ok: true; readonly upstream: UpstreamRuntime }
-  | { readonly ok: false; readonly status: 502 | 503; readonly reason: string; readonly text: string };
+  | ({ readonly ok: false } & LocalAnswer);
+
+const EXHAUSTED: LocalAnswer = { status: 502, reason: 'upstreams-exhausted', text: 'no upstream answered' };
 
 /**
  * Takes the breaker slots for upstream `id` (undefined: nothing eligible). On success the caller owns
  * one upstream slot and one pending slot and must release both; on refusal it owns nothing.
+ * `lastFailure`: why the previous attempt failed, when it did (connect failure, TLS, reset, timeout):
+ * a retry that finds no upstream left answers with it, so a lone upstream's cause is not hidden
+ * behind `upstreams-exhausted`.
  */
-export function admitAttempt(svc: ServiceRoute, state: ServiceState, metrics: Metrics, id: string | undefined, attempt: number): Admission {
+export function admitAttempt(svc: ServiceRoute, state: ServiceState, metrics: Metrics, id: string | undefined, attempt: number, lastFailure?: LocalAnswer): Admission {
   const rt = id === undefined ? undefined : svc.upstreams.get(id);
   if (rt === undefined) {
     return attempt > 0
-      ? { ok: false, status: 502, reason: 'upstreams-exhausted', text: 'no upstream answered' }
+      ? { ok: false, ...(lastFailure ?? EXHAUSTED) }
       : { ok: false, status: 503, reason: 'no-healthy-upstream', text: 'no healthy upstream' };
   }
   const refused = state.breaker.tryAcquire(rt.spec.id);

@@ -32,12 +32,13 @@ import { cookieValue } from '../lib/cookie.js';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
-import { admitAttempt, pickUpstream, takeRetrySlot } from './attempt-admission.js';
+import { admitAttempt, pickUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
 import type { ServiceState } from './service-state.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
 import { resolvePin, type Pin, type StickyView } from './sticky-view.js';
+import { isTlsHandshakeError } from './upstream-tls.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -79,10 +80,27 @@ export function classifyError(err: NodeJS.ErrnoException): Failure {
       // undici's names for a response it refuses: an unsolicited `100 Continue`, an unasked-for upgrade.
       return err.message === 'bad response' || err.message === 'bad upgrade' ? 'malformed' : 'reset';
     default:
+      // A failed TLS handshake (unknown CA, name mismatch, client certificate refused): nothing reached
+      // the upstream's application, so it is a connect failure for retries and outlier detection.
+      if (isTlsHandshakeError(code)) return 'connect-failure';
       if (code.startsWith('HPE_') || err.name === 'HTTPParserError' || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'malformed';
       return 'reset';
   }
 }
+
+/**
+ * The 502 for an upstream that could not be used (connect failure, TLS handshake failure, reset): one
+ * definition of its `x-meshgate-reason` and text for the HTTP and the Upgrade path (docs/errors.md).
+ */
+export function unavailableAnswer(failure: 'connect-failure' | 'reset', code: string | undefined): LocalAnswer {
+  if (isTlsHandshakeError(code)) return TLS_ANSWER;
+  return failure === 'connect-failure' ? CONNECT_ANSWER : RESET_ANSWER;
+}
+const TLS_ANSWER: LocalAnswer = { status: 502, reason: 'upstream-tls', text: 'upstream TLS handshake failed' };
+const CONNECT_ANSWER: LocalAnswer = { status: 502, reason: 'upstream-connect-failure', text: 'upstream unavailable' };
+const RESET_ANSWER: LocalAnswer = { status: 502, reason: 'upstream-reset', text: 'upstream unavailable' };
+const TIMEOUT_ANSWER: LocalAnswer = { status: 504, reason: 'upstream-timeout', text: 'upstream response timeout' };
+const MALFORMED_ANSWER: LocalAnswer = { status: 502, reason: 'bad-upstream-response', text: 'bad response from upstream' };
 
 /** One request's journey. A class rather than closures: one allocation per request, not a dozen. */
 class Exchange implements BodyOwner {
@@ -105,6 +123,8 @@ class Exchange implements BodyOwner {
   status = 0;
   reason = '';
   done = false;
+  /** Why the previous attempt failed without an answer (admitAttempt's `lastFailure`). */
+  lastFailure: LocalAnswer | undefined = undefined;
   /** True while the current attempt is a retry holding a slot of the service's retry budget. */
   holdsRetrySlot = false;
   /** For the access log (AccessContext): body bytes written to the client and read from it, and when the
@@ -186,7 +206,7 @@ class Exchange implements BodyOwner {
     if (this.done) return;
     const svc = this.svc;
     const id = this.pinnedUpstream !== undefined && this.attempt === 0 ? this.pinnedUpstream : this.pick();
-    const admitted = admitAttempt(svc, this.state, this.deps.metrics, id, this.attempt);
+    const admitted = admitAttempt(svc, this.state, this.deps.metrics, id, this.attempt, this.lastFailure);
     if (!admitted.ok) return this.local(admitted.status, admitted.reason, admitted.text);
     const rt = admitted.upstream;
     this.upstream = rt;
@@ -211,7 +231,9 @@ class Exchange implements BodyOwner {
         body: (this.body?.whole ?? this.body ?? null) as Dispatcher.DispatchOptions['body'],
         headersTimeout: svc.cfg.timeouts.response,
         bodyTimeout: svc.cfg.timeouts.idle,
-      },
+        // undici's Request takes `servername` (lib/core/request.js); its 6.x typings leave it out.
+        servername: rt.dispatchServername,
+      } as Dispatcher.DispatchOptions,
       this,
     );
   }
@@ -253,6 +275,7 @@ class Exchange implements BodyOwner {
     this.deps.router.health?.recordResult(svc.name, rt.spec.id, statusCode >= 500 ? { kind: '5xx', status: statusCode } : SUCCESS);
     if (statusCode >= 500 && this.retryAllowed(String(statusCode) as '503')) {
       this.releaseRetrySlot();
+      this.lastFailure = undefined; // this one answered; its body is dropped, so no upstream left is "exhausted"
       if (this.startRetry()) {
         // Read and drop this body (small, an error page) so the connection is reused, then retry.
         this.phase = 'discarding';
@@ -354,10 +377,12 @@ class Exchange implements BodyOwner {
     const passive: CallResult = failure === 'timeout' ? TIMEOUT : failure === 'connect-failure' ? CONNECT_FAILURE : RESET;
     this.deps.router.health?.recordResult(svc.name, rt.spec.id, passive);
     this.deps.log.warn({ service: svc.name, upstream: rt.spec.id, requestId: this.requestId, code: err.code, failure }, `upstream ${failure}`);
-    if (failure !== 'malformed' && this.retryAllowed(failure) && this.startRetry()) return this.send();
-    if (failure === 'timeout') return this.local(504, 'upstream-timeout', 'upstream response timeout');
-    if (failure === 'malformed') return this.local(502, 'bad-upstream-response', 'bad response from upstream');
-    return this.local(502, failure === 'connect-failure' ? 'upstream-connect-failure' : 'upstream-reset', 'upstream unavailable');
+    const answer = failure === 'timeout' ? TIMEOUT_ANSWER : failure === 'malformed' ? MALFORMED_ANSWER : unavailableAnswer(failure, err.code);
+    if (failure !== 'malformed' && this.retryAllowed(failure) && this.startRetry()) {
+      this.lastFailure = answer;
+      return this.send();
+    }
+    return this.local(answer.status, answer.reason, answer.text);
   }
 
   /** Aborts the attempt in flight (client gone, body over the limit). */

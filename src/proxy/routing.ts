@@ -13,10 +13,12 @@ import { createBalancer } from '../balance/index.js';
 import type { Balancer, PickCandidate, UpstreamLoad } from '../balance/balancer.js';
 import type { ClusterMembership, ServiceName, UpstreamId, UpstreamSpec } from '../model/index.js';
 import type { Config, ServiceConfig } from '../config/schema.js';
+import type { UpstreamTlsMaterial } from '../model/validate/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import { RouteTable } from './route-table.js';
 import { UpstreamPools } from './upstream-pools.js';
 import { UpstreamRuntime } from './upstream-runtime.js';
+import { serverNameFor } from './upstream-tls.js';
 
 /** What the passive health check learns from one call (health/outlier-detector's CallResult). */
 export type CallResult =
@@ -164,12 +166,16 @@ export class Router {
       const upstreams = new Map<UpstreamId, UpstreamRuntime>();
       for (const spec of liveMembers(name, svc, cluster)) {
         const key = `${name}\u0000${spec.id}`;
-        const poolOpts = { connectTimeoutMs: svc.timeouts.connect };
+        const poolOpts = { connectTimeoutMs: svc.timeouts.connect, tls: svc.upstreamTls?.material };
         const poolKey = UpstreamPools.keyOf(spec.url, poolOpts);
         let rt = this.runtimes.get(key);
         if (!rt || rt.poolKey !== poolKey) {
           try {
-            rt = new UpstreamRuntime(spec, this.pools.get(spec.url, poolOpts), poolKey, this.metrics.bindUpstream(name, spec.id));
+            const https = /^https:/i.test(spec.url);
+            // A config that names upstreamTls but was never loaded from disk has no PEM text: dialling
+            // with the system store instead of the configured CA would be a silent downgrade.
+            if (https && svc.upstreamTls !== undefined && svc.upstreamTls.material === undefined) throw new Error('upstreamTls files were not loaded');
+            rt = new UpstreamRuntime(spec, this.pools.get(spec.url, poolOpts), poolKey, this.metrics.bindUpstream(name, spec.id), https ? dispatchServername(spec.url, poolOpts.tls) : undefined);
           } catch (err) {
             problems.push(`service ${name}: upstream ${spec.id} (${spec.url}) left out: ${(err as Error).message}`);
             continue;
@@ -217,4 +223,10 @@ export class Router {
       this.problems = [...this.problems, `service ${name}: balancer not rebuilt: ${(err as Error).message}`];
     }
   }
+}
+
+/** Any fixed value per pool will do (upstream-runtime.ts); the name it verifies reads best in a debugger. */
+function dispatchServername(url: string, material: UpstreamTlsMaterial | undefined): string {
+  const host = new URL(url).hostname;
+  return serverNameFor(host, material) ?? host;
 }

@@ -6,8 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { clientIpOf, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { admitAttempt, pickUpstream, takeRetrySlot } from './attempt-admission.js';
-import { hashKeyOf, type ForwarderDeps } from './forward.js';
+import { admitAttempt, pickUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
+import { hashKeyOf, unavailableAnswer, type ForwarderDeps } from './forward.js';
 import type { CallResult, ServiceRoute } from './routing.js';
 import type { ServiceState } from './service-state.js';
 import { resolvePin, type StickyRequest } from './sticky-view.js';
@@ -34,6 +34,8 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
   private setCookie: string | undefined;
   private sessionHeader: readonly [string, string] | undefined;
   private upstream: UpstreamRuntime | undefined;
+  /** Why the previous attempt failed (admitAttempt's `lastFailure`). */
+  private lastFailure: LocalAnswer | undefined;
   private handshake: UpstreamHandshake | undefined;
   private tunnel: Tunnel | undefined;
   private sentAt = 0;
@@ -86,7 +88,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     if (this.phase === 'done') return;
     const svc = this.svc;
     const id = this.pinnedUpstream !== undefined && this.attempt === 0 ? this.pinnedUpstream : this.pick();
-    const admitted = admitAttempt(svc, this.state, this.deps.metrics, id, this.attempt);
+    const admitted = admitAttempt(svc, this.state, this.deps.metrics, id, this.attempt, this.lastFailure);
     if (!admitted.ok) return this.local(admitted.status, admitted.reason, admitted.text);
     const rt = admitted.upstream;
     this.upstream = rt;
@@ -108,6 +110,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
       method: this.req.method ?? 'GET',
       path: this.req.url ?? '/',
       headers,
+      tls: svc.cfg.upstreamTls?.material,
       connectTimeoutMs: t.upgrade.connect ?? t.connect,
       handshakeTimeoutMs: t.upgrade.handshake,
     }, this);
@@ -170,11 +173,15 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     this.deps.router.health?.recordResult(this.svc.name, rt.spec.id, passive);
     this.deps.log.warn({ service: this.svc.name, upstream: rt.spec.id, requestId: this.requestId, code, failure }, `upgrade: upstream ${failure}`);
     this.phase = 'routing';
-    // Only a connect failure is retried: the handshake never reached that upstream.
-    if (failure === 'connect-failure' && this.startRetry()) return this.connect();
     if (failure === 'timeout') return this.local(504, 'upstream-timeout', 'upstream handshake timeout');
     if (failure === 'malformed') return this.local(502, 'bad-upstream-response', 'bad response from upstream');
-    return this.local(502, failure === 'connect-failure' ? 'upstream-connect-failure' : 'upstream-reset', 'upstream unavailable');
+    const answer = unavailableAnswer(failure, code);
+    // Only a connect failure is retried: the handshake never reached that upstream.
+    if (failure === 'connect-failure' && this.startRetry()) {
+      this.lastFailure = answer;
+      return this.connect();
+    }
+    return this.local(answer.status, answer.reason, answer.text);
   }
 
   /** Shutdown: a tunnel is closed, a request not yet upgraded is answered 503. */

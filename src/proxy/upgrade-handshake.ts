@@ -12,9 +12,11 @@
  * unhandled, before, during or after the handshake.
  */
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import type { UpstreamTlsMaterial } from '../model/validate/index.js';
 import { classifyError } from './forward.js';
+import { upstreamTlsOptions } from './upstream-tls.js';
 
 export type HandshakeFailure = 'connect-failure' | 'reset' | 'timeout' | 'malformed';
 
@@ -54,6 +56,8 @@ export interface HandshakeOptions {
   readonly path: string;
   /** Flat [name, value, …] request headers (from upstreamRequestHeaders). */
   readonly headers: string[];
+  /** The service's `upstreamTls` (https origins; upstream-tls.ts is the one definition of the options). */
+  readonly tls?: UpstreamTlsMaterial | undefined;
   readonly connectTimeoutMs: number;
   /** 0 disables. */
   readonly handshakeTimeoutMs: number;
@@ -72,7 +76,7 @@ export class UpstreamHandshake {
   constructor(opts: HandshakeOptions, private readonly handler: HandshakeHandler) {
     const { tls, host, port } = opts.origin;
     this.socket = tls
-      ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ALPNProtocols: ['http/1.1'] })
+      ? tlsConnect({ host, port, ...upstreamTlsOptions(host, opts.tls), ALPNProtocols: ['http/1.1'] })
       : netConnect({ host, port });
     this.socket.on('error', () => undefined); // the ClientRequest reports it; this guards the gaps
     this.socket.setNoDelay(true);

@@ -10,11 +10,19 @@
  * Removal: `retain(origins)` closes pools no longer named by any service; undici's close() lets
  * in-flight requests finish first and refuses new ones, which is exactly "removed upstreams finish
  * what they have, then close".
+ *
+ * An https origin's pool dials with the service's `upstreamTls` (upstream-tls.ts); the material's id is
+ * part of the key, so a reload that changes a CA, a client certificate or the server name gets new
+ * pools, while requests on the old ones finish.
  */
 import { Pool } from 'undici';
+import type { UpstreamTlsMaterial } from '../model/validate/index.js';
+import { createUpstreamConnector } from './upstream-tls.js';
 
 export interface PoolOptions {
   readonly connectTimeoutMs: number;
+  /** The service's `upstreamTls` material (https origins only; undefined: system trust store, URL host). */
+  readonly tls?: UpstreamTlsMaterial | undefined;
 }
 
 /** Connections per origin: enough for a 2-core peer under load; undici queues beyond it. */
@@ -24,9 +32,10 @@ const KEEP_ALIVE_MS = 4_000;
 export class UpstreamPools {
   private readonly pools = new Map<string, { pool: Pool; connectTimeoutMs: number }>();
 
-  /** Pools are keyed by origin and connect timeout (two services may name one origin differently). */
+  /** Pools are keyed by origin, connect timeout and (https) TLS material: two services may name one
+   *  origin differently. */
   static keyOf(origin: string, opts: PoolOptions): string {
-    return `${origin}|${opts.connectTimeoutMs}`;
+    return isHttps(origin) ? `${origin}|${opts.connectTimeoutMs}|${opts.tls?.id ?? 'system'}` : `${origin}|${opts.connectTimeoutMs}`;
   }
 
   get(origin: string, opts: PoolOptions): Pool {
@@ -43,6 +52,7 @@ export class UpstreamPools {
       headersTimeout: 0,
       bodyTimeout: 0,
       pipelining: 1,
+      ...(isHttps(origin) ? { connect: createUpstreamConnector(opts.tls, opts.connectTimeoutMs) } : {}),
     });
     this.pools.set(key, { pool, connectTimeoutMs: opts.connectTimeoutMs });
     return pool;
@@ -69,4 +79,8 @@ export class UpstreamPools {
   get size(): number {
     return this.pools.size;
   }
+}
+
+function isHttps(origin: string): boolean {
+  return origin.length > 8 && origin.slice(0, 8).toLowerCase() === 'https://';
 }

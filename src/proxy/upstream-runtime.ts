@@ -29,6 +29,9 @@ export class UpstreamRuntime implements UpstreamLoad {
     public pool: Pool,
     public poolKey: string,
     readonly series: UpstreamSeries,
+    /** For an https upstream, the servername every dispatch names: one value per pool, so undici never
+     *  closes a connection over a request's Host header (the pool's connector sets the real SNI). */
+    readonly dispatchServername: string | undefined = undefined,
   ) {}
 
   /** Peak-EWMA as the balancer reads it: decayed to now, so a once-slow upstream is tried again. */

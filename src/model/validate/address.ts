@@ -33,7 +33,7 @@ function parse(s: unknown, minPort: 0 | 1): Checked<HostPort> {
   } else {
     if (rawHost.includes(':')) return fail(`${shown(s)}: write an IPv6 host in brackets, e.g. [::1]:7946`);
     host = rawHost.endsWith('.') ? rawHost.slice(0, -1) : rawHost;
-    if (host.length === 0 || host.length > 253 || !host.split('.').every((l) => LABEL.test(l))) {
+    if (!isHostName(host)) {
       return fail(`${shown(s)}: ${shown(rawHost)} is not a host name or IPv4 address`);
     }
     // All digits and dots: it must be a dotted quad (a resolver reads "10.1" or "300.1.1.1" in odd ways).
@@ -42,7 +42,12 @@ function parse(s: unknown, minPort: 0 | 1): Checked<HostPort> {
   return ok({ host, port });
 }
 
-function isIPv4(h: string): boolean {
+/** A DNS name of RFC 1123 labels, 253 characters at most (no trailing dot); dotted quads pass too. */
+export function isHostName(h: string): boolean {
+  return h.length > 0 && h.length <= 253 && h.split('.').every((l) => LABEL.test(l));
+}
+
+export function isIPv4(h: string): boolean {
   const parts = h.split('.');
   return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
 }

@@ -10,3 +10,4 @@ export * from './address.js';
 export * from './upstream.js';
 export * from './duration.js';
 export * from './status.js';
+export * from './upstream-tls.js';
