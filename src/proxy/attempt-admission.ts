@@ -4,12 +4,12 @@
  * circuit breakers. One definition, so the two paths cannot drift apart in what they count or answer.
  */
 import type { Metrics } from '../observability/metrics.js';
-import type { ServiceRoute } from './routing.js';
+import type { ServiceSnapshot } from './routing-snapshot.js';
 import type { ServiceState } from './service-state.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
 
 export interface PickArgs {
-  readonly svc: ServiceRoute;
+  readonly svc: ServiceSnapshot;
   readonly state: ServiceState;
   readonly metrics: Metrics;
   readonly random: () => number;
@@ -34,7 +34,7 @@ export type Admission =
  * Takes the breaker slots for upstream `id` (undefined: nothing eligible). On success the caller owns
  * one upstream slot and one pending slot and must release both; on refusal it owns nothing.
  */
-export function admitAttempt(svc: ServiceRoute, state: ServiceState, metrics: Metrics, id: string | undefined, attempt: number): Admission {
+export function admitAttempt(svc: ServiceSnapshot, state: ServiceState, metrics: Metrics, id: string | undefined, attempt: number): Admission {
   const rt = id === undefined ? undefined : svc.upstreams.get(id);
   if (rt === undefined) {
     return attempt > 0
