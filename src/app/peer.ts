@@ -122,7 +122,6 @@ export class Peer {
       // The seam between Raft and routing: a committed membership change is one refresh event, nothing more.
       this.cluster = await startClusterPart(cfg, this.bus, this.log, this.metrics, () => this.routing?.request({ kind: 'membership' }));
     }
-    this.writes = new MembershipWrites(this.cluster, () => this.config);
     this.sticky = createStickyPart(cfg, this.bus, this.log, this.metrics, this.random);
     this.routing = new RoutingRefresh({
       pools: this.pools,
@@ -145,6 +144,8 @@ export class Peer {
     this.routing.request({ kind: 'start' });
     const first = this.routing.flushNow();
     if (!first.ok) throw first.error;
+    // A write is answered once this peer routes by it (the rebuild runs a turn after the Raft apply).
+    this.writes = new MembershipWrites(this.cluster, () => this.config, () => this.routing.applied());
 
     this.upgrades = new UpgradeProxy({
       routing: this.routing,

@@ -145,10 +145,10 @@ function buildService(name: ServiceName, svc: ServiceConfig, inputs: RoutingInpu
     peakEwma: svc.peakEwma,
     slowStartMs: svc.slowStart,
   });
-  const usable = elig ? (id: string) => elig.usable(id) : (id: string) => {
-    const m = upstreams.get(id);
-    return m !== undefined && m.spec.state !== 'disabled';
-  };
+  // Without a health view: a member this snapshot holds as active or draining (its own specs, not the
+  // runtime's, which a later snapshot updates).
+  const served = elig ? undefined : new Set(members.filter((m) => m.state !== 'disabled').map((m) => m.id));
+  const usable = elig ? (id: string) => elig.usable(id) : (id: string) => served!.has(id);
   return Object.freeze({
     name,
     cfg: svc,
