@@ -11,8 +11,7 @@ import type { EventBus } from '../observability/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StickyDecision, StickyView } from '../proxy/sticky-view.js';
-import { createBalancer } from '../balance/index.js';
-import type { Balancer } from '../balance/balancer.js';
+import { createRingHashBalancer, type RingHashBalancer } from '../balance/index.js';
 import type { UpstreamSpec } from '../model/index.js';
 import { MemoryPinStore, RedisPinStore, StickyResolver, sessionCookie, sessionKeyFrom, type PinStore } from '../sticky/index.js';
 
@@ -49,13 +48,16 @@ export function createStickyPart(cfg: Config, bus: EventBus, log: Logger, metric
     }
   });
   const resolvers = new Map<string, { key: string; resolver: StickyResolver; view: StickyView }>();
-  // Ring of the pickable set for the stateless fallback, rebuilt only when that set changes.
-  const rings = new WeakMap<readonly UpstreamSpec[], { ring: Balancer; ids: Set<string> }>();
-  const ringFor = (pickable: readonly UpstreamSpec[]) => {
+  // Ring of the pickable set for the stateless fallback, rebuilt only when that set changes (and then
+  // derived from the service's previous ring: only the changed upstreams' points are made).
+  const rings = new WeakMap<readonly UpstreamSpec[], { ring: RingHashBalancer; ids: Set<string> }>();
+  const lastRing = new Map<string, RingHashBalancer>();
+  const ringFor = (service: string, pickable: readonly UpstreamSpec[]) => {
     let r2 = rings.get(pickable);
     if (!r2) {
-      r2 = { ring: createBalancer('ring-hash', { candidates: pickable.map((p) => ({ id: p.id, weight: p.weight })) }, {}), ids: new Set(pickable.map((p) => p.id)) };
+      r2 = { ring: createRingHashBalancer({ candidates: pickable.map((p) => ({ id: p.id, weight: p.weight })) }, {}, lastRing.get(service)), ids: new Set(pickable.map((p) => p.id)) };
       rings.set(pickable, r2);
+      lastRing.set(service, r2.ring);
     }
     return r2;
   };
@@ -65,7 +67,7 @@ export function createStickyPart(cfg: Config, bus: EventBus, log: Logger, metric
       const svc = ex.svc;
       const cfgSticky = svc.cfg.sticky;
       if (!cfgSticky) return { kind: 'none' };
-      const { ring, ids } = ringFor(svc.pickable);
+      const { ring, ids } = ringFor(svc.name, svc.pickable);
       const result = await resolver.resolve({
         service: svc.name,
         sessionKey: sessionKeyFrom(ex.req.headers as IncomingHttpHeaders, cfgSticky),
@@ -116,6 +118,7 @@ export function createStickyPart(cfg: Config, bus: EventBus, log: Logger, metric
         if (services.has(name)) continue;
         e.resolver.close();
         resolvers.delete(name);
+        lastRing.delete(name);
       }
     },
     status() {

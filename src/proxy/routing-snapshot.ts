@@ -18,12 +18,13 @@
  *   and slow start (an upstream runtime's `eligibleSinceMs`, stamped when it becomes pickable).
  * - A service whose balancer inputs (its balancer settings and pickable candidates) did not change
  *   keeps the previous snapshot's balancer instance: a health change of one service, or a membership
- *   write to one, rebuilds that service's ring only.
+ *   write to one, rebuilds that service's balancer only; a ring-hash ring is derived from the previous
+ *   one (the points of unchanged upstreams kept, only the changed ones' made and merged in).
  * - Total: an upstream whose pool cannot be made is left out, and a service whose balancer cannot be
  *   built keeps its previous ServiceSnapshot (or has none), each listed in `problems`.
  */
-import { createBalancer } from '../balance/index.js';
-import type { Balancer, PickCandidate, UpstreamLoad } from '../balance/balancer.js';
+import { RingHashBalancer, createBalancer, createRingHashBalancer } from '../balance/index.js';
+import type { Balancer, BalancerOptions, PickCandidate, UpstreamLoad } from '../balance/balancer.js';
 import type { Config, ServiceConfig } from '../config/schema.js';
 import type { ClusterMembership, ServiceName, UpstreamId, UpstreamSpec } from '../model/index.js';
 import { RouteMatcher } from './route-matcher.js';
@@ -137,14 +138,7 @@ function buildService(name: ServiceName, svc: ServiceConfig, inputs: RoutingInpu
     candidates.push(rt.eligibleSinceMs === undefined ? { id: spec.id, weight: spec.weight } : { id: spec.id, weight: spec.weight, eligibleSinceMs: rt.eligibleSinceMs });
   }
   const balancerKey = balancerKeyOf(svc, candidates);
-  const balancer = before !== undefined && before.balancerKey === balancerKey ? before.balancer : createBalancer(svc.balancer, { candidates }, {
-    boundedLoad: svc.boundedLoad,
-    minRingSize: svc.ringSize,
-    tableSize: svc.maglevTableSize,
-    activeRequestBias: svc.activeRequestBias,
-    peakEwma: svc.peakEwma,
-    slowStartMs: svc.slowStart,
-  });
+  const balancer = before !== undefined && before.balancerKey === balancerKey ? before.balancer : buildBalancer(svc, candidates, before?.balancer);
   // Without a health view: a member this snapshot holds as active or draining (its own specs, not the
   // runtime's, which a later snapshot updates).
   const served = elig ? undefined : new Set(members.filter((m) => m.state !== 'disabled').map((m) => m.id));
@@ -163,6 +157,20 @@ function buildService(name: ServiceName, svc: ServiceConfig, inputs: RoutingInpu
     hashOn: svc.hashOn ? parseHashOn(svc.hashOn) : undefined,
     sticky: svc.sticky ? resources.sticky(name, svc) : undefined,
   });
+}
+
+/** A new balancer; a ring-hash one derives its ring from the ring it replaces (only changed upstreams' points are made). */
+function buildBalancer(svc: ServiceConfig, candidates: readonly PickCandidate[], previous: Balancer | undefined): Balancer {
+  const opts: BalancerOptions = {
+    boundedLoad: svc.boundedLoad,
+    minRingSize: svc.ringSize,
+    tableSize: svc.maglevTableSize,
+    activeRequestBias: svc.activeRequestBias,
+    peakEwma: svc.peakEwma,
+    slowStartMs: svc.slowStart,
+  };
+  if (svc.balancer === 'ring-hash' && previous instanceof RingHashBalancer) return createRingHashBalancer({ candidates }, opts, previous);
+  return createBalancer(svc.balancer, { candidates }, opts);
 }
 
 /** What a balancer is built from, as a string: its settings and its candidates (id, weight, slow start). */
