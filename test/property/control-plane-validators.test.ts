@@ -10,7 +10,7 @@
  * - peer addresses: admin POST /cluster/peers ⇔ cluster.bootstrap ⇔ the apply path's conf-change check
  *   ⇔ the transport's dialer;
  * - config files with health checks, outlier detection and retries: a file `check` accepts is applied by
- *   the health module and the router without throwing (a RangeError here used to kill a peer on reload).
+ *   the health module and the routing snapshot build without throwing (a RangeError here used to kill a peer on reload).
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -189,7 +189,7 @@ describe('one validator per input, every layer agrees', () => {
     expect(seen.refused).toBeGreaterThan(50);
   });
 
-  it('a config file check accepts is applied by the health module and the router without throwing', () => {
+  it('a config file check accepts is applied by the health module and the routing snapshot build without throwing', () => {
     const durations = fc.oneof(
       { weight: 6, arbitrary: fc.constantFrom<unknown>('10ms', '1s', '2s', '24h', 1_000, 2_147_483_647) },
       { weight: 1, arbitrary: fc.constantFrom<unknown>('0ms', '1ms', '0.4ms', 0, 1, '600h', 2_147_483_648, '-1s', '1e3ms', '99999999999999999999h', 'soon', '30d') },
