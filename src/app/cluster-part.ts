@@ -84,7 +84,7 @@ export async function startClusterPart(
         removed: s.removed,
         failed: s.failed,
         rejectedEntries: s.rejectedEntries,
-        // Without quorum the routing table keeps the last membership this peer applied.
+        // Without quorum the routing snapshot keeps the last membership this peer applied.
         routingOn: s.hasQuorum ? 'current membership' : 'last known membership (no quorum)',
         peers: s.peers,
         transport: node.transportStats(),
@@ -133,7 +133,12 @@ const noCluster = () => new AdminError(409, 'MG_ERR_ADMIN_NO_CLUSTER', 'membersh
 
 /** Validates admin write bodies and forwards them to the cluster. */
 export class MembershipWrites {
-  constructor(private readonly cluster: ClusterPart | undefined, private readonly config: () => Config) {}
+  constructor(
+    private readonly cluster: ClusterPart | undefined,
+    private readonly config: () => Config,
+    /** Resolves once this peer's routing includes every change applied so far (read-your-write for the caller). */
+    private readonly routed: () => Promise<unknown> = () => Promise.resolve(),
+  ) {}
 
   async put(service: string, id: string, body: unknown, clientSeq: string | undefined): Promise<unknown> {
     if (!this.cluster) throw noCluster();
@@ -145,6 +150,7 @@ export class MembershipWrites {
     if (!fields.ok) throw badRequest(fields.message);
     const { url, weight = 1, state = 'active' } = fields.value;
     const r = await this.cluster.putUpstream(service, id, { url, weight, state }, clientSeq);
+    await this.routed();
     return { service, id, url, weight, state, commitIndex: r.index };
   }
 
@@ -154,6 +160,7 @@ export class MembershipWrites {
     const idOk = checkUpstreamId(id);
     if (!idOk.ok) throw badRequest(idOk.message);
     const r = await this.cluster.deleteUpstream(service, id, clientSeq);
+    await this.routed();
     if (!r.existed) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_UPSTREAM', `upstream "${id}" is not registered in the cluster for "${service}"`);
     return { service, id, deleted: true, commitIndex: r.index };
   }

@@ -8,17 +8,17 @@ import type { EventBus } from '../observability/events.js';
 import type { Metrics } from '../observability/metrics.js';
 import { trackConnections } from '../observability/connections.js';
 import type { HealthMonitor } from '../health/index.js';
-import type { Router } from '../proxy/routing.js';
+import type { RoutingSnapshot } from '../proxy/routing-snapshot.js';
 import type { ClusterPart } from './cluster-part.js';
 
 export function wirePeerMetrics(
   metrics: Metrics,
-  parts: { bus: EventBus; dataServer: Server; websockets: () => number; router: Router; health: HealthMonitor; cluster: ClusterPart | undefined; sticky: boolean },
+  parts: { bus: EventBus; dataServer: Server; websockets: () => number; routing: { readonly snapshot: RoutingSnapshot | undefined }; health: HealthMonitor; cluster: ClusterPart | undefined },
 ): void {
   metrics.downstreamSource = trackConnections(parts.dataServer);
   metrics.websocketSource = parts.websockets;
   metrics.healthCheckSource = (add) => {
-    for (const [name, svc] of parts.router.table?.services ?? []) {
+    for (const [name, svc] of parts.routing.snapshot?.services ?? []) {
       if (!svc.cfg.healthCheck) continue;
       for (const id of svc.upstreams.keys()) {
         const h = parts.health.upstreamHealth(name, id);
@@ -26,7 +26,6 @@ export function wirePeerMetrics(
       }
     }
   };
-  if (parts.sticky) metrics.enableSticky();
   const cluster = parts.cluster;
   if (cluster) {
     metrics.enableCluster();
@@ -41,9 +40,9 @@ export function wirePeerMetrics(
   }
 }
 
-/** service → upstream ids of the routing table in effect (for Metrics.retainUpstreams). */
-export function routedUpstreams(router: Router): Map<string, Iterable<string>> {
+/** service → upstream ids of a routing snapshot (for Metrics.retainUpstreams). */
+export function routedUpstreams(snapshot: RoutingSnapshot): Map<string, Iterable<string>> {
   const live = new Map<string, Iterable<string>>();
-  for (const [name, svc] of router.table?.services ?? []) live.set(name, svc.upstreams.keys());
+  for (const [name, svc] of snapshot.services) live.set(name, svc.upstreams.keys());
   return live;
 }

@@ -2,8 +2,13 @@
  * The composition root: builds every concrete piece of one meshgate peer, owns the start and stop
  * order, reloads, and the status the admin API and dashboard show. Nothing imports app/.
  *
- * Start order: config → logs/metrics/bus → health → router (first table) → cluster (membership) →
- * sticky → admin → data plane. Stop order is the reverse, with the data plane drained first
+ * Start order: config → logs/metrics/bus → health → cluster (membership) → sticky → routing (first
+ * snapshot) → admin → data plane.
+ *
+ * Routing: the peer owns no routing state of its own. Start, reload, membership apply and health
+ * changes each hand RoutingRefresh (proxy/routing-refresh.ts) an event; it rebuilds the one routing
+ * snapshot in a later event-loop turn, from this peer's running config, the committed membership and
+ * the health module's eligibility, after `prepareRouting` has given the health module the new members. Stop order is the reverse, with the data plane drained first
  * (DESIGN.md §6: stop accepting, finish in-flight up to the drain timeout, hand Raft leadership over,
  * close pools, exit 0).
  */
@@ -21,16 +26,17 @@ import { logStateChanges } from '../observability/state-log.js';
 import { routedUpstreams, wirePeerMetrics } from './peer-metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
-import { Router } from '../proxy/routing.js';
+import { RoutingRefresh, type SequencedEvent } from '../proxy/routing-refresh.js';
+import type { RoutingSnapshot } from '../proxy/routing-snapshot.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
 import { ServiceStates } from '../proxy/service-state.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
 import { DataPlane } from '../proxy/server.js';
-import type { StickyView } from '../proxy/sticky-view.js';
 import { AdminServer } from '../admin/server.js';
 import { EventStreams } from '../admin/sse.js';
 import { dashboardAsset, dashboardHtml } from '../dashboard/index.js';
 import type { ClusterMembership } from '../model/index.js';
+import type { ServiceConfig } from '../config/schema.js';
 import { healthSettingsFor } from './health-settings.js';
 import { buildStatus, serviceUpstreams } from './status.js';
 import { MembershipWrites, type ClusterPart } from './cluster-part.js';
@@ -64,7 +70,7 @@ export class Peer {
   private accessLog: AccessLog | undefined;
   private readonly random = createSeededRandom(randomInt(2 ** 31));
   private readonly pools = new UpstreamPools();
-  private router!: Router;
+  private routing!: RoutingRefresh;
   private states!: ServiceStates;
   private health!: HealthMonitor;
   private probe!: HealthProbeHandle;
@@ -74,12 +80,12 @@ export class Peer {
   private events!: EventStreams;
   private watcher: ConfigWatcher | undefined;
   cluster: ClusterPart | undefined;
-  sticky: StickyPart | undefined;
+  sticky!: StickyPart;
   private writes!: MembershipWrites;
   private stopping: Promise<void> | undefined;
   private reloading: Promise<ReloadOutcome> = Promise.resolve(undefined as unknown as ReloadOutcome);
-  /** True inside applyConfig, which rebuilds every service itself once health is configured. */
-  private applyingConfig = false;
+  /** Per service, what the health module was last configured from (its config object, its live members). */
+  private readonly healthInputs = new Map<string, { svc: ServiceConfig; members: string }>();
   dataPort = 0;
   adminPort = 0;
 
@@ -101,19 +107,9 @@ export class Peer {
 
     this.probe = createHealthProbe();
     this.health = new HealthMonitor({ bus: this.bus, probe: this.probe.probe, random: this.random });
-    this.router = new Router(this.pools, this.metrics);
-    this.metrics.inFlightSource = (set) => {
-      for (const [name, svc] of this.router.table?.services ?? []) for (const [id, rt] of svc.upstreams) set(name, id, rt.inFlight);
-    };
-    this.router.health = this.health;
     this.states = new ServiceStates((service, kind, upstream) => this.bus.emit('breaker:open', { service, kind, ...(upstream ? { upstream } : {}) }));
-    this.health.onChange((service) => {
-      // During applyConfig the whole table is rebuilt right after health is configured; rebuilding
-      // here too did every balancer (a 2 M-point ring at 1,000 upstreams) twice per membership write.
-      if (this.applyingConfig) return;
-      this.router.rebuildService(service);
-      this.updateHealthMetrics(service);
-    });
+    // An ejection is decided inside undici's response callback: the rebuild it needs runs a turn later.
+    this.health.onChange((service) => this.routing?.request({ kind: 'health', service }));
     this.bus.subscribe((ev) => {
       if (ev.type === 'outlier:ejected') {
         const d = ev.data as { service: string; upstream: string };
@@ -123,33 +119,51 @@ export class Peer {
 
     if (cfg.cluster) {
       const { startClusterPart } = await import('./cluster-part.js');
-      this.cluster = await startClusterPart(cfg, this.bus, this.log, this.metrics, () => this.rebuildRouting('membership'));
+      // The seam between Raft and routing: a committed membership change is one refresh event, nothing more.
+      this.cluster = await startClusterPart(cfg, this.bus, this.log, this.metrics, () => this.routing?.request({ kind: 'membership' }));
     }
-    this.writes = new MembershipWrites(this.cluster, () => this.config);
-    this.applyConfig(cfg);
+    this.sticky = createStickyPart(cfg, this.bus, this.log, this.metrics, this.random);
+    this.routing = new RoutingRefresh({
+      pools: this.pools,
+      metrics: this.metrics,
+      sources: {
+        config: () => this.config,
+        generation: () => this.generation,
+        membership: () => this.cluster?.membership(),
+        eligibility: (service) => this.health.eligibility(service),
+        prepare: (batch) => this.prepareRouting(batch),
+        sticky: (service, svc) => this.sticky.viewFor(service, svc),
+      },
+      onApplied: (snapshot, batch, previous) => this.routingApplied(snapshot, batch, previous),
+      // Never thrown back into the Raft apply path or a health callback (issue 13): the last snapshot keeps serving.
+      onFailed: (err) => this.log.error({ err }, 'routing rebuild failed; the previous routing snapshot keeps serving'),
+    });
+    this.metrics.inFlightSource = (set) => {
+      for (const [name, svc] of this.routing.snapshot?.services ?? []) for (const [id, rt] of svc.upstreams) set(name, id, rt.inFlight);
+    };
+    this.routing.request({ kind: 'start' });
+    const first = this.routing.flushNow();
+    if (!first.ok) throw first.error;
+    // A write is answered once this peer routes by it (the rebuild runs a turn after the Raft apply).
+    this.writes = new MembershipWrites(this.cluster, () => this.config, () => this.routing.applied());
 
-    this.sticky = await createStickyPart(cfg, this.bus, this.log, this.metrics, this.random);
-    const stickyView: StickyView | undefined = this.sticky?.view(this.router, () => this.health);
     this.upgrades = new UpgradeProxy({
-      router: this.router,
+      routing: this.routing,
+      health: this.health,
       states: (s) => this.states.get(s),
       metrics: this.metrics,
       log: this.log,
       accessLog: this.accessLog,
-      sticky: stickyView,
       random: this.random,
     });
     this.dataPlane = new DataPlane(
       {
-        router: this.router,
+        routing: this.routing,
+        health: this.health,
         states: (s) => this.states.get(s),
         metrics: this.metrics,
         log: this.log,
         accessLog: withRequestMetrics(this.metrics, this.accessLog),
-        sticky: stickyView,
-        maxBodyBytes: cfg.node.maxBodySize,
-        bodyIdleMs: cfg.node.bodyIdleTimeout,
-        requestBufferBytes: cfg.node.requestBufferSize,
         random: this.random,
       },
       this.upgrades,
@@ -164,12 +178,18 @@ export class Peer {
         maxConnections: cfg.node.maxConnections,
       },
     );
-    wirePeerMetrics(this.metrics, { bus: this.bus, dataServer: this.dataPlane.server, websockets: () => this.upgrades.openCount, router: this.router, health: this.health, cluster: this.cluster, sticky: this.sticky !== undefined });
+    wirePeerMetrics(this.metrics, { bus: this.bus, dataServer: this.dataPlane.server, websockets: () => this.upgrades.openCount, routing: this.routing, health: this.health, cluster: this.cluster });
     this.events = new EventStreams(this.bus);
+    const running = () => this.config.node.admin;
     this.admin = new AdminServer(this.adminBackend(), this.events, {
       token: cfg.node.admin.token || undefined,
-      maxBodyBytes: cfg.node.admin.maxBodySize,
-      allowedHosts: cfg.node.admin.allowedHosts,
+      // Read per request, so a reload's values hold for the next admin call (LIVE_KEYS, config/diff.ts).
+      get maxBodyBytes() {
+        return running().maxBodySize;
+      },
+      get allowedHosts() {
+        return running().allowedHosts;
+      },
     });
     const [ah, ap] = splitHostPort(cfg.node.admin.listen);
     this.adminPort = await this.admin.listen(ah, ap);
@@ -184,40 +204,48 @@ export class Peer {
     return { ok: true };
   }
 
-  /** Builds and swaps the routing table for `cfg` + current cluster membership; configures health. */
-  private applyConfig(cfg: Config): void {
+  /**
+   * Before a build: gives the health module each service's live members and settings, only for services
+   * whose config or members changed (a membership write to one service re-configures that one).
+   */
+  private prepareRouting(batch: readonly SequencedEvent[]): void {
+    if (!batch.some((e) => e.event.kind !== 'health')) return;
+    const cfg = this.config;
     const membership = this.cluster?.membership();
-    this.applyingConfig = true;
-    try {
-      this.configureHealth(cfg, membership);
-    } finally {
-      this.applyingConfig = false;
-    }
-    this.router.apply(cfg, membership, this.generation);
-    for (const p of this.router.problems) this.log.error(`routing: ${p}`);
-    this.metrics.retainUpstreams(routedUpstreams(this.router));
-    for (const name of Object.keys(cfg.services)) this.updateHealthMetrics(name);
-  }
-
-  private configureHealth(cfg: Config, membership: ClusterMembership | undefined): void {
     this.states.configure(cfg.services);
-    for (const [name, svc] of Object.entries(cfg.services)) this.health.setService(name, healthSettingsFor(name, svc, membership));
-    for (const name of this.health.serviceNames()) if (!(name in cfg.services)) this.health.removeService(name);
+    for (const [name, svc] of Object.entries(cfg.services)) {
+      const reg = membership?.get(name);
+      let members = '';
+      if (reg) for (const [id, u] of reg) members += `${id}=${u.url},${u.weight},${u.state};`;
+      const seen = this.healthInputs.get(name);
+      if (seen?.svc === svc && seen.members === members) continue;
+      this.health.setService(name, healthSettingsFor(name, svc, membership));
+      this.healthInputs.set(name, { svc, members });
+    }
+    for (const name of this.health.serviceNames()) {
+      if (name in cfg.services) continue;
+      this.health.removeService(name);
+      this.healthInputs.delete(name);
+    }
   }
 
-  /** Membership changed (Raft apply): rebuild routing from the running config. */
-  private rebuildRouting(why: string): void {
-    if (!this.router) return;
-    try {
-      this.applyConfig(this.config);
-    } catch (err) {
-      // Called from the Raft apply path: never throw back into it (issue 13). Routing keeps its last table.
-      this.log.error({ err, why }, 'routing rebuild failed; the previous routing table keeps serving');
+  /** After a swap: log what the build left out, follow the upstream set in metrics and sticky. */
+  private routingApplied(snapshot: RoutingSnapshot, batch: readonly SequencedEvent[], previous: RoutingSnapshot | undefined): void {
+    const known = new Set(previous?.problems ?? []);
+    for (const p of snapshot.problems) if (!known.has(p)) this.log.error(`routing: ${p}`);
+    const changed = new Set<string>();
+    if (batch.some((e) => e.event.kind !== 'health')) {
+      this.metrics.retainUpstreams(routedUpstreams(snapshot));
+      this.sticky.retain(new Set([...snapshot.services.values()].filter((s) => s.sticky !== undefined).map((s) => s.name)));
+      for (const name of snapshot.services.keys()) changed.add(name);
+    } else {
+      for (const e of batch) if (e.event.kind === 'health') changed.add(e.event.service);
     }
+    for (const name of changed) this.updateHealthMetrics(name);
   }
 
   private updateHealthMetrics(service: string): void {
-    const svc = this.router.table?.services.get(service);
+    const svc = this.routing.snapshot?.services.get(service);
     if (!svc) return;
     let ejected = 0;
     for (const id of svc.upstreams.keys()) {
@@ -226,7 +254,7 @@ export class Peer {
       if (h?.ejected) ejected++;
     }
     this.metrics.ejectionsActive.labels(service).set(ejected);
-    this.metrics.panic.labels(service).set(this.health.eligibility(service).panic ? 1 : 0);
+    this.metrics.panic.labels(service).set(svc.panic ? 1 : 0);
   }
 
   /** Reloads the config file (file watch, SIGHUP, admin call). Serialized: one reload at a time. */
@@ -252,15 +280,16 @@ export class Peer {
     const old = this.config;
     this.generation++;
     this.config = cfg;
-    try {
-      this.applyConfig(cfg);
-    } catch (err) {
+    this.routing.request({ kind: 'reload' });
+    const applied = await this.routing.applied();
+    if (!applied.ok) {
       // The schema should have refused whatever throws here; if it did not, refuse the reload like an
       // invalid file and put the old config back (never an uncaught error in a running peer).
       this.generation--;
       this.config = old;
-      this.applyConfig(old);
-      const errors = [`${this.opts.configFile}: the new config could not be applied: ${(err as Error).message}`];
+      this.routing.request({ kind: 'reload' });
+      await this.routing.applied();
+      const errors = [`${this.opts.configFile}: the new config could not be applied: ${applied.error.message}`];
       this.lastReload = { ok: false, generation: this.generation, source, at, errors };
       this.metrics.configReloads.labels('rejected').inc();
       this.metrics.configLastSuccessful.set(0);
@@ -283,8 +312,8 @@ export class Peer {
       },
       status: () => buildStatus(this),
       serviceUpstreams: (svc: string) => serviceUpstreams(this, svc),
-      putUpstream: (svc: string, id: string, body: unknown, rid: string | undefined) => this.writes.put(svc, id, body, rid),
-      deleteUpstream: (svc: string, id: string, rid: string | undefined) => this.writes.remove(svc, id, rid),
+      putUpstream: (svc: string, id: string, body: unknown, clientSeq: string | undefined) => this.writes.put(svc, id, body, clientSeq),
+      deleteUpstream: (svc: string, id: string, clientSeq: string | undefined) => this.writes.remove(svc, id, clientSeq),
       addPeer: (body: unknown) => this.writes.addPeer(body),
       removePeer: (id: string) => this.writes.removePeer(id),
       transferLeadership: (body: unknown) => this.writes.transferLeadership(body),
@@ -308,7 +337,7 @@ export class Peer {
 
   /** Internals the status builder reads. */
   get internals() {
-    return { router: this.router, health: this.health, dataPlane: this.dataPlane, events: this.events, upgrades: this.upgrades };
+    return { routing: this.routing, health: this.health, dataPlane: this.dataPlane, events: this.events, upgrades: this.upgrades };
   }
 
   /** Graceful stop: drain the data plane, hand leadership over, close everything. Idempotent. */
@@ -319,6 +348,7 @@ export class Peer {
       this.log.info({ inFlight: this.dataPlane?.requestsInFlight }, 'draining');
       const drained = await this.dataPlane?.drain(this.config.node.drainTimeout);
       await this.cluster?.stop();
+      this.routing?.close();
       await this.sticky?.close();
       this.health?.close();
       await this.probe?.close();

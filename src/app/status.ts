@@ -7,17 +7,16 @@ import type { Peer } from './peer.js';
 import { VERSION } from './version.js';
 
 export function buildStatus(peer: Peer) {
-  const { router, health, dataPlane, events, upgrades } = peer.internals;
-  const table = router.table;
+  const { routing, health, dataPlane, events, upgrades } = peer.internals;
+  const snapshot = routing.snapshot;
   const services: Record<string, unknown> = {};
-  for (const [name, svc] of table?.services ?? []) {
+  for (const [name, svc] of snapshot?.services ?? []) {
     const shares = svc.balancer.shares?.();
-    const elig = health.eligibility(name);
     services[name] = {
       balancer: svc.cfg.balancer,
       hashOn: svc.cfg.hashOn,
       sticky: svc.cfg.sticky ? { cookie: svc.cfg.sticky.cookie, header: svc.cfg.sticky.header } : undefined,
-      panic: elig.panic,
+      panic: svc.panic,
       traffic: peer.metrics.serviceTraffic(name),
       upstreams: [...svc.upstreams.values()].map((rt) => {
         const h = health.upstreamHealth(name, rt.spec.id);
@@ -35,7 +34,7 @@ export function buildStatus(peer: Peer) {
           lastCheck: h?.lastCheck,
           healthSince: h?.healthSinceMs === undefined ? undefined : new Date(h.healthSinceMs).toISOString(),
           responses5xx: rt.series.responses5xx,
-          eligible: elig.pickable.some((p) => p.id === rt.spec.id),
+          eligible: svc.pickable.some((p) => p.id === rt.spec.id),
           inFlight: rt.inFlight,
           requests: rt.requests,
           failures: rt.failures,

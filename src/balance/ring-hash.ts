@@ -51,6 +51,8 @@ const FALLBACK_SEED = 0x72696e67; // "ring"
 export class RingHashBalancer implements Balancer {
   readonly name = 'ring-hash' as const;
   private readonly ids: readonly UpstreamId[];
+  /** Virtual nodes of each upstream (index into ids): with the id, all its points depend on. */
+  private readonly counts: Uint32Array;
   /** Ring positions, ascending, and the owner (index into ids) of each. */
   private readonly points: Uint32Array;
   private readonly owners: Uint32Array;
@@ -58,7 +60,14 @@ export class RingHashBalancer implements Balancer {
   private readonly ownRandom: Random = createSeededRandom(FALLBACK_SEED);
   private shareCache: ReadonlyMap<UpstreamId, number> | undefined;
 
-  constructor(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}) {
+  /**
+   * `previous`: a ring this one replaces. The points of an upstream depend only on its id and its
+   * count, so an upstream of `previous` with the same count keeps its points, and only the points of
+   * upstreams that joined or changed weight are generated and sorted, then merged in: O(ring) with a
+   * small sort instead of generating and sorting every point. The result is the same ring a full build
+   * makes (same positions, same tie order).
+   */
+  constructor(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, previous?: RingHashBalancer) {
     validateOptions(opts);
     const cands = validateCandidates(snapshot);
     if (cands.length > MAX_RING_UPSTREAMS) throw new BalanceInvalidError(`ring-hash supports at most ${MAX_RING_UPSTREAMS} upstreams`);
@@ -78,22 +87,54 @@ export class RingHashBalancer implements Balancer {
       size = counts.reduce((a, b) => a + b, 0);
     }
 
+    this.counts = Uint32Array.from(counts);
     // Points are generated in owner order (= id order) and sorted by position with a stable radix
     // sort, so equal positions keep id order: the ring is a pure function of the membership set.
+    [this.points, this.owners] = (previous && RingHashBalancer.derived(previous, this.ids, this.counts, size)) || sortedPoints(this.ids, this.counts, size, undefined);
+    this.walker = new SlotWalker(this.ids, weights, totalWeight, opts.boundedLoad);
+  }
+
+  /**
+   * The ring of (ids, counts) from `prev`: its points of upstreams kept with the same count (owners
+   * renumbered: both id lists are in id order, so the renumbering keeps tie order) merged with the sorted
+   * points of the others. Undefined when most of the ring is new (a full build is as cheap).
+   */
+  private static derived(prev: RingHashBalancer, ids: readonly UpstreamId[], counts: Uint32Array, size: number): [Uint32Array, Uint32Array] | undefined {
+    const p = prev;
+    const index = new Map<UpstreamId, number>();
+    ids.forEach((id, i) => index.set(id, i));
+    const remap = new Int32Array(p.ids.length).fill(-1);
+    const kept = new Uint8Array(ids.length);
+    let keptPoints = 0;
+    for (let o = 0; o < p.ids.length; o++) {
+      const n = index.get(p.ids[o]!);
+      if (n === undefined || p.counts[o] !== counts[n]) continue;
+      remap[o] = n;
+      kept[n] = 1;
+      keptPoints += counts[n]!;
+    }
+    if (keptPoints * 2 < size) return undefined;
+    const [fp, fo] = sortedPoints(ids, counts, size - keptPoints, kept);
     const pos = new Uint32Array(size);
     const own = new Uint32Array(size);
-    const h = new Uint32Array(2);
-    let k = 0;
-    for (let u = 0; u < cands.length; u++) {
-      hash64Into(cands[u]!.id, h);
-      const hi = h[0]!, lo = h[1]!;
-      for (let j = 0; j < counts[u]!; j++) {
-        pos[k] = vnodePosition(hi, lo, j);
-        own[k++] = u;
+    const pp = p.points, po = p.owners, m = pp.length, f = fp.length;
+    let i = 0, j = 0, k = 0;
+    for (;;) {
+      while (i < m && remap[po[i]!] === -1) i++;
+      if (i >= m) break;
+      const owner = remap[po[i]!]!;
+      while (j < f && (fp[j]! < pp[i]! || (fp[j] === pp[i] && fo[j]! < owner))) {
+        pos[k] = fp[j]!;
+        own[k++] = fo[j++]!;
       }
+      pos[k] = pp[i++]!;
+      own[k++] = owner;
     }
-    [this.points, this.owners] = radixSortByPosition(pos, own);
-    this.walker = new SlotWalker(this.ids, weights, totalWeight, opts.boundedLoad);
+    while (j < f) {
+      pos[k] = fp[j]!;
+      own[k++] = fo[j++]!;
+    }
+    return [pos, own];
   }
 
   /** Number of points on the ring. */
@@ -160,6 +201,24 @@ export class RingHashBalancer implements Balancer {
   }
 }
 
+/** The points of the upstreams not `skip`ped, sorted by (position, owner). */
+function sortedPoints(ids: readonly UpstreamId[], counts: Uint32Array, size: number, skip: Uint8Array | undefined): [Uint32Array, Uint32Array] {
+  const pos = new Uint32Array(size);
+  const own = new Uint32Array(size);
+  const h = new Uint32Array(2);
+  let k = 0;
+  for (let u = 0; u < ids.length; u++) {
+    if (skip !== undefined && skip[u] === 1) continue;
+    hash64Into(ids[u]!, h);
+    const hi = h[0]!, lo = h[1]!;
+    for (let j = 0; j < counts[u]!; j++) {
+      pos[k] = vnodePosition(hi, lo, j);
+      own[k++] = u;
+    }
+  }
+  return radixSortByPosition(pos, own);
+}
+
 /** murmur3 fmix32: a bijection on 32 bits with full avalanche (Appleby, MurmurHash3.cpp). */
 function fmix32(x: number): number {
   x ^= x >>> 16;
@@ -196,6 +255,6 @@ function radixSortByPosition(pos: Uint32Array, own: Uint32Array): [Uint32Array, 
   return [srcP, srcO];
 }
 
-export function createRingHashBalancer(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}): RingHashBalancer {
-  return new RingHashBalancer(snapshot, opts);
+export function createRingHashBalancer(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, previous?: RingHashBalancer): RingHashBalancer {
+  return new RingHashBalancer(snapshot, opts, previous);
 }

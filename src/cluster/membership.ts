@@ -137,7 +137,7 @@ export class MembershipStateMachine {
     return this.applied;
   }
 
-  /** Read-only view for the routing table. Not a copy: do not hold it across applies if you need a frozen view. */
+  /** Read-only view for the routing snapshot build (which copies what it keeps). Not a copy: do not hold it across applies if you need a frozen view. */
   view(): ClusterMembership {
     return this.services;
   }

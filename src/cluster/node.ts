@@ -531,7 +531,7 @@ export class RaftNode {
     });
   }
 
-  /** Subscribes to applied membership changes (the proxy rebuilds its routing table); returns unsubscribe. */
+  /** Subscribes to applied membership changes (the peer requests a routing snapshot refresh); returns unsubscribe. */
   onMembershipChange(cb: (u: MembershipUpdate) => void): () => void {
     this.membershipListeners.add(cb);
     return () => this.membershipListeners.delete(cb);

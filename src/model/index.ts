@@ -14,7 +14,7 @@ export type UpstreamSource = 'file' | 'cluster';
 /** Each peer's own view of an upstream's health; never replicated. */
 export type HealthStatus = 'unknown' | 'healthy' | 'unhealthy';
 
-/** One member of a service's live set, as the routing table sees it. */
+/** One member of a service's live set, as the routing snapshot sees it. */
 export interface UpstreamSpec {
   readonly id: UpstreamId;
   readonly url: string;

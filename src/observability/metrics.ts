@@ -9,7 +9,7 @@
  * Honesty rules: a family for a feature this peer does not run is not registered at all (no
  * `meshgate_raft_has_quorum 0` without `cluster:`; enableCluster/enableSticky add them); every label
  * is bounded by the config (service, upstream, a fixed set of classes/reasons; never a path or a
- * client value); the series of an upstream that left the routing table are removed (retainUpstreams).
+ * client value); the series of an upstream that left the routing snapshot are removed (retainUpstreams).
  * prom-client's default process and Node.js metrics keep their standard names (`process_*`,
  * `nodejs_*`) so stock Node.js dashboards match them.
  */
@@ -342,7 +342,7 @@ export class Metrics {
   }
 
   /**
-   * Removes every series of an upstream (or service) no longer in the routing table, so upstream
+   * Removes every series of an upstream (or service) no longer in the routing snapshot, so upstream
    * churn leaves no stale series behind: `live` maps each routed service to its upstream ids.
    */
   retainUpstreams(live: ReadonlyMap<string, Iterable<string>>): void {

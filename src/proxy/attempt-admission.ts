@@ -4,12 +4,12 @@
  * circuit breakers. One definition, so the two paths cannot drift apart in what they count or answer.
  */
 import type { Metrics } from '../observability/metrics.js';
-import type { ServiceRoute } from './routing.js';
+import type { ServiceSnapshot } from './routing-snapshot.js';
 import type { ServiceState } from './service-state.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
 
 export interface PickArgs {
-  readonly svc: ServiceRoute;
+  readonly svc: ServiceSnapshot;
   readonly state: ServiceState;
   readonly metrics: Metrics;
   readonly random: () => number;
@@ -46,7 +46,7 @@ const EXHAUSTED: LocalAnswer = { status: 502, reason: 'upstreams-exhausted', tex
  * a retry that finds no upstream left answers with it, so a lone upstream's cause is not hidden
  * behind `upstreams-exhausted`.
  */
-export function admitAttempt(svc: ServiceRoute, state: ServiceState, metrics: Metrics, id: string | undefined, attempt: number, lastFailure?: LocalAnswer): Admission {
+export function admitAttempt(svc: ServiceSnapshot, state: ServiceState, metrics: Metrics, id: string | undefined, attempt: number, lastFailure?: LocalAnswer): Admission {
   const rt = id === undefined ? undefined : svc.upstreams.get(id);
   if (rt === undefined) {
     return attempt > 0

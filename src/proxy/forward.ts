@@ -34,27 +34,25 @@ import type { Metrics } from '../observability/metrics.js';
 import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
 import { admitAttempt, pickUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
-import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
+import type { CallResult, HashSource, HealthView } from './routing.js';
+import type { BodyLimits, RoutingSnapshot, ServiceSnapshot } from './routing-snapshot.js';
 import type { ServiceState } from './service-state.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
-import { resolvePin, type Pin, type StickyView } from './sticky-view.js';
+import { resolvePin, type Pin } from './sticky-view.js';
 import { isTlsHandshakeError } from './upstream-tls.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export interface ForwarderDeps {
-  readonly router: Router;
+  /** The routing snapshot in effect (routing-refresh.ts); a request reads it once, on arrival. */
+  readonly routing: { readonly snapshot: RoutingSnapshot | undefined };
+  /** Where passive health results go (undefined: nowhere). */
+  readonly health: HealthView | undefined;
   readonly states: (service: string) => ServiceState;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** undefined when `node.accessLog: false`. */
   readonly accessLog: AccessLog | undefined;
-  readonly sticky: StickyView | undefined;
-  readonly maxBodyBytes: number;
-  /** `node.bodyIdleTimeout` (ms; 0 disables): longest wait for the client's next body bytes. */
-  readonly bodyIdleMs: number;
-  /** `node.requestBufferSize` (bytes; 0 disables): bodies up to this are read whole before an upstream is picked. */
-  readonly requestBufferBytes: number;
   readonly random: () => number;
   /** True while the peer drains: responses carry `Connection: close`. */
   readonly isDraining: () => boolean;
@@ -136,15 +134,17 @@ class Exchange implements BodyOwner {
     readonly deps: ForwarderDeps,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly svc: ServiceRoute,
+    readonly svc: ServiceSnapshot,
     readonly state: ServiceState,
+    /** The body limits of the snapshot this request started with. */
+    private readonly limits: BodyLimits,
     expectsContinue: boolean,
   ) {
     this.method = req.method ?? 'GET';
     const cl = req.headers['content-length'];
     this.hasBody = cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
     // A Content-Length over the limit was refused before this point, so only a chunked body is counted.
-    this.body = this.hasBody ? new RequestBody(req, this, cl === undefined ? deps.maxBodyBytes : Infinity, deps.bodyIdleMs) : undefined;
+    this.body = this.hasBody ? new RequestBody(req, this, cl === undefined ? limits.maxBodyBytes : Infinity, limits.bodyIdleMs) : undefined;
     this.awaitingContinue = expectsContinue && this.hasBody;
     this.requestId = requestIdFor(req.headers['x-request-id']);
     this.clientIp = clientIpOf(req.socket.remoteAddress);
@@ -156,7 +156,7 @@ class Exchange implements BodyOwner {
     // Request buffering: a small body (or a chunked one, until it outgrows the buffer) is read before an
     // upstream is picked, so a client trickling it holds no upstream connection. Not with
     // `Expect: 100-continue`: that client sends nothing until an upstream is there (see onConnect).
-    const limit = this.deps.requestBufferBytes;
+    const limit = this.limits.requestBufferBytes;
     const body = this.body;
     if (body !== undefined && limit > 0 && !this.awaitingContinue) {
       const cl = this.req.headers['content-length'];
@@ -167,8 +167,9 @@ class Exchange implements BodyOwner {
 
   /** Sticky pin or the balancer's pick, then the first attempt. */
   private route(): void {
-    if (this.svc.cfg.sticky && this.deps.sticky) {
-      resolvePin(this.deps.sticky, this, this.deps.log, () => !this.done, (p) => this.sendPinned(p), (status, reason, text) => this.local(status, reason, text));
+    const sticky = this.svc.sticky;
+    if (sticky !== undefined) {
+      resolvePin(sticky, this, this.deps.log, () => !this.done, (p) => this.sendPinned(p), (status, reason, text) => this.local(status, reason, text));
       return;
     }
     this.send();
@@ -272,7 +273,7 @@ class Exchange implements BodyOwner {
     rt.series.observeSeconds(latencyMs / 1000);
     rt.requests++;
     rt.series.countStatus(statusCode);
-    this.deps.router.health?.recordResult(svc.name, rt.spec.id, statusCode >= 500 ? { kind: '5xx', status: statusCode } : SUCCESS);
+    this.deps.health?.recordResult(svc.name, rt.spec.id, statusCode >= 500 ? { kind: '5xx', status: statusCode } : SUCCESS);
     if (statusCode >= 500 && this.retryAllowed(String(statusCode) as '503')) {
       this.releaseRetrySlot();
       this.lastFailure = undefined; // this one answered; its body is dropped, so no upstream left is "exhausted"
@@ -375,7 +376,7 @@ class Exchange implements BodyOwner {
     rt.series.connectError(failure);
     const svc = this.svc;
     const passive: CallResult = failure === 'timeout' ? TIMEOUT : failure === 'connect-failure' ? CONNECT_FAILURE : RESET;
-    this.deps.router.health?.recordResult(svc.name, rt.spec.id, passive);
+    this.deps.health?.recordResult(svc.name, rt.spec.id, passive);
     this.deps.log.warn({ service: svc.name, upstream: rt.spec.id, requestId: this.requestId, code: err.code, failure }, `upstream ${failure}`);
     const answer = failure === 'timeout' ? TIMEOUT_ANSWER : failure === 'malformed' ? MALFORMED_ANSWER : unavailableAnswer(failure, err.code);
     if (failure !== 'malformed' && this.retryAllowed(failure) && this.startRetry()) {
@@ -546,24 +547,26 @@ export function writeLocal(res: ServerResponse, status: number, reason: string, 
 /** Entry point for one data-plane request that passed `requestProblem` (server.ts); `expectsContinue`:
  *  Node left `100 Continue` to us. */
 export function forward(deps: ForwarderDeps, req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
-  const table = deps.router.table;
+  // The one read of the routing snapshot for this request: its service, balancer, limits, to the end.
+  const snapshot = deps.routing.snapshot;
   const url = req.url ?? '/';
-  const name = table?.routes.match(req.headers.host, url);
-  const svc = name === undefined ? undefined : table!.services.get(name);
+  const name = snapshot?.routes.match(req.headers.host, url);
+  const svc = name === undefined ? undefined : snapshot!.services.get(name);
   if (svc === undefined) {
     deps.metrics.localResponses.labels('', '404', 'no-route').inc();
     writeLocal(res, 404, 'no-route', 'no route for this host and path', requestIdFor(req.headers['x-request-id']), deps.isDraining());
     return;
   }
   const cl = req.headers['content-length'];
-  if (cl !== undefined && Number(cl) > deps.maxBodyBytes) {
+  const limits = snapshot!.limits;
+  if (cl !== undefined && Number(cl) > limits.maxBodyBytes) {
     deps.metrics.localResponses.labels(svc.name, '413', 'body-too-large').inc();
     // The body is not read: close the connection after answering, so it is never parsed as a request.
     lingeringClose(req);
     writeLocal(res, 413, 'body-too-large', 'request body too large', requestIdFor(req.headers['x-request-id']), true);
     return;
   }
-  new Exchange(deps, req, res, svc, deps.states(svc.name), expectsContinue).start();
+  new Exchange(deps, req, res, svc, deps.states(svc.name), limits, expectsContinue).start();
 }
 
 export type { Exchange };

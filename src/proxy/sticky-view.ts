@@ -1,15 +1,16 @@
 /**
- * What the data path needs from sticky sessions (src/sticky adapts its resolver to this in app/):
+ * What the data path needs from sticky sessions (src/sticky adapts its resolver to this in app/; a
+ * sticky service's ServiceSnapshot carries its handle):
  * given the exchange (its service, headers, balancer pick), the upstream to use and the fence to send.
  * The HTTP path (forward.ts) and the Upgrade path (upgrade.ts) both resolve pins through it.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../observability/log.js';
-import type { ServiceRoute } from './routing.js';
+import type { ServiceSnapshot } from './routing-snapshot.js';
 
-/** The part of a request sticky resolution reads: its service, its headers, the balancer's pick. */
+/** The part of a request sticky resolution reads: its service (in the snapshot the request started with), its headers, the balancer's pick. */
 export interface StickyRequest {
-  readonly svc: ServiceRoute;
+  readonly svc: ServiceSnapshot;
   readonly req: IncomingMessage;
   pick(): string | undefined;
 }

@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import { clientIpOf, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { admitAttempt, pickUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
 import { hashKeyOf, unavailableAnswer, type ForwarderDeps } from './forward.js';
-import type { CallResult, ServiceRoute } from './routing.js';
+import type { CallResult } from './routing.js';
+import type { ServiceSnapshot } from './routing-snapshot.js';
 import type { ServiceState } from './service-state.js';
 import { resolvePin, type StickyRequest } from './sticky-view.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
@@ -19,7 +20,7 @@ import { relayResponse, write101, writeLocalRaw, type RelayOutcome } from './upg
 const SUCCESS: CallResult = { kind: 'success' };
 
 /** What the Upgrade path needs of the data path's dependencies (the HTTP path's, minus its body limits). */
-export type UpgradeDeps = Pick<ForwarderDeps, 'router' | 'states' | 'metrics' | 'log' | 'accessLog' | 'sticky' | 'random'>;
+export type UpgradeDeps = Pick<ForwarderDeps, 'routing' | 'health' | 'states' | 'metrics' | 'log' | 'accessLog' | 'random'>;
 
 export class UpgradeExchange implements HandshakeHandler, StickyRequest {
   private readonly startMs = performance.now();
@@ -52,7 +53,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     readonly req: IncomingMessage,
     private readonly client: Duplex,
     private readonly head: Buffer,
-    readonly svc: ServiceRoute,
+    readonly svc: ServiceSnapshot,
     private readonly state: ServiceState,
     private readonly requestId: string,
     private readonly owner: { onTunnel(open: boolean): void; onDone(ex: UpgradeExchange): void },
@@ -67,8 +68,9 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     this.requestOpen = true;
     this.client.on('error', () => this.onClientGone());
     this.client.once('close', () => this.onClientGone());
-    if (!(this.svc.cfg.sticky && this.deps.sticky)) return this.connect();
-    resolvePin(this.deps.sticky, this, this.deps.log, () => this.phase === 'routing', (p) => {
+    const sticky = this.svc.sticky;
+    if (sticky === undefined) return this.connect();
+    resolvePin(sticky, this, this.deps.log, () => this.phase === 'routing', (p) => {
       this.fence = p.fence;
       this.pinnedUpstream = p.upstream;
       this.setCookie = p.setCookie;
@@ -170,7 +172,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     rt.series.connectError(failure);
     const passive: CallResult = failure === 'timeout' ? { kind: 'local-origin', cause: 'timeout' }
       : failure === 'connect-failure' ? { kind: 'local-origin', cause: 'connect-failure' } : { kind: 'local-origin', cause: 'reset' };
-    this.deps.router.health?.recordResult(this.svc.name, rt.spec.id, passive);
+    this.deps.health?.recordResult(this.svc.name, rt.spec.id, passive);
     this.deps.log.warn({ service: this.svc.name, upstream: rt.spec.id, requestId: this.requestId, code, failure }, `upgrade: upstream ${failure}`);
     this.phase = 'routing';
     if (failure === 'timeout') return this.local(504, 'upstream-timeout', 'upstream handshake timeout');
@@ -203,7 +205,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     rt.series.observeSeconds(ms / 1000);
     rt.requests++;
     rt.series.countStatus(status);
-    this.deps.router.health?.recordResult(this.svc.name, rt.spec.id, status >= 500 ? { kind: '5xx', status } : SUCCESS);
+    this.deps.health?.recordResult(this.svc.name, rt.spec.id, status >= 500 ? { kind: '5xx', status } : SUCCESS);
   }
 
   private onTunnelEnd(why: TunnelEnd): void {

@@ -21,7 +21,7 @@
  *   handshake timeouts, resets and malformed answers are, as on the HTTP path.
  * - One access-log line per request, written when it ends (a tunnel: at close, status 101, the whole
  *   duration, the end cause as reason).
- * - An open tunnel lives outside the routing table: a reload or a membership change never closes it
+ * - An open tunnel lives outside the routing snapshot: a reload or a membership change never closes it
  *   (Caddy closes WebSockets on reload — caddy#5471 — and that is the thing to avoid). Only shutdown
  *   does, through `closeAll()`.
  * - `Upgrade: h2c` is not tunnelled (RFC 9113 §3.1 deprecates it, and an h2 connection pinned to one
@@ -50,9 +50,10 @@ export class UpgradeProxy {
     const bad = requestProblem(req, limits);
     if (bad !== undefined) return this.refuse(socket, req, '', bad.status, bad.reason, bad.text, requestId);
     const url = req.url ?? '/';
-    const table = this.deps.router.table;
-    const name = table?.routes.match(req.headers.host, url);
-    const svc = name === undefined ? undefined : table!.services.get(name);
+    // The one read of the routing snapshot for this upgrade (as the HTTP path's forward()).
+    const snapshot = this.deps.routing.snapshot;
+    const name = snapshot?.routes.match(req.headers.host, url);
+    const svc = name === undefined ? undefined : snapshot!.services.get(name);
     if (svc === undefined) return this.refuse(socket, req, '', 404, 'no-route', 'no route for this host and path', requestId);
     if (this.closing) return this.refuse(socket, req, svc.name, 503, 'shutting-down', 'peer shutting down', requestId);
     const cl = req.headers['content-length'];

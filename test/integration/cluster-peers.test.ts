@@ -53,7 +53,7 @@ describe('raft cluster of meshgate peers', () => {
     expect(st!.voters.sort()).toEqual(IDS);
   });
 
-  it('a PUT through a follower commits and reaches every peer\'s routing table', async () => {
+  it('a PUT through a follower commits and reaches every peer\'s routing snapshot', async () => {
     const leader = await cluster.leader();
     const follower = IDS.find((i) => i !== leader)!;
     const r = await put(follower, 'm2', backends[1]!.url, { weight: 2 });

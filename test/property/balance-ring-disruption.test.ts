@@ -16,6 +16,23 @@ const membership = fc.uniqueArray(
 const keys = Array.from({ length: 400 }, (_, i) => `key-${i}`);
 const opts = { vnodesPerWeight: 30 };
 
+describe('ring-hash derived from the previous ring (property)', () => {
+  it('is the same ring a full build makes, for any joins, leaves and weight changes', () => {
+    const change = fc.record({ keep: fc.boolean(), weight: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }) });
+    const settings = fc.constantFrom({ vnodesPerWeight: 30 }, { vnodesPerWeight: 7, maxRingSize: 200 }, { minRingSize: 500 });
+    fc.assert(
+      fc.property(membership, fc.array(change, { minLength: 15, maxLength: 15 }), membership, settings, (before, changes, joiners, o) => {
+        const next = before.filter((_, i) => changes[i]!.keep).map((c, i) => ({ id: c.id, weight: changes[i]!.weight ?? c.weight }));
+        for (const j of joiners) if (!next.some((c) => c.id === j.id)) next.push(j);
+        const prev = new RingHashBalancer({ candidates: before }, o);
+        const derived = new RingHashBalancer({ candidates: next }, o, prev);
+        expect(derived.pointsForTest()).toEqual(new RingHashBalancer({ candidates: next }, o).pointsForTest());
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe('ring-hash disruption (property)', () => {
   it('adding an upstream moves keys only to it; removing one moves only its keys', () => {
     fc.assert(

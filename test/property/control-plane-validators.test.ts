@@ -10,7 +10,7 @@
  * - peer addresses: admin POST /cluster/peers ⇔ cluster.bootstrap ⇔ the apply path's conf-change check
  *   ⇔ the transport's dialer;
  * - config files with health checks, outlier detection and retries: a file `check` accepts is applied by
- *   the health module and the router without throwing (a RangeError here used to kill a peer on reload).
+ *   the health module and the routing snapshot build without throwing (a RangeError here used to kill a peer on reload).
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,15 +21,26 @@ import { decodeProposal, encodeProposal, MembershipStateMachine, type Membership
 import { checkConfChangeEntry } from '../../src/cluster/rejections.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
+import type { ClusterMembership } from '../../src/model/index.js';
 import { HealthMonitor } from '../../src/health/index.js';
 import type { Scheduler, TimerHandle } from '../../src/health/scheduler.js';
 import { EventBus } from '../../src/observability/events.js';
 import { Metrics } from '../../src/observability/metrics.js';
-import { Router } from '../../src/proxy/routing.js';
+import { RoutingRefresh } from '../../src/proxy/routing-refresh.js';
+import type { Eligibility } from '../../src/proxy/routing.js';
 import { UpstreamPools } from '../../src/proxy/upstream-pools.js';
 
 const pools = new UpstreamPools();
 afterAll(() => pools.closeAll(true));
+
+/** The routing snapshot a peer starting with these inputs would serve (the one build every path uses). */
+function firstSnapshot(config: Config, membership: ClusterMembership | undefined, eligibility: (service: string) => Eligibility | undefined) {
+  const refresh = new RoutingRefresh({ pools, metrics: new Metrics(), sources: { config: () => config, generation: () => 1, membership: () => membership, eligibility } });
+  refresh.request({ kind: 'start' });
+  const out = refresh.flushNow();
+  if (!out.ok) throw out.error;
+  return out.snapshot;
+}
 
 // ---- inputs: valid values, near misses, garbage ------------------------------------------------------
 /** Mostly values some layer accepts, often a near miss: both sides of every boundary get exercised. */
@@ -131,10 +142,9 @@ describe('one validator per input, every layer agrees', () => {
         } else {
           expect(rejected).toEqual([]);
           expect(fsm.get('web', id)).toBeDefined();
-          const router = new Router(pools, new Metrics());
-          router.apply(baseCfg.config, fsm.view(), 1);
-          expect(router.problems).toEqual([]);
-          expect(router.table!.services.get('web')!.upstreams.has(id)).toBe(true);
+          const snapshot = firstSnapshot(baseCfg.config, fsm.view(), () => undefined);
+          expect(snapshot.problems).toEqual([]);
+          expect(snapshot.services.get('web')!.upstreams.has(id)).toBe(true);
         }
         // The same upstream as a static member of a config file: accepted exactly when the admin API took it.
         const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
@@ -179,7 +189,7 @@ describe('one validator per input, every layer agrees', () => {
     expect(seen.refused).toBeGreaterThan(50);
   });
 
-  it('a config file check accepts is applied by the health module and the router without throwing', () => {
+  it('a config file check accepts is applied by the health module and the routing snapshot build without throwing', () => {
     const durations = fc.oneof(
       { weight: 6, arbitrary: fc.constantFrom<unknown>('10ms', '1s', '2s', '24h', 1_000, 2_147_483_647) },
       { weight: 1, arbitrary: fc.constantFrom<unknown>('0ms', '1ms', '0.4ms', 0, 1, '600h', 2_147_483_648, '-1s', '1e3ms', '99999999999999999999h', 'soon', '30d') },
@@ -208,10 +218,7 @@ services:
         const health = new HealthMonitor({ bus: new EventBus(), probe: async () => ({ ok: true, status: 200 }) as never, scheduler: never });
         try {
           for (const [name, svc] of Object.entries(r.config.services)) health.setService(name, healthSettingsFor(name, svc, undefined));
-          const router = new Router(pools, new Metrics());
-          router.health = health;
-          router.apply(r.config, undefined, 1);
-          expect(router.problems).toEqual([]);
+          expect(firstSnapshot(r.config, undefined, (s) => health.eligibility(s)).problems).toEqual([]);
         } finally {
           health.close();
         }

@@ -66,7 +66,7 @@ describe('Metrics: per-upstream series', () => {
     expect(await names()).toContain('meshgate_sticky_store_up 0');
   });
 
-  it('removes every series of an upstream that left the routing table', async () => {
+  it('removes every series of an upstream that left the routing snapshot', async () => {
     const m = new Metrics({ defaultMetrics: false });
     for (const id of ['a', 'b']) {
       const s = m.bindUpstream('web', id);

@@ -19,7 +19,7 @@ interface CompiledRoute {
   readonly service: string;
 }
 
-export class RouteTable {
+export class RouteMatcher {
   private readonly routes: readonly CompiledRoute[];
 
   constructor(rules: readonly RouteRule[]) {
