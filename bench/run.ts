@@ -1,8 +1,9 @@
 // `npm run bench` — the single benchmark command (DESIGN.md §1, style.md "Development habits").
 //
 // What it runs, in this order, in one process tree:
-//   1. macro benches: every module bench/macro/<name>.ts, `proxies` first, then `ring-vs-rr`, then
-//      the rest alphabetically. Contract (bench/lib/types.ts):
+//   1. macro benches: every module bench/macro/<name>.ts, `proxies-wrk` (wrk against NGINX backends,
+//      NGINX/HAProxy reference rows; needs scripts/install-bench-deps.sh), `proxies`, `proxies-close`,
+//      `ring-vs-rr`, then the rest alphabetically. Contract (bench/lib/types.ts):
 //        export async function run(ctx: BenchContext): Promise<MacroResult>
 //        // MacroResult = { title: string; table: string /* Markdown */; rows?: ResultRow[] }
 //      ctx gives the shared settings (durationSec, warmupSec, connections, meshgateMain, tmpDir),
@@ -20,11 +21,13 @@
 //
 // Options (flag or environment):
 //   --only a,b      BENCH_ONLY         benches to run: `macro`, `micro`, or bench names (proxies, ring-vs-rr, <micro name>)
-//   --targets a,b   BENCH_TARGETS      items inside macro benches: direct, undici-min, http-proxy, meshgate, meshgate+log, round-robin, ring-hash
+//   --targets a,b   BENCH_TARGETS      items inside macro benches: direct, nginx, haproxy, undici-min, http-proxy, meshgate, meshgate+log, round-robin, ring-hash
 //   --duration s    BENCH_DURATION     measured seconds per load run (default 5)
 //                   BENCH_WARMUP       warm-up seconds, discarded (default 1)
 //                   BENCH_CONNECTIONS  load generator connections (default 64)
 //                   BENCH_ROUNDS       repetitions per case, interleaved across targets; median reported (default 1)
+//                   BENCH_WRK_DURATION proxies-wrk: measured seconds per wrk run (default 3)
+//                   BENCH_WRK_ROUNDS   proxies-wrk: interleaved rounds per workload, median reported (default 3)
 //                   MESHGATE_MAIN      meshgate entry point (default dist/src/main.js next to this file)
 //                   BENCH_RESULTS      JSON output path (default bench/results/latest.json)
 //
@@ -39,7 +42,7 @@ import { markdownTable } from './lib/table.js';
 import type { BenchContext, MacroBench, MacroResult, MicroRow } from './lib/types.js';
 
 /** Benches that open the report, in this order (the README table first); others follow by name. */
-const MACRO_FIRST = ['proxies', 'proxies-close', 'ring-vs-rr'];
+const MACRO_FIRST = ['proxies-wrk', 'proxies', 'proxies-close', 'ring-vs-rr'];
 /** A micro bench that runs longer than this is cut off and reported as an error row. */
 const MICRO_TIMEOUT_MS = 120_000;
 /** Load average above this share of the CPU count at start means the machine was not idle. */
