@@ -28,6 +28,8 @@
 //                   BENCH_ROUNDS       repetitions per case, interleaved across targets; median reported (default 1)
 //                   BENCH_WRK_DURATION proxies-wrk: measured seconds per wrk run (default 3)
 //                   BENCH_WRK_ROUNDS   proxies-wrk: interleaved rounds per workload, median reported (default 3)
+//                   BENCH_WRK_WORKLOADS proxies-wrk: keep-alive, close, 1m (default all)
+//                   BENCH_BASELINE_MAIN another build's dist/src/main.js: proxies-wrk and proxies-close add its meshgate rows (A/B in one run)
 //                   MESHGATE_MAIN      meshgate entry point (default dist/src/main.js next to this file)
 //                   BENCH_RESULTS      JSON output path (default bench/results/latest.json)
 //

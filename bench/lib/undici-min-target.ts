@@ -24,7 +24,7 @@ function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[
   return out;
 }
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { upstreams: string[] };
+const args = JSON.parse(process.argv[2] ?? '{}') as { upstreams: string[]; port?: number };
 const pools = args.upstreams.map((u) => new Pool(u, { pipelining: 1, keepAliveTimeout: 60_000 }));
 let next = 0;
 
@@ -58,7 +58,7 @@ server.headersTimeout = 66_000;
 
 exitWhenParentGone();
 process.on('SIGTERM', () => process.exit(0));
-server.listen(0, '127.0.0.1', () => {
+server.listen(args.port ?? 0, '127.0.0.1', () => {
   const addr = server.address();
   process.stdout.write(`${JSON.stringify({ port: typeof addr === 'object' && addr ? addr.port : 0 })}\n`);
 });

@@ -8,7 +8,8 @@
 // utime+stime delta over the measured run ÷ requests), peak RSS (VmHWM, reset before each run where
 // the kernel allows). Every workload runs BENCH_WRK_ROUNDS rounds, targets interleaved inside each
 // round, and the run with the median req/s is reported; ratios against undici-min and NGINX come
-// from the same run. A target whose binary is missing (nginx, haproxy) is left out with a note.
+// from the same run. BENCH_WRK_WORKLOADS=keep-alive,close,1m picks workloads. A target whose binary
+// is missing (nginx, haproxy) is left out with a note.
 // Invariant: every process (backends, targets, wrk) is started through ctx.procs and stopped here.
 import type { BenchContext, LoadResult, MacroResult, ResultRow } from '../lib/types.js';
 import { cpuTicks, readPeakRssMiB, resetPeakRss, startHttpProxy, startMeshgate, startUndiciMin, USER_HZ, checkServes, type Target } from '../lib/launch.js';
@@ -24,6 +25,8 @@ const DEFAULT_SECONDS = 3;
 const DEFAULT_ROUNDS = 3;
 
 interface Workload {
+  /** Name for BENCH_WRK_WORKLOADS (a comma list; default all). */
+  id: string;
   label: string;
   path: string;
   bytes: number;
@@ -31,9 +34,9 @@ interface Workload {
 }
 
 const WORKLOADS: Workload[] = [
-  { label: '64 B keep-alive', path: '/64', bytes: 64, headers: [] },
-  { label: '64 B Connection: close', path: '/64', bytes: 64, headers: ['Connection: close'] },
-  { label: '1 MiB keep-alive', path: '/1m', bytes: LARGE_BYTES, headers: [] },
+  { id: 'keep-alive', label: '64 B keep-alive', path: '/64', bytes: 64, headers: [] },
+  { id: 'close', label: '64 B Connection: close', path: '/64', bytes: 64, headers: ['Connection: close'] },
+  { id: '1m', label: '1 MiB keep-alive', path: '/1m', bytes: LARGE_BYTES, headers: [] },
 ];
 
 type Measured = LoadResult & { cpuUsPerReq?: number; peakRssMiB?: number; rounds?: number[] };
@@ -82,6 +85,9 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
   if (!haveWrk()) return { title, table: '(wrk not installed: scripts/install-bench-deps.sh)' };
   if (!nginxBinary()) return { title, table: '(nginx not installed, needed for the backends: scripts/install-bench-deps.sh)' };
   const chosen = TARGETS.filter((t) => ctx.selected(t.name));
+  const wanted = (process.env.BENCH_WRK_WORKLOADS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const workloads = WORKLOADS.filter((w) => wanted.length === 0 || wanted.includes(w.id));
+  if (workloads.length === 0) return { title, table: `(no workload selected; BENCH_WRK_WORKLOADS takes ${WORKLOADS.map((w) => w.id).join(', ')})` };
   if (chosen.length === 0) return { title, table: `(no target selected; targets: ${TARGETS.map((t) => t.name).join(', ')})` };
 
   const plan = cpuPlan();
@@ -105,7 +111,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         const target = await t.start(ctx, upstreams, plan?.target);
         started.set(t.name, target);
         if (plan) pin(target.pid, plan.target);
-        for (const w of WORKLOADS) await checkServes(target, w.path, w.bytes);
+        for (const w of workloads) await checkServes(target, w.path, w.bytes);
       } catch (err) {
         await started.get(t.name)?.stop();
         started.delete(t.name);
@@ -115,7 +121,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
     }
     // Workloads in order, rounds inside: a process's peak RSS under 64 B is not inflated by the
     // buffers of an earlier 1 MiB run, and each round still interleaves every target.
-    for (const w of WORKLOADS) {
+    for (const w of workloads) {
       for (let round = 1; round <= rounds; round++) {
         for (const [name, target] of started) {
           ctx.log(`proxies-wrk: ${w.label} round ${round}/${rounds} ${name}`);
@@ -153,7 +159,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
 
   const rows: ResultRow[] = [];
   const cells: Array<Array<string | number>> = [];
-  for (const w of WORKLOADS) {
+  for (const w of workloads) {
     const ref = median('undici-min', w)?.rps;
     const nginx = median('nginx', w)?.rps;
     for (const t of chosen) {
