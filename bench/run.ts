@@ -124,9 +124,10 @@ async function main(): Promise<number> {
   const cpuList = cpus();
   const header = `## meshgate benchmarks\n\nNode ${process.version}, ${cpuList.length} × ${cpuList[0]?.model ?? 'unknown CPU'}, ${process.platform}/${process.arch}, ${new Date().toISOString()}. ` +
     `Load: one closed-loop undici generator process, ${ctx.connections} keep-alive connections, ${ctx.warmupSec} s warm-up then ${ctx.durationSec} s measured; ` +
-    'backend, target and load generator each in their own process on this machine.';
+    'backend, target and load generator each in their own process on this machine. The wrk benches (proxies-wrk, proxies-close) give their own set-up in their titles.';
   process.stdout.write(`${header}\n\n`);
   const loadBefore = loadavg()[0]!;
+  process.stdout.write(`Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' / ')} (1 / 5 / 15 min).\n\n`);
   // Other work on the machine skews req/s far more than it skews CPU µs/req; say so in the report.
   if (loadBefore > cpuList.length * BUSY_LOAD_SHARE) {
     process.stdout.write(`> warning: 1-minute load average was ${loadBefore.toFixed(2)} on ${cpuList.length} CPUs when the run started; other processes share this machine, so req/s and latency are pessimistic.\n\n`);
