@@ -1,8 +1,9 @@
 // `npm run bench` — the single benchmark command (DESIGN.md §1, style.md "Development habits").
 //
 // What it runs, in this order, in one process tree:
-//   1. macro benches: every module bench/macro/<name>.ts, `proxies` first, then `ring-vs-rr`, then
-//      the rest alphabetically. Contract (bench/lib/types.ts):
+//   1. macro benches: every module bench/macro/<name>.ts, `proxies-wrk` (wrk against NGINX backends,
+//      NGINX/HAProxy reference rows; needs scripts/install-bench-deps.sh), `proxies`, `proxies-close`,
+//      `ring-vs-rr`, then the rest alphabetically. Contract (bench/lib/types.ts):
 //        export async function run(ctx: BenchContext): Promise<MacroResult>
 //        // MacroResult = { title: string; table: string /* Markdown */; rows?: ResultRow[] }
 //      ctx gives the shared settings (durationSec, warmupSec, connections, meshgateMain, tmpDir),
@@ -20,11 +21,15 @@
 //
 // Options (flag or environment):
 //   --only a,b      BENCH_ONLY         benches to run: `macro`, `micro`, or bench names (proxies, ring-vs-rr, <micro name>)
-//   --targets a,b   BENCH_TARGETS      items inside macro benches: direct, undici-min, http-proxy, meshgate, meshgate+log, round-robin, ring-hash
+//   --targets a,b   BENCH_TARGETS      items inside macro benches: direct, nginx, haproxy, undici-min, http-proxy, meshgate, meshgate+log, round-robin, ring-hash
 //   --duration s    BENCH_DURATION     measured seconds per load run (default 5)
 //                   BENCH_WARMUP       warm-up seconds, discarded (default 1)
 //                   BENCH_CONNECTIONS  load generator connections (default 64)
 //                   BENCH_ROUNDS       repetitions per case, interleaved across targets; median reported (default 1)
+//                   BENCH_WRK_DURATION proxies-wrk: measured seconds per wrk run (default 3)
+//                   BENCH_WRK_ROUNDS   proxies-wrk: interleaved rounds per workload, median reported (default 3)
+//                   BENCH_WRK_WORKLOADS proxies-wrk: keep-alive, close, 1m (default all)
+//                   BENCH_BASELINE_MAIN another build's dist/src/main.js: proxies-wrk and proxies-close add its meshgate rows (A/B in one run)
 //                   MESHGATE_MAIN      meshgate entry point (default dist/src/main.js next to this file)
 //                   BENCH_RESULTS      JSON output path (default bench/results/latest.json)
 //
@@ -39,7 +44,7 @@ import { markdownTable } from './lib/table.js';
 import type { BenchContext, MacroBench, MacroResult, MicroRow } from './lib/types.js';
 
 /** Benches that open the report, in this order (the README table first); others follow by name. */
-const MACRO_FIRST = ['proxies', 'proxies-close', 'ring-vs-rr'];
+const MACRO_FIRST = ['proxies-wrk', 'proxies', 'proxies-close', 'ring-vs-rr'];
 /** A micro bench that runs longer than this is cut off and reported as an error row. */
 const MICRO_TIMEOUT_MS = 120_000;
 /** Load average above this share of the CPU count at start means the machine was not idle. */
@@ -119,9 +124,10 @@ async function main(): Promise<number> {
   const cpuList = cpus();
   const header = `## meshgate benchmarks\n\nNode ${process.version}, ${cpuList.length} × ${cpuList[0]?.model ?? 'unknown CPU'}, ${process.platform}/${process.arch}, ${new Date().toISOString()}. ` +
     `Load: one closed-loop undici generator process, ${ctx.connections} keep-alive connections, ${ctx.warmupSec} s warm-up then ${ctx.durationSec} s measured; ` +
-    'backend, target and load generator each in their own process on this machine.';
+    'backend, target and load generator each in their own process on this machine. The wrk benches (proxies-wrk, proxies-close) give their own set-up in their titles.';
   process.stdout.write(`${header}\n\n`);
   const loadBefore = loadavg()[0]!;
+  process.stdout.write(`Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' / ')} (1 / 5 / 15 min).\n\n`);
   // Other work on the machine skews req/s far more than it skews CPU µs/req; say so in the report.
   if (loadBefore > cpuList.length * BUSY_LOAD_SHARE) {
     process.stdout.write(`> warning: 1-minute load average was ${loadBefore.toFixed(2)} on ${cpuList.length} CPUs when the run started; other processes share this machine, so req/s and latency are pessimistic.\n\n`);

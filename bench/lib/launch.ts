@@ -37,12 +37,14 @@ export function startBackend(ctx: BenchContext, id = 'b1'): Promise<Target> {
   return startScript(ctx, `backend ${id}`, 'backend', { id });
 }
 
-export function startHttpProxy(ctx: BenchContext, upstream: string): Promise<Target> {
-  return startScript(ctx, 'http-proxy', 'http-proxy-target', { upstream });
+/** http-proxy with a keep-alive agent over one upstream, or several taken in turn. */
+export function startHttpProxy(ctx: BenchContext, upstream: string | string[]): Promise<Target> {
+  return startScript(ctx, 'http-proxy', 'http-proxy-target', { upstreams: ([] as string[]).concat(upstream) });
 }
 
-export function startUndiciMin(ctx: BenchContext, upstream: string): Promise<Target> {
-  return startScript(ctx, 'undici-min', 'undici-min-target', { upstream });
+/** The minimal node:http + undici proxy over one upstream, or several taken in turn. */
+export function startUndiciMin(ctx: BenchContext, upstream: string | string[]): Promise<Target> {
+  return startScript(ctx, 'undici-min', 'undici-min-target', { upstreams: ([] as string[]).concat(upstream) });
 }
 
 /**
@@ -78,6 +80,30 @@ export function cpuTicks(pid: number): number | undefined {
     // The command name (field 2) may hold spaces; fields after the closing paren are plain.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resets the peak RSS (VmHWM) of `pid` to its current RSS (proc(5) clear_refs "5", Linux ≥ 4.0), so
+ * the next readPeakRssMiB covers only what follows. False where the kernel or permissions refuse:
+ * the peak then covers the process's whole life.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Peak resident set size (VmHWM of /proc/<pid>/status) in MiB, or undefined off Linux. */
+export function readPeakRssMiB(pid: number): number | undefined {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
   } catch {
     return undefined;
   }

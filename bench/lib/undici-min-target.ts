@@ -3,7 +3,8 @@
 // (RFC 9110 §7.6.1: Connection and the names it lists, plus the classic RFC 2616 §13.5.1 set),
 // Pool.stream() to the backend, write status and headers, pipe the body. No routing, no balancer,
 // no logs, no metrics, no x-forwarded-*.
-// Run as its own process: `node undici-min-target.js '{"upstream":"http://127.0.0.1:P"}'`;
+// Several upstreams (`upstreams`) are taken in turn, one Pool each: the balancer any proxy needs.
+// Run as its own process: `node undici-min-target.js '{"upstreams":["http://127.0.0.1:P"]}'`;
 // prints `{"port":N}` once listening.
 import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { Pool } from 'undici';
@@ -23,11 +24,13 @@ function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[
   return out;
 }
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { upstream: string };
-const pool = new Pool(args.upstream, { pipelining: 1, keepAliveTimeout: 60_000 });
+const args = JSON.parse(process.argv[2] ?? '{}') as { upstreams: string[]; port?: number };
+const pools = args.upstreams.map((u) => new Pool(u, { pipelining: 1, keepAliveTimeout: 60_000 }));
+let next = 0;
 
 const server = createServer((req, res) => {
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  const pool = pools[next++ % pools.length]!;
   pool
     .stream(
       {
@@ -55,7 +58,7 @@ server.headersTimeout = 66_000;
 
 exitWhenParentGone();
 process.on('SIGTERM', () => process.exit(0));
-server.listen(0, '127.0.0.1', () => {
+server.listen(args.port ?? 0, '127.0.0.1', () => {
   const addr = server.address();
   process.stdout.write(`${JSON.stringify({ port: typeof addr === 'object' && addr ? addr.port : 0 })}\n`);
 });

@@ -82,15 +82,32 @@ function fill(a: Parameters<AccessLog['write']>): Row {
   return row;
 }
 
+/** What JSON.stringify leaves unchanged between its quotes: no quote, backslash, control character
+ *  or surrogate (a lone one is escaped; pairs go the slow way too, which writes them unchanged). */
+// eslint-disable-next-line no-control-regex
+const JSON_PLAIN = /^[^"\\\x00-\x1f\ud800-\udfff]*$/;
+
+/** JSON.stringify(v) for a string; a plain one (nearly every value) is quoted without it, at a third of the cost. */
+export function jsonString(v: string): string {
+  return JSON_PLAIN.test(v) ? `"${v}"` : JSON.stringify(v);
+}
+
 /** `{"level":30,"time":…,"node":…,"kind":"access", <fields in order>}` — the JSON shape pino writes. */
 export function jsonLine(nodeId: string, fields: readonly AccessLogField[]): LineFn {
   const head = `,"node":${JSON.stringify(nodeId)},"kind":"access"`;
   const writers = fields.filter((f) => f !== 'time').map((f) => {
     const get = VALUE[f];
     const key = `,"${f}":`;
+    // Most fields repeat from one line to the next (method, service, upstream, host, client address):
+    // the last value's text is kept, so a repeat costs one string comparison.
+    let last: string | number | undefined;
+    let lastText = '';
     return (r: Row): string => {
       const v = get(r);
-      return v === undefined ? '' : `${key}${typeof v === 'number' ? v : JSON.stringify(v)}`;
+      if (v === last) return lastText;
+      last = v;
+      lastText = v === undefined ? '' : `${key}${typeof v === 'number' ? v : jsonString(v)}`;
+      return lastText;
     };
   });
   return (...a) => {

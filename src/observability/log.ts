@@ -87,17 +87,20 @@ export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSett
   const dest = pino.destination({ dest: fd, sync: false, minLength: 0 });
   destinations.push(dest);
   let pending = '';
-  let pendingBytes = 0;
+  // Counted in string length, not bytes: Buffer.byteLength scans the line (0.08–0.15 µs of a ~1 µs
+  // line), and the count only decides when a batch is full. Equal for ASCII lines, nearly all of them;
+  // a line with non-ASCII characters just makes its batch a little larger than 64 KiB.
+  let pendingChars = 0;
   let timer: NodeJS.Timeout | undefined;
   const handOver = (): void => {
     if (timer) {
       clearTimeout(timer);
       timer = undefined;
     }
-    if (pendingBytes === 0) return;
+    if (pendingChars === 0) return;
     const lines = pending;
     pending = '';
-    pendingBytes = 0;
+    pendingChars = 0;
     dest.write(lines);
   };
   pendingFlushers.push(handOver);
@@ -105,8 +108,8 @@ export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSett
     write(method, path, status, service, upstream, durationMs, requestId, attempts, reason, ctx) {
       const text = line(method, path, status, service, upstream, durationMs, requestId, attempts, reason, ctx);
       pending += text;
-      pendingBytes += Buffer.byteLength(text);
-      if (pendingBytes >= ACCESS_LOG_MIN_WRITE) handOver();
+      pendingChars += text.length;
+      if (pendingChars >= ACCESS_LOG_MIN_WRITE) handOver();
       else if (!timer) timer = setTimeout(handOver, ACCESS_LOG_MAX_DELAY_MS).unref();
     },
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLine, prettyLine, textLine } from '../../../src/observability/access-log-format.js';
+import { jsonLine, jsonString, prettyLine, textLine } from '../../../src/observability/access-log-format.js';
 import { DEFAULT_JSON_FIELDS } from '../../../src/config/access-log.js';
 import { parseConfigText } from '../../../src/config/load.js';
 
@@ -30,6 +30,20 @@ describe('access-log line formats', () => {
   it('JSON: a chosen field set, in its order', () => {
     const line = jsonLine('gw-1', ['time', 'clientIp', 'status', 'traceparent'])(...args);
     expect(Object.keys(JSON.parse(line) as object)).toEqual(['level', 'time', 'node', 'kind', 'clientIp', 'status', 'traceparent']);
+  });
+
+  it('JSON: strings are written exactly as JSON.stringify writes them, and a repeated value is not stale', () => {
+    const tricky = ['', 'plain', 'a"b', 'back\\slash', 'tab\there', '\u0000\u001f', '\u007f', 'é ü 中', '😀', '\ud800 lone', 'x\udfff', '</script>', '\u2028'];
+    for (const s of tricky) expect(jsonString(s)).toBe(JSON.stringify(s));
+    // One line function writes many lines: each must show its own values, hostile or repeated.
+    const line = jsonLine('gw-1', ['path', 'upstream']);
+    const paths = ['/a', '/a', '/"q"', '/"q"', '/a', '/\n'];
+    const ups = ['u1', undefined, undefined, 'u1', 'u2', 'u2'];
+    paths.forEach((path, i) => {
+      const o = JSON.parse(line('GET', path, 200, 'web', ups[i], 1, 'r', 1, '')) as Record<string, unknown>;
+      expect(o.path).toBe(path);
+      expect(o.upstream).toBe(ups[i]);
+    });
   });
 
   it('text: Envoy-style placeholders, %% a literal, "-" for absent values, quotes and control characters escaped', () => {
