@@ -16,6 +16,7 @@ import type { HealthMonitor } from '../health/index.js';
 import { createBalancer } from '../balance/index.js';
 import type { Balancer } from '../balance/balancer.js';
 import type { UpstreamSpec } from '../model/index.js';
+import { protoOf } from '../proxy/headers.js';
 import { MemoryPinStore, RedisPinStore, StickyResolver, sessionCookie, sessionKeyFrom, type PinStore } from '../sticky/index.js';
 
 export interface StickyPart {
@@ -112,7 +113,7 @@ export async function createStickyPart(cfg: Config, bus: EventBus, log: Logger, 
           });
           if (result.kind !== 'pinned') return result;
           const setCookie = result.newSessionKey !== undefined && cfgSticky.cookie !== undefined
-            ? sessionCookie(cfgSticky.cookie, result.newSessionKey, { secure: false })
+            ? sessionCookie(cfgSticky.cookie, result.newSessionKey, { secure: protoOf(ex.req.socket) === 'https' }) // Secure behind TLS (DESIGN.md §5)
             : undefined;
           // Header sessions: the minted key goes back in the same header for the client to resend.
           const sessionHeader = result.newSessionKey !== undefined && cfgSticky.header !== undefined ? ([cfgSticky.header.toLowerCase(), result.newSessionKey] as const) : undefined;

@@ -27,6 +27,9 @@ const RESTART_KEYS: Array<[string, (c: Config) => unknown]> = [
   ['node.keepAliveTimeout', (c) => c.node.keepAliveTimeout],
   ['node.maxHeadersCount', (c) => c.node.maxHeadersCount],
   ['node.maxConnections', (c) => c.node.maxConnections],
+  // The TLS listener's socket and ALPN list; its certificates, minVersion and redirectHttp apply live.
+  ['node.tls.listen', (c) => c.node.tls?.listen],
+  ['node.tls.http2', (c) => c.node.tls?.http2],
   ['cluster', (c) => c.cluster],
   ['redis', (c) => c.redis],
 ];
@@ -38,6 +41,13 @@ export function restartRequired(before: Config, after: Config): string[] {
     if (JSON.stringify(get(before)) !== JSON.stringify(get(after))) out.push(key);
   }
   return out;
+}
+
+/** A listener is never added or removed by a reload: no TLS before, none now; TLS before, the new
+ *  certificates and settings on the running listener (or the running ones, when the block was removed). */
+function effectiveTls(running: Config['node']['tls'], next: Config['node']['tls']): Config['node']['tls'] {
+  if (running === undefined || next === undefined) return running;
+  return { ...next, listen: running.listen, http2: running.http2 };
 }
 
 /** The config actually put in effect: the new one, with restart-only keys kept at their running values. */
@@ -60,6 +70,7 @@ export function effectiveConfig(running: Config, next: Config): Config {
       keepAliveTimeout: running.node.keepAliveTimeout,
       maxHeadersCount: running.node.maxHeadersCount,
       maxConnections: running.node.maxConnections,
+      tls: effectiveTls(running.node.tls, next.node.tls),
     },
     cluster: running.cluster,
     redis: running.redis,

@@ -30,7 +30,8 @@ import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { clientIpOf, clientResponseHeaders, protoOf, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { hasRequestBody } from './request-checks.js';
 import { admitAttempt, pickUpstream, takeRetrySlot } from './attempt-admission.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { Router, ServiceRoute, CallResult, HashSource } from './routing.js';
@@ -121,7 +122,7 @@ class Exchange implements BodyOwner {
   ) {
     this.method = req.method ?? 'GET';
     const cl = req.headers['content-length'];
-    this.hasBody = cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
+    this.hasBody = hasRequestBody(req);
     // A Content-Length over the limit was refused before this point, so only a chunked body is counted.
     this.body = this.hasBody ? new RequestBody(req, this, cl === undefined ? deps.maxBodyBytes : Infinity, deps.bodyIdleMs) : undefined;
     this.awaitingContinue = expectsContinue && this.hasBody;
@@ -196,7 +197,7 @@ class Exchange implements BodyOwner {
     this.sentAt = performance.now();
     const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
       clientIp: this.clientIp,
-      proto: 'http',
+      proto: protoOf(this.req.socket),
       requestId: this.requestId,
       fence: this.fence,
     });
@@ -467,6 +468,9 @@ const LINGER_MS = 2_000;
  * `destroySoon()` once the answer is flushed; this socket's copy defers the destroy.
  */
 export function lingeringClose(req: IncomingMessage): void {
+  // HTTP/2: the answer ends the stream alone (node:http2 resets it if the body is still coming); the
+  // connection, and its other streams, stay.
+  if (req.httpVersionMajor === 2) return;
   const sock = req.socket as Socket & { destroySoon?: () => void };
   sock.destroySoon = () => {
     sock.end();

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { clientIpOf, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { clientIpOf, clientResponseHeaders, protoOf, upstreamRequestHeaders } from './headers.js';
 import { admitAttempt, pickUpstream, takeRetrySlot } from './attempt-admission.js';
 import { hashKeyOf, type ForwarderDeps } from './forward.js';
 import type { CallResult, ServiceRoute } from './routing.js';
@@ -96,7 +96,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     rt.inFlight++;
     const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
       clientIp: this.clientIp,
-      proto: 'http',
+      proto: protoOf(this.req.socket),
       requestId: this.requestId,
       fence: this.fence,
     }, this.upgrade);
