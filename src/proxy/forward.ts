@@ -289,6 +289,11 @@ class Exchange implements BodyOwner {
     this.bytesSent += chunk.length;
     // Backpressure: a full client socket pauses the upstream read until it drains.
     if (this.res.write(chunk)) return true;
+    // A client already gone never drains (an HTTP/2 stream the client reset refuses every write): keep
+    // reading and dropping until the abort its 'close' brings. Pausing undici on a 'drain' that cannot
+    // come held the upstream connection, and an upstream that then closed its close-delimited answer
+    // crashed undici's parser (`assert(!this.paused)` on 'end').
+    if (this.res.destroyed || this.req.socket.destroyed) return true;
     this.res.once('drain', this.resume!);
     return false;
   }
@@ -402,7 +407,9 @@ class Exchange implements BodyOwner {
   }
 
   private onClientClose(): void {
-    if (this.res.writableFinished) return;
+    // Answered in full. (`writableFinished` alone is not enough: node:http2 reports a stream the client
+    // reset mid-request as finished too.)
+    if (this.done && this.res.writableFinished) return;
     if (!this.done) {
       this.status = 499; // nginx's "client closed request", for the access log only
       this.reason = 'client-closed';

@@ -12,7 +12,7 @@
  */
 import { constants, createServer, type Http2Server, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { H2_LIMITS, ResetCounter } from './h2-limits.js';
@@ -70,21 +70,33 @@ export class H2Front {
     });
   }
 
+  /** The socket being handed to node:http2 (its 'session' event fires within the hand-over). */
+  private accepting: Socket | undefined;
+
   /** A TLS socket whose ALPN chose h2. */
-  accept(socket: Duplex): void {
+  accept(socket: Socket): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
-    this.server.emit('connection', socket);
+    this.accepting = socket;
+    try {
+      this.server.emit('connection', socket);
+    } finally {
+      this.accepting = undefined;
+    }
   }
 
   private onSession(session: ServerHttp2Session): void {
+    // Our own handle on the connection: `session.socket` refuses destroy(), and a session destroyed
+    // while its client floods it does not always end the socket (seen with node 20's http2).
+    const socket = this.accepting;
     this.sessions.add(session);
     this.streams.set(session, 0);
     session.once('close', () => this.sessions.delete(session));
     session.on('error', (err) => this.log.debug({ err }, 'http2 session error'));
     const resets = new ResetCounter(H2_LIMITS.maxResetsPerWindow, H2_LIMITS.resetWindowMs);
+    let tripped = false;
     session.on('stream', (stream: ServerHttp2Stream) => {
       this.streams.set(session, (this.streams.get(session) ?? 0) + 1);
       if (this.opts.stallTimeoutMs > 0) stream.setTimeout(this.opts.stallTimeoutMs, () => this.onStreamTimeout(stream));
@@ -92,10 +104,16 @@ export class H2Front {
         this.streams.set(session, (this.streams.get(session) ?? 1) - 1);
         // A premature reset: the client cancelled the stream before its answer's headers went out.
         if (stream.rstCode === NGHTTP2_NO_ERROR || stream.headersSent || session.destroyed || session.closed) return;
-        if (!resets.record(performance.now())) return;
+        if (tripped || !resets.record(performance.now())) return;
+        tripped = true;
         this.metrics.localResponses.labels('', '0', 'h2-rapid-reset').inc();
-        this.log.warn({ remote: session.socket?.remoteAddress, limit: H2_LIMITS.maxResetsPerWindow, windowMs: H2_LIMITS.resetWindowMs }, 'http2 client reset too many streams; connection closed (CVE-2023-44487)');
-        session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
+        this.log.warn({ remote: socket?.remoteAddress, limit: H2_LIMITS.maxResetsPerWindow, windowMs: H2_LIMITS.resetWindowMs }, 'http2 client reset too many streams; connection closed (CVE-2023-44487)');
+        // GOAWAY with the reason first, then cut: the client learns why, and nothing it sends after is read.
+        session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+        setImmediate(() => {
+          session.destroy();
+          socket?.destroy();
+        });
       });
     });
   }

@@ -196,6 +196,13 @@ describe('HTTPS listener', () => {
     }
   });
 
+  it('the request metrics count each protocol and scheme', async () => {
+    const text = await (await fetch(`${peer.adminUrl}/metrics`)).text();
+    for (const series of ['{protocol="h2",scheme="https"}', '{protocol="http1",scheme="https"}', '{protocol="http1",scheme="http"}']) {
+      expect(text).toMatch(new RegExp(`^meshgate_requests_by_protocol_total${series.replace(/[{}]/g, '\\$&')} [1-9]`, 'm'));
+    }
+  });
+
   it('SNI picks the certificate by its own names; a wildcard covers one label; unknown or no SNI gets the first', async () => {
     expect((await peerCertificate('a.test')).cert.subject.CN).toBe('a.test');
     expect((await peerCertificate('b.test')).cert.subject.CN).toBe('b.test');
