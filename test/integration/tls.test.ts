@@ -416,3 +416,31 @@ function run(cmd: string, args: readonly string[], stdin: string): Promise<{ cod
     p.stdin.end(stdin);
   });
 }
+
+describe('drain (SIGTERM)', () => {
+  it('closes the TLS listener too: in-flight HTTPS and HTTP/2 requests finish, new handshakes are refused, exit 0', async () => {
+    const h2 = h2Connect(`https://127.0.0.1:${tlsPort}`, { ca: readFileSync(ca.cert), servername: 'a.test' });
+    h2.on('error', () => undefined);
+    const h2Answer = new Promise<number>((resolve) => {
+      const req = h2.request({ ':path': '/slow?ms=1500', ':authority': 'a.test' });
+      let status = 0;
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('error', () => resolve(-1));
+      req.resume();
+      req.on('close', () => resolve(status));
+    });
+    const h1Answer = httpsGet('/slow?ms=1500', false).then((r) => r.status, () => -1);
+    await waitFor(() => backend.received.filter((r) => r.url?.startsWith('/slow')).length >= 2, 10_000, () => 'requests did not reach the backend');
+    const goaway = new Promise<boolean>((resolve) => {
+      h2.once('goaway', () => resolve(true));
+      setTimeout(() => resolve(false), 5_000);
+    });
+    peer.proc.kill('SIGTERM');
+    expect(await goaway).toBe(true);
+    await waitFor(async () => (await peerCertificate('a.test').then(() => false, () => true)), 5_000, () => 'TLS listener still accepting');
+    expect(await h2Answer).toBe(200);
+    expect(await h1Answer).toBe(200);
+    expect((await peer.exited).code).toBe(0);
+    h2.close();
+  }, 30_000);
+});
