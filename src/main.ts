@@ -6,7 +6,8 @@
  *   meshgate --version | --help  exit 0; a bad option exits 2 naming it
  * Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.
  */
-import { loadConfigFile, formatIssue } from './config/load.js';
+import { formatIssue } from './config/load.js';
+import { loadConfigWithFiles } from './app/config-files.js';
 import { Peer } from './app/peer.js';
 import { VERSION } from './app/version.js';
 import { parseArgs, USAGE } from './cli/args.js';
@@ -24,12 +25,15 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`meshgate: ${cmd.message}\n${USAGE}\n`);
       return 2;
     case 'check': {
-      const r = loadConfigFile(cmd.file);
+      // The certificate files are loaded too (DESIGN.md §9), as a start or a reload would.
+      const r = loadConfigWithFiles(cmd.file);
       if (!r.ok) {
         for (const i of r.issues) process.stderr.write(`${formatIssue(i)}\n`);
         return 1;
       }
-      process.stdout.write(`${cmd.file}: ok (${Object.keys(r.config.services).length} services, ${r.config.routes.length} routes)\n`);
+      const cfg = r.loaded.config;
+      const tls = r.certificates ? `, ${r.certificates.certificates.length} TLS certificates` : '';
+      process.stdout.write(`${cmd.file}: ok (${Object.keys(cfg.services).length} services, ${cfg.routes.length} routes${tls})\n`);
       return 0;
     }
     case 'run':

@@ -4,6 +4,7 @@
  * composition root only calls it once the parts exist.
  */
 import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import type { EventBus } from '../observability/events.js';
 import type { Metrics } from '../observability/metrics.js';
 import { trackConnections } from '../observability/connections.js';
@@ -13,9 +14,9 @@ import type { ClusterPart } from './cluster-part.js';
 
 export function wirePeerMetrics(
   metrics: Metrics,
-  parts: { bus: EventBus; dataServer: Server; websockets: () => number; routing: { readonly snapshot: RoutingSnapshot | undefined }; health: HealthMonitor; cluster: ClusterPart | undefined },
+  parts: { bus: EventBus; dataServer: Server; tlsServer?: NetServer | undefined; websockets: () => number; routing: { readonly snapshot: RoutingSnapshot | undefined }; health: HealthMonitor; cluster: ClusterPart | undefined },
 ): void {
-  metrics.downstreamSource = trackConnections(parts.dataServer);
+  metrics.downstreamSource = trackConnections(parts.tlsServer ? [parts.dataServer, parts.tlsServer] : [parts.dataServer]);
   metrics.websocketSource = parts.websockets;
   metrics.healthCheckSource = (add) => {
     for (const [name, svc] of parts.routing.snapshot?.services ?? []) {

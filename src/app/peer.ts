@@ -42,6 +42,8 @@ import { buildStatus, serviceUpstreams } from './status.js';
 import { MembershipWrites, type ClusterPart } from './cluster-part.js';
 import { createStickyPart, type StickyPart } from './sticky-part.js';
 import { VERSION } from './version.js';
+import { certificatesOf } from './config-files.js';
+import type { CertificateSet } from '../tls/certificates.js';
 
 export interface ReloadOutcome {
   ok: boolean;
@@ -88,6 +90,10 @@ export class Peer {
   private readonly healthInputs = new Map<string, { svc: ServiceConfig; members: string }>();
   dataPort = 0;
   adminPort = 0;
+  /** The HTTPS listener's port (0 without `node.tls`). */
+  tlsPort = 0;
+  /** The certificates the TLS listener serves (the last set that loaded). */
+  certificates: CertificateSet | undefined;
 
   constructor(private readonly opts: PeerOptions) {}
 
@@ -96,6 +102,9 @@ export class Peer {
     const loaded = loadConfigFile(this.opts.configFile);
     if (!loaded.ok) return { ok: false, issues: loaded.issues };
     const cfg = loaded.config;
+    const certs = certificatesOf(cfg, loaded.text, this.opts.configFile);
+    if (!certs.ok) return { ok: false, issues: certs.issues };
+    this.certificates = certs.certificates;
     this.config = cfg;
     this.log = createLogger({ level: cfg.node.logLevel, nodeId: cfg.node.id, pretty: this.opts.prettyLogs ?? false });
     const al = cfg.node.accessLog;
@@ -176,9 +185,11 @@ export class Peer {
         requestTimeoutMs: cfg.node.requestTimeout,
         maxHeadersCount: cfg.node.maxHeadersCount,
         maxConnections: cfg.node.maxConnections,
+        bodyIdleTimeoutMs: cfg.node.bodyIdleTimeout,
       },
     );
-    wirePeerMetrics(this.metrics, { bus: this.bus, dataServer: this.dataPlane.server, websockets: () => this.upgrades.openCount, routing: this.routing, health: this.health, cluster: this.cluster });
+    const tls = cfg.node.tls && this.certificates ? this.dataPlane.enableTls(this.certificates, cfg.node.tls.http2) : undefined;
+    wirePeerMetrics(this.metrics, { bus: this.bus, dataServer: this.dataPlane.server, tlsServer: tls?.server, websockets: () => this.upgrades.openCount, routing: this.routing, health: this.health, cluster: this.cluster });
     this.events = new EventStreams(this.bus);
     const running = () => this.config.node.admin;
     this.admin = new AdminServer(this.adminBackend(), this.events, {
@@ -194,13 +205,19 @@ export class Peer {
     const [ah, ap] = splitHostPort(cfg.node.admin.listen);
     this.adminPort = await this.admin.listen(ah, ap);
     const [dh, dp] = splitHostPort(cfg.node.listen);
+    if (tls && cfg.node.tls) {
+      const [th, tp] = splitHostPort(cfg.node.tls.listen);
+      this.tlsPort = await tls.listen(th, tp);
+      this.dataPlane.redirectToPort = cfg.node.tls.redirectHttp ? this.tlsPort : undefined;
+    }
     this.dataPort = await this.dataPlane.listen(dh, dp);
 
     if (this.opts.watch !== false) {
-      this.watcher = new ConfigWatcher(this.opts.configFile, () => void this.reload('file'));
+      // The certificate files too: a renewal that replaces them reloads like an edit of the config.
+      this.watcher = new ConfigWatcher([this.opts.configFile, ...(this.certificates?.files ?? [])], () => void this.reload('file'));
       this.watcher.start();
     }
-    this.log.info({ data: `${dh}:${this.dataPort}`, admin: `${ah}:${this.adminPort}`, version: VERSION }, 'meshgate peer started');
+    this.log.info({ data: `${dh}:${this.dataPort}`, ...(tls ? { tls: `${cfg.node.tls!.listen.replace(/:\d+$/, '')}:${this.tlsPort}` } : {}), admin: `${ah}:${this.adminPort}`, version: VERSION }, 'meshgate peer started');
     return { ok: true };
   }
 
@@ -267,16 +284,13 @@ export class Peer {
     const at = new Date().toISOString();
     this.watcher?.markSeen();
     const loaded = loadConfigFile(this.opts.configFile);
-    if (!loaded.ok) {
-      const errors = loaded.issues.map(formatIssue);
-      this.lastReload = { ok: false, generation: this.generation, source, at, errors };
-      this.metrics.configReloads.labels('rejected').inc();
-      this.metrics.configLastSuccessful.set(0);
-      this.bus.emit('config:rejected', { source, errors }); // logged by logStateChanges
-      return this.lastReload;
-    }
+    if (!loaded.ok) return this.rejectReload(source, at, loaded.issues.map(formatIssue));
     const restart = restartRequired(this.config, loaded.config);
     const cfg = restart.length ? effectiveConfig(this.config, loaded.config) : loaded.config;
+    // Certificates are read again on every reload; a pair that does not load rejects the reload like an
+    // invalid file, and the running pair keeps serving.
+    const certs = certificatesOf(cfg, loaded.text, this.opts.configFile);
+    if (!certs.ok) return this.rejectReload(source, at, certs.issues.map(formatIssue));
     const old = this.config;
     this.generation++;
     this.config = cfg;
@@ -289,18 +303,33 @@ export class Peer {
       this.config = old;
       this.routing.request({ kind: 'reload' });
       await this.routing.applied();
-      const errors = [`${this.opts.configFile}: the new config could not be applied: ${applied.error.message}`];
-      this.lastReload = { ok: false, generation: this.generation, source, at, errors };
-      this.metrics.configReloads.labels('rejected').inc();
-      this.metrics.configLastSuccessful.set(0);
-      this.bus.emit('config:rejected', { source, errors }); // logged by logStateChanges
-      return this.lastReload;
+      return this.rejectReload(source, at, [`${this.opts.configFile}: the new config could not be applied: ${applied.error.message}`]);
     }
+    this.applyTls(cfg, certs.certificates);
     this.metrics.configAccepted(this.generation);
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { ok: true, generation: this.generation, source, at, ...(restart.length ? { restartRequired: restart } : {}) };
     this.bus.emit('config:reloaded', { generation: this.generation, source, restartRequired: restart }); // logged by logStateChanges
     return this.lastReload;
+  }
+
+  private rejectReload(source: string, at: string, errors: string[]): ReloadOutcome {
+    this.lastReload = { ok: false, generation: this.generation, source, at, errors };
+    this.metrics.configReloads.labels('rejected').inc();
+    this.metrics.configLastSuccessful.set(0);
+    this.bus.emit('config:rejected', { source, errors }); // logged by logStateChanges
+    return this.lastReload;
+  }
+
+  /** The reloaded TLS settings on the running listener: certificates (new handshakes), redirectHttp. */
+  private applyTls(cfg: Config, certs: CertificateSet | undefined): void {
+    const tls = this.dataPlane.tls;
+    if (tls === undefined || certs === undefined) return;
+    tls.setCertificates(certs);
+    this.certificates = certs;
+    this.dataPlane.redirectToPort = cfg.node.tls?.redirectHttp ? this.tlsPort : undefined;
+    this.watcher?.setFiles([this.opts.configFile, ...certs.files]);
+    this.watcher?.markSeen();
   }
 
   private adminBackend() {

@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { StickyDecision, StickyView } from '../proxy/sticky-view.js';
 import { createRingHashBalancer, type RingHashBalancer } from '../balance/index.js';
 import type { UpstreamSpec } from '../model/index.js';
+import { protoOf } from '../proxy/headers.js';
 import { MemoryPinStore, RedisPinStore, StickyResolver, sessionCookie, sessionKeyFrom, type PinStore } from '../sticky/index.js';
 
 export interface StickyPart {
@@ -78,7 +79,7 @@ export function createStickyPart(cfg: Config, bus: EventBus, log: Logger, metric
       });
       if (result.kind !== 'pinned') return result;
       const setCookie = result.newSessionKey !== undefined && cfgSticky.cookie !== undefined
-        ? sessionCookie(cfgSticky.cookie, result.newSessionKey, { secure: false })
+        ? sessionCookie(cfgSticky.cookie, result.newSessionKey, { secure: protoOf(ex.req.socket) === 'https' }) // Secure behind TLS (DESIGN.md §5)
         : undefined;
       // Header sessions: the minted key goes back in the same header for the client to resend.
       const sessionHeader = result.newSessionKey !== undefined && cfgSticky.header !== undefined ? ([cfgSticky.header.toLowerCase(), result.newSessionKey] as const) : undefined;

@@ -30,6 +30,8 @@ export const RESTART_ONLY_KEYS: readonly KeyRule[] = Object.freeze([
   { key: 'node.keepAliveTimeout', why: 'a setting of the data-plane listener' },
   { key: 'node.maxHeadersCount', why: 'a setting of the data-plane listener' },
   { key: 'node.maxConnections', why: 'a setting of the data-plane listener' },
+  { key: 'node.tls.listen', why: 'the TLS socket (a reload never adds or removes the TLS listener)' },
+  { key: 'node.tls.http2', why: "the TLS listener's ALPN list" },
   { key: 'cluster', why: 'the Raft listener, data dir, secret and bootstrap' },
   { key: 'redis', why: 'the open connections of the sticky pin store' },
 ]);
@@ -42,6 +44,9 @@ export const LIVE_KEYS: readonly KeyRule[] = Object.freeze([
   { key: 'node.maxBodySize', why: 'the routing snapshot (next request)' },
   { key: 'node.bodyIdleTimeout', why: 'the routing snapshot (next request)' },
   { key: 'node.requestBufferSize', why: 'the routing snapshot (next request)' },
+  { key: 'node.tls.certificates', why: 'read again and set on the TLS listener: new handshakes get them, open connections keep theirs' },
+  { key: 'node.tls.minVersion', why: 'set on the TLS listener for new handshakes' },
+  { key: 'node.tls.redirectHttp', why: 'read by the plain listener per request' },
   { key: 'routes', why: 'the routing snapshot (next request)' },
   { key: 'services', why: 'the routing snapshot (next request), the health checkers, the sticky resolvers' },
 ]);
@@ -77,8 +82,18 @@ export function restartRequired(before: Config, after: Config): string[] {
 export function effectiveConfig(running: Config, next: Config): Config {
   let out = next;
   for (const { key } of RESTART_ONLY_KEYS) {
+    if (key.startsWith('node.tls.')) continue; // the block as a whole, below
     const path = key.split('.');
     out = withValueAt(out, path, valueAt(running, path));
   }
-  return out;
+  return withValueAt(out, ['node', 'tls'], effectiveTls(running.node.tls, next.node.tls));
+}
+
+/**
+ * A listener is never added or removed by a reload: no TLS before, none now; TLS before, the new
+ * certificates and settings on the running listener (or the running ones, when the block was removed).
+ */
+function effectiveTls(running: Config['node']['tls'], next: Config['node']['tls']): Config['node']['tls'] {
+  if (running === undefined || next === undefined) return running;
+  return { ...next, listen: running.listen, http2: running.http2 };
 }

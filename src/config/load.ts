@@ -20,7 +20,7 @@ export interface ConfigIssue {
   readonly line: number;
   readonly column: number;
   readonly message: string;
-  readonly code: 'MG_ERR_CONFIG_YAML' | 'MG_ERR_CONFIG_UNKNOWN_KEY' | 'MG_ERR_CONFIG_INVALID' | 'MG_ERR_CONFIG_ENV' | 'MG_ERR_CONFIG_READ';
+  readonly code: 'MG_ERR_CONFIG_YAML' | 'MG_ERR_CONFIG_UNKNOWN_KEY' | 'MG_ERR_CONFIG_INVALID' | 'MG_ERR_CONFIG_ENV' | 'MG_ERR_CONFIG_READ' | 'MG_ERR_CONFIG_CERTIFICATE';
 }
 
 export type LoadResult =
@@ -141,6 +141,18 @@ function withTlsFiles(config: Config, text: string, file: string): LoadResult {
     svc.upstreamTls = { ...svc.upstreamTls, material };
   }
   return { ok: true, config: deepFreeze(config), text };
+}
+
+/**
+ * An issue about the value at `path` of a config that passed the schema, found by a later check that
+ * reads more than the file (certificate files, app/config-files.ts): the YAML is parsed again, with
+ * positions, only then.
+ */
+export function issueAt(text: string, file: string, path: (string | number)[], code: ConfigIssue['code'], message: string): ConfigIssue {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const p = lc.linePos(nodeOffset(doc, path) ?? 0);
+  return { file, line: p.line, column: p.col, code, message };
 }
 
 function issuesFromZod(

@@ -264,6 +264,15 @@ export const configSchema = z.object({
     keepAliveTimeout: duration().default('65s'), // idle client connection; NGINX keepalive_timeout 75s
     maxHeadersCount: z.number().int().min(1).max(10_000).default(100), // more → 431; Envoy max_headers_count 100
     maxConnections: z.number().int().min(1).default(10_000), // open client connections; HAProxy maxconn
+    // HTTPS listener beside `listen` (DESIGN.md §9, docs/config.md "TLS"); omit for plain HTTP only.
+    tls: z.object({
+      listen: hostPort,
+      // PEM files; SNI picks by each certificate's own subjectAltName DNS names, the first is the default.
+      certificates: z.array(z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict()).min(1, 'node.tls.certificates needs at least one { cert, key } pair'),
+      minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'), // Mozilla "intermediate"; TLS 1.0/1.1 never
+      http2: z.boolean().default(true), // ALPN offers h2 and http/1.1 (Caddy's and Traefik's default)
+      redirectHttp: z.boolean().default(false), // true: the plain listener answers 308 to the https URL
+    }).strict().optional(),
   }).strict(),
   cluster: z.object({
     listen: hostPort,

@@ -1,34 +1,65 @@
 /**
- * Watches the config file for changes. It watches the file's directory, not the file: an editor's
- * rename-on-save and a Kubernetes ConfigMap symlink swap (`..data` renamed) replace the inode, which a
- * watch on the file itself would miss. Any event in the directory schedules a debounced check; the
- * check fires only when the file's content actually changed (sha256), so unrelated files and
- * touch-without-change cost nothing.
+ * Watches the config file and the files it names (the TLS certificates and keys) for changes. It
+ * watches each file's directory, not the file: an editor's rename-on-save, a Kubernetes ConfigMap or
+ * Secret symlink swap (`..data` renamed) and cert-manager / certbot renewals replace the inode, which a
+ * watch on the file itself would miss. Any event in a watched directory schedules a debounced check;
+ * the check fires only when the content of one of the files actually changed (sha256 over all of them),
+ * so unrelated files and touch-without-change cost nothing, and a certificate and its key replaced one
+ * after the other within the debounce give one reload.
  */
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 /** 50 ms: coalesces the truncate+write pair of an in-place save and a burst of editor events. */
 export const DEBOUNCE_MS = 50;
 
 export class ConfigWatcher {
-  private watcher: FSWatcher | undefined;
+  private readonly watchers = new Map<string, FSWatcher>();
+  private files: string[];
+  private started = false;
   private timer: NodeJS.Timeout | undefined;
   private lastHash: string | undefined;
 
-  constructor(private readonly file: string, private readonly onChange: () => void) {
+  /** `files`: the config file first, then any file it names. */
+  constructor(files: string | readonly string[], private readonly onChange: () => void) {
+    this.files = normalise(files);
     this.lastHash = this.hashNow();
   }
 
   start(): void {
-    this.watcher = watch(dirname(this.file), { persistent: false }, () => this.schedule());
-    this.watcher.on('error', () => undefined);
+    this.started = true;
+    this.watchDirectories();
+  }
+
+  /** The set of files changed (a reload named other certificates): watch those from now on. */
+  setFiles(files: readonly string[]): void {
+    this.files = normalise(files);
+    if (this.started) this.watchDirectories();
   }
 
   /** Record the content that is now in effect (after a reload triggered elsewhere). */
   markSeen(): void {
     this.lastHash = this.hashNow();
+  }
+
+  private watchDirectories(): void {
+    const dirs = new Set(this.files.map((f) => dirname(f)));
+    for (const [dir, w] of this.watchers) {
+      if (dirs.has(dir)) continue;
+      w.close();
+      this.watchers.delete(dir);
+    }
+    for (const dir of dirs) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, { persistent: false }, () => this.schedule());
+        w.on('error', () => undefined);
+        this.watchers.set(dir, w);
+      } catch {
+        // A directory that does not exist (yet): the file's load error says so; nothing to watch.
+      }
+    }
   }
 
   private schedule(): void {
@@ -43,16 +74,29 @@ export class ConfigWatcher {
     this.timer.unref();
   }
 
+  /** undefined while the config file itself cannot be read (mid-replace); a missing named file hashes as absent. */
   private hashNow(): string | undefined {
-    try {
-      return createHash('sha256').update(readFileSync(this.file)).digest('hex');
-    } catch {
-      return undefined;
+    const h = createHash('sha256');
+    for (let i = 0; i < this.files.length; i++) {
+      try {
+        h.update(readFileSync(this.files[i]!));
+      } catch {
+        if (i === 0) return undefined;
+        h.update('\0absent');
+      }
+      h.update('\0');
     }
+    return h.digest('hex');
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.watcher?.close();
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    this.started = false;
   }
+}
+
+function normalise(files: string | readonly string[]): string[] {
+  return [...new Set((typeof files === 'string' ? [files] : files).map((f) => resolve(f)))];
 }

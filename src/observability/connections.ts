@@ -3,8 +3,7 @@
  * downstream_cx_active / downstream_cx_rx_bytes_total). Counted per connection, not per request:
  * a closed socket adds its final byte counts once, and a scrape adds the live sockets' counts so far.
  */
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 
 export interface ConnectionCounts {
   open: number;
@@ -12,18 +11,23 @@ export interface ConnectionCounts {
   sent: number;
 }
 
-export function trackConnections(server: Server): () => ConnectionCounts {
+/** `servers`: the plain listener and the TLS one. A TLS connection is counted once, as the TCP socket
+ *  the TLS listener accepted (wire bytes); its decrypted side, handed to the plain listener's node:http
+ *  server, is skipped. */
+export function trackConnections(servers: readonly Server[]): () => ConnectionCounts {
   const live = new Set<Socket>();
   let closedReceived = 0;
   let closedSent = 0;
-  server.on('connection', (socket: Socket) => {
+  const onConnection = (socket: Socket) => {
+    if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return;
     live.add(socket);
     socket.once('close', () => {
       live.delete(socket);
       closedReceived += socket.bytesRead;
       closedSent += socket.bytesWritten;
     });
-  });
+  };
+  for (const server of servers) server.on('connection', onConnection);
   return () => {
     let received = closedReceived;
     let sent = closedSent;

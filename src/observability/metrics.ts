@@ -54,6 +54,25 @@ export class Metrics {
       for (const s of this.services.values()) s.flush(this.clientRequests);
     },
   });
+  /** Client requests by protocol and scheme (DESIGN.md §9), as four plain numbers folded in at scrape:
+   *  index = (HTTP/2 ? 2 : 0) + (TLS ? 1 : 0). A series of its own rather than a label on
+   *  meshgate_requests_total, so the existing series, alerts and dashboards keep their shape. */
+  private readonly protocolCounts = [0, 0, 0, 0];
+  readonly requestsByProtocol: Counter<'protocol' | 'scheme'> = new Counter({
+    name: 'meshgate_requests_by_protocol_total',
+    help: 'Client requests answered, by protocol (http1, h2) and scheme (http, https).',
+    labelNames: ['protocol', 'scheme'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.requestsByProtocol.reset();
+      this.protocolCounts.forEach((n, i) => this.requestsByProtocol.inc({ protocol: i >= 2 ? 'h2' : 'http1', scheme: i % 2 === 1 ? 'https' : 'http' }, n));
+    },
+  });
+
+  countProtocol(httpVersion: string | undefined, tls: boolean): void {
+    this.protocolCounts[(httpVersion === '2.0' ? 2 : 0) + (tls ? 1 : 0)]!++;
+  }
+
   /** Read at scrape time from the data path's own counters (no per-request label hashing). */
   inFlightSource: ((set: (service: string, upstream: string, value: number) => void) => void) | undefined;
   readonly inFlight: Gauge<'service' | 'upstream'> = new Gauge({

@@ -31,7 +31,8 @@ import type { Dispatcher } from 'undici';
 import { cookieValue } from '../lib/cookie.js';
 import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { clientIpOf, clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { clientIpOf, clientResponseHeaders, protoOf, requestIdFor, upstreamRequestHeaders } from './headers.js';
+import { hasRequestBody } from './request-checks.js';
 import { admitAttempt, pickUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { CallResult, HashSource, HealthView } from './routing.js';
@@ -142,7 +143,7 @@ class Exchange implements BodyOwner {
   ) {
     this.method = req.method ?? 'GET';
     const cl = req.headers['content-length'];
-    this.hasBody = cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
+    this.hasBody = hasRequestBody(req);
     // A Content-Length over the limit was refused before this point, so only a chunked body is counted.
     this.body = this.hasBody ? new RequestBody(req, this, cl === undefined ? limits.maxBodyBytes : Infinity, limits.bodyIdleMs) : undefined;
     this.awaitingContinue = expectsContinue && this.hasBody;
@@ -218,7 +219,7 @@ class Exchange implements BodyOwner {
     this.sentAt = performance.now();
     const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
       clientIp: this.clientIp,
-      proto: 'http',
+      proto: protoOf(this.req.socket),
       requestId: this.requestId,
       fence: this.fence,
     });
@@ -313,6 +314,11 @@ class Exchange implements BodyOwner {
     this.bytesSent += chunk.length;
     // Backpressure: a full client socket pauses the upstream read until it drains.
     if (this.res.write(chunk)) return true;
+    // A client already gone never drains (an HTTP/2 stream the client reset refuses every write): keep
+    // reading and dropping until the abort its 'close' brings. Pausing undici on a 'drain' that cannot
+    // come held the upstream connection, and an upstream that then closed its close-delimited answer
+    // crashed undici's parser (`assert(!this.paused)` on 'end').
+    if (this.res.destroyed || this.req.socket.destroyed) return true;
     this.res.once('drain', this.resume!);
     return false;
   }
@@ -428,7 +434,9 @@ class Exchange implements BodyOwner {
   }
 
   private onClientClose(): void {
-    if (this.res.writableFinished) return;
+    // Answered in full. (`writableFinished` alone is not enough: node:http2 reports a stream the client
+    // reset mid-request as finished too.)
+    if (this.done && this.res.writableFinished) return;
     if (!this.done) {
       this.status = 499; // nginx's "client closed request", for the access log only
       this.reason = 'client-closed';
@@ -494,6 +502,9 @@ const LINGER_MS = 2_000;
  * `destroySoon()` once the answer is flushed; this socket's copy defers the destroy.
  */
 export function lingeringClose(req: IncomingMessage): void {
+  // HTTP/2: the answer ends the stream alone (node:http2 resets it if the body is still coming); the
+  // connection, and its other streams, stay.
+  if (req.httpVersionMajor === 2) return;
   const sock = req.socket as Socket & { destroySoon?: () => void };
   sock.destroySoon = () => {
     sock.end();

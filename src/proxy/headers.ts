@@ -16,6 +16,10 @@
  *   already carry this hop. Like X-Forwarded-For, neither is trusted from the client.
  * - `Expect` is answered by the peer itself (forward.ts) and never forwarded.
  * - Host is never removed, even when the client lists it in `Connection`: the request was routed by it.
+ * - X-Forwarded-Proto is `https` for a request that came through the TLS listener (`protoOf`), for
+ *   HTTP/1.1, HTTP/2 and Upgrade requests alike.
+ * - An HTTP/2 request is first seen as the HTTP/1.1 request it stands for (`http1HeadersOf`): no
+ *   pseudo-header ever reaches an upstream, `:authority` becomes Host.
  * This function is the one header policy for requests: the Upgrade path calls it too.
  */
 import { randomUUID } from 'node:crypto';
@@ -51,6 +55,45 @@ export interface ForwardedInfo {
   readonly proto: 'http' | 'https';
   readonly requestId: string;
   readonly fence?: number | undefined;
+}
+
+/** `https` when the client's connection is TLS. An HTTP/2 stream's `req.socket` stands for the
+ *  connection's TLS socket, so this holds for both protocols. */
+export function protoOf(socket: object | null | undefined): 'http' | 'https' {
+  return (socket as { encrypted?: unknown } | null | undefined)?.encrypted === true ? 'https' : 'http';
+}
+
+/**
+ * An HTTP/2 request's raw header list as the HTTP/1.1 one it stands for (RFC 9113 §8.3): the
+ * pseudo-headers are dropped (`:method` and `:path` are the request line, `:scheme` is the
+ * connection's), `:authority` becomes `host` (§8.3.1) — a client `host` that says the same is folded
+ * into it, a different one is kept, so the Host check refuses the pair as `duplicate-host` (§8.3.1: such
+ * a request SHOULD be treated as malformed) — and the `cookie` fields HTTP/2 may split (§8.2.3) are
+ * joined with "; ", as HTTP/1.1 allows one Cookie line (RFC 6265 §5.4).
+ */
+export function http1HeadersOf(h2Raw: readonly string[]): string[] {
+  const out: string[] = [];
+  let authority: string | undefined;
+  let cookie: string | undefined;
+  for (let i = 0; i < h2Raw.length; i += 2) {
+    const name = h2Raw[i]!;
+    const value = h2Raw[i + 1]!;
+    if (name.charCodeAt(0) === 0x3a /* : */) {
+      if (name === ':authority') authority = value;
+      continue;
+    }
+    if (name === 'cookie') {
+      cookie = cookie === undefined ? value : `${cookie}; ${value}`;
+      continue;
+    }
+    if (name === 'host' && value === authority) continue;
+    out.push(name, value);
+  }
+  // Pseudo-headers precede every other field (§8.3; nghttp2 refuses the stream otherwise), so
+  // `authority` is known by the time a `host` field is compared with it above.
+  const head: string[] = authority === undefined ? [] : ['host', authority];
+  if (cookie !== undefined) out.push('cookie', cookie);
+  return head.concat(out);
 }
 
 /** The request id for a request: the client's when sane, else a new UUID. */

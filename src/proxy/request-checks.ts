@@ -27,6 +27,19 @@ export function requestProblem(req: IncomingMessage, limits: RequestLimits): Req
   if (req.rawHeaders.length > limits.maxHeadersCount * 2) {
     return { status: 431, reason: 'too-many-headers', text: `more than ${limits.maxHeadersCount} header lines` };
   }
-  const host = hostProblem(req.rawHeaders, req.httpVersionMinor === 1);
+  // HTTP/2 is held to HTTP/1.1's rule: its :authority (h2-request.ts presents it as Host) is required.
+  const host = hostProblem(req.rawHeaders, req.httpVersionMinor === 1 || req.httpVersionMajor === 2);
   return host === undefined ? undefined : { status: 400, reason: host, text: 'bad Host header' };
+}
+
+/**
+ * Whether a request has a body: a non-zero Content-Length, chunked framing, or (HTTP/2, where a body of
+ * unknown length has no header) a HEADERS frame without END_STREAM.
+ */
+export function hasRequestBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  if (cl !== undefined) return cl !== '0';
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const stream = (req as { stream?: { endAfterHeaders?: boolean } }).stream;
+  return req.httpVersionMajor === 2 && stream?.endAfterHeaders === false;
 }

@@ -13,18 +13,27 @@
  * within 10 % of their value); the body idle timeout is the forwarder's (request-body.ts);
  * maxConnections is Node's `server.maxConnections` (a connection past it is closed at accept).
  *
- * Drain (SIGTERM): stop accepting, close idle keep-alive connections, answer in-flight requests with
- * `Connection: close`, refuse new upgrades (503 `shutting-down`), and after `drainTimeoutMs` destroy
- * whatever is left.
+ * TLS (`node.tls`, tls-listener.ts): the HTTPS listener hands its HTTP/1.1 connections to this same
+ * node:http server and its HTTP/2 streams (h2-front.ts) to this same `onRequest`, so every request of
+ * either listener takes one path. `redirectHttp`: a request on the plain listener is answered 308 to
+ * its https URL instead (Upgrade requests too), after the Host check.
+ *
+ * Drain (SIGTERM): stop accepting on both listeners, close idle keep-alive connections, answer in-flight
+ * requests with `Connection: close` (HTTP/2: GOAWAY, open streams finish), refuse new upgrades (503
+ * `shutting-down`), and after `drainTimeoutMs` destroy whatever is left.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { forward, lingeringClose, writeLocal, type ForwarderDeps } from './forward.js';
-import { requestIdFor } from './headers.js';
+import { protoOf, requestIdFor } from './headers.js';
 import { requestProblem, type RequestLimits } from './request-checks.js';
 import type { UpgradeProxy } from './upgrade.js';
+import type { CertificateSet } from '../tls/certificates.js';
+import { H2Front } from './h2-front.js';
+import { TlsListener } from './tls-listener.js';
+import { writeLocalRaw } from './upgrade-wire.js';
 
 export interface DataPlaneOptions {
   readonly maxHeaderBytes: number;
@@ -36,8 +45,10 @@ export interface DataPlaneOptions {
   readonly requestTimeoutMs: number;
   /** Header lines allowed in a request; more → 431. */
   readonly maxHeadersCount: number;
-  /** Open client connections allowed; more are closed at accept. */
+  /** Open client connections allowed; more are closed at accept (per listener). */
   readonly maxConnections: number;
+  /** `node.bodyIdleTimeout`: also the bound on an HTTP/2 stream whose answer the client's window holds back. */
+  readonly bodyIdleTimeoutMs: number;
 }
 
 /** 408/400/431 for what Node's parser and timers refuse, with the `x-meshgate-reason` we give it. */
@@ -52,17 +63,23 @@ function clientErrorAnswer(code: string | undefined): [status: number, text: str
 
 export class DataPlane {
   readonly server: Server;
+  /** The HTTPS listener, when `node.tls` is set (enableTls). */
+  tls: TlsListener | undefined;
+  /** `node.tls.redirectHttp`: the TLS listener's port, to answer plain requests 308 to it. */
+  redirectToPort: number | undefined;
   private draining = false;
   private inFlight = 0;
+  private readonly full: ForwarderDeps;
 
   constructor(
     private readonly deps: Omit<ForwarderDeps, 'isDraining'>,
     private readonly upgrades: UpgradeProxy,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-    opts: DataPlaneOptions,
+    private readonly opts: DataPlaneOptions,
   ) {
     const full: ForwarderDeps = { ...deps, isDraining: () => this.draining };
+    this.full = full;
     const shortest = Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs || Infinity);
     this.server = createServer(
       {
@@ -85,15 +102,77 @@ export class DataPlane {
     this.server.on('drop', () => this.metrics.localResponses.labels('', '0', 'max-connections').inc());
     // `Expect: 100-continue`: the forwarder writes 100 once an upstream is there (forward.ts).
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(full, req, res, true));
-    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-      this.metrics.localResponses.labels('', '417', 'expectation-failed').inc();
-      writeLocal(res, 417, 'expectation-failed', 'only 100-continue is supported', requestIdFor(req.headers['x-request-id']), true);
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.onExpectation(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (this.redirects(req)) return this.redirectUpgrade(req, socket);
+      this.upgrades.handle(req, socket, head, this.limits);
     });
-    this.server.on('upgrade', (req, socket, head) => this.upgrades.handle(req, socket, head, this.limits));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
   private readonly limits: RequestLimits;
+
+  /** The HTTPS listener beside the plain one: TLS in front of this same handler, HTTP/2 when `http2`. */
+  enableTls(certs: CertificateSet, http2: boolean): TlsListener {
+    const o = this.opts;
+    const h2 = http2
+      ? new H2Front(
+        { maxHeaderBytes: o.maxHeaderBytes, maxHeadersCount: o.maxHeadersCount, idleTimeoutMs: o.keepAliveTimeoutMs, stallTimeoutMs: o.bodyIdleTimeoutMs },
+        { request: (req, res, expectsContinue) => this.onRequest(this.full, req, res, expectsContinue), expectation: (req, res) => this.onExpectation(req, res) },
+        this.metrics,
+        this.log,
+      )
+      : undefined;
+    this.tls = new TlsListener(certs, this.server, h2, this.metrics, this.log, { handshakeTimeoutMs: o.headersTimeoutMs, maxConnections: o.maxConnections });
+    return this.tls;
+  }
+
+  private onExpectation(req: IncomingMessage, res: ServerResponse): void {
+    this.metrics.localResponses.labels('', '417', 'expectation-failed').inc();
+    writeLocal(res, 417, 'expectation-failed', 'only 100-continue is supported', requestIdFor(req.headers['x-request-id']), true);
+  }
+
+  /** A plain-listener request to answer with the https URL (`redirectHttp`). */
+  private redirects(req: IncomingMessage): boolean {
+    return this.redirectToPort !== undefined && protoOf(req.socket) === 'http';
+  }
+
+  /** The https URL of `req` (Host without its port, the TLS listener's port), or undefined without a Host. */
+  private httpsUrl(req: IncomingMessage): string | undefined {
+    const host = req.headers.host;
+    if (!host) return undefined;
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+    const port = this.redirectToPort === 443 ? '' : `:${this.redirectToPort}`;
+    return `https://${name}${port}${req.url ?? '/'}`;
+  }
+
+  private redirect(req: IncomingMessage, res: ServerResponse): void {
+    const requestId = requestIdFor(req.headers['x-request-id']);
+    const location = this.httpsUrl(req);
+    if (location === undefined) {
+      this.metrics.localResponses.labels('', '400', 'missing-host').inc();
+      return writeLocal(res, 400, 'missing-host', 'a Host header is needed to redirect to https', requestId, true);
+    }
+    this.metrics.localResponses.labels('', '308', 'https-redirect').inc();
+    // The body (if any) is not read: the connection closes after the answer, as for a 413.
+    if (!req.complete) lingeringClose(req);
+    res.setHeader('location', location);
+    writeLocal(res, 308, 'https-redirect', `use ${location}`, requestId, !req.complete);
+  }
+
+  private redirectUpgrade(req: IncomingMessage, socket: Socket): void {
+    socket.on('error', () => undefined);
+    const requestId = requestIdFor(req.headers['x-request-id']);
+    const bad = requestProblem(req, this.limits);
+    const location = bad === undefined ? this.httpsUrl(req) : undefined;
+    if (location === undefined) {
+      const [status, reason] = bad ? [bad.status, bad.reason] : [400, 'missing-host'];
+      this.metrics.localResponses.labels('', String(status), reason).inc();
+      return writeLocalRaw(socket, status, reason, bad?.text ?? 'a Host header is needed to redirect to https', requestId);
+    }
+    this.metrics.localResponses.labels('', '308', 'https-redirect').inc();
+    writeLocalRaw(socket, 308, 'https-redirect', `use ${location}`, requestId, ['location', location]);
+  }
 
   private onRequest(full: ForwarderDeps, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     this.inFlight++;
@@ -106,6 +185,7 @@ export class DataPlane {
       writeLocal(res, bad.status, bad.reason, bad.text, requestIdFor(req.headers['x-request-id']), true);
       return;
     }
+    if (this.redirects(req)) return this.redirect(req, res);
     forward(full, req, res, expectsContinue);
   }
 
@@ -147,13 +227,14 @@ export class DataPlane {
   async drain(timeoutMs: number): Promise<{ forced: boolean }> {
     this.draining = true;
     this.upgrades.refuseNew();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = Promise.all([new Promise<void>((resolve) => this.server.close(() => resolve())), this.tls?.close()]);
     this.server.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
-    // Keep closing connections that become idle while the rest finish.
+    // Keep closing connections that become idle while the rest finish (HTTP/1.1 over TLS included:
+    // they belong to the same node:http server).
     const sweeper = setInterval(() => this.server.closeIdleConnections(), 100);
     const result = await Promise.race([closed.then(() => 'closed' as const), timedOut]);
     clearInterval(sweeper);
@@ -161,6 +242,7 @@ export class DataPlane {
     this.upgrades.closeAll();
     if (result === 'timeout') {
       this.server.closeAllConnections();
+      this.tls?.destroyAll();
       await closed;
       return { forced: true };
     }

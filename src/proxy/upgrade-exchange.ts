@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { clientIpOf, clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { clientIpOf, clientResponseHeaders, protoOf, upstreamRequestHeaders } from './headers.js';
 import { admitAttempt, pickUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
 import { hashKeyOf, unavailableAnswer, type ForwarderDeps } from './forward.js';
 import type { CallResult } from './routing.js';
@@ -100,7 +100,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     rt.inFlight++;
     const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
       clientIp: this.clientIp,
-      proto: 'http',
+      proto: protoOf(this.req.socket),
       requestId: this.requestId,
       fence: this.fence,
     }, this.upgrade);

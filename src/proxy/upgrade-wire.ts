@@ -24,8 +24,9 @@ export function isWritable(socket: Duplex): boolean {
   return !socket.destroyed && socket.writable;
 }
 
-/** meshgate's own answer (the HTTP path's writeLocal, for a raw socket), then close. */
-export function writeLocalRaw(socket: Duplex, status: number, reason: string, text: string, requestId: string): void {
+/** meshgate's own answer (the HTTP path's writeLocal, for a raw socket), then close; `extra`: more
+ *  header pairs (a redirect's Location). */
+export function writeLocalRaw(socket: Duplex, status: number, reason: string, text: string, requestId: string, extra: readonly string[] = []): void {
   if (!isWritable(socket)) {
     socket.destroy();
     return;
@@ -38,6 +39,7 @@ export function writeLocalRaw(socket: Duplex, status: number, reason: string, te
     'x-request-id', requestId,
     'cache-control', 'no-store',
     'connection', 'close',
+    ...extra,
   ];
   socket.end(head(status, headers) + body);
 }

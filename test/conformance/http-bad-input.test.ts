@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 async function one(bytes: Buffer | string, method = 'GET'): Promise<RawResponse> {
-  const ex = await send(mg.port, [{ bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1') }], { methods: [method] });
+  const ex = await send(mg.target, [{ bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1') }], { methods: [method] });
   expect(ex.responses.length, `no answer; got ${ex.rest.toString('latin1').slice(0, 200)}`).toBe(1);
   return ex.responses[0]!;
 }
@@ -130,7 +130,7 @@ describe('body limits (node.maxBodySize 1 MiB)', () => {
     for (let i = 0; i < 3; i++) {
       const body = Buffer.alloc(1536 * 1024, 7);
       const parts = chunked(body, Array.from({ length: 23 }, (_, k) => (k + 1) * 65536));
-      const ex = await send(mg.port, [{ bytes: head('POST', '/up', [['Host', 'a'], ['Transfer-Encoding', 'chunked']]) }, ...parts.map((p) => ({ bytes: p }))], { methods: ['POST'] });
+      const ex = await send(mg.target, [{ bytes: head('POST', '/up', [['Host', 'a'], ['Transfer-Encoding', 'chunked']]) }, ...parts.map((p) => ({ bytes: p }))], { methods: ['POST'] });
       expect([ex.responses[0]?.status, ex.responses[0]?.headers['x-meshgate-reason']]).toEqual([413, 'body-too-large']);
       // The upstream saw only an aborted request, never a complete one.
       expect(backend.received.at(-1)!.complete).toBe(false);
@@ -162,7 +162,7 @@ describe('a client that goes away mid-upload', () => {
 describe('timeouts', () => {
   it('a body stalled mid-way → 408 body-timeout after node.bodyIdleTimeout; not charged, three times', async () => {
     for (let i = 0; i < 3; i++) {
-      const ex = await send(mg.port, [{ bytes: Buffer.concat([head('POST', '/up', [['Host', 'a'], ['Content-Length', '1000']]), Buffer.alloc(100, 1)]) }], { methods: ['POST'], timeoutMs: 5_000 });
+      const ex = await send(mg.target, [{ bytes: Buffer.concat([head('POST', '/up', [['Host', 'a'], ['Content-Length', '1000']]), Buffer.alloc(100, 1)]) }], { methods: ['POST'], timeoutMs: 5_000 });
       expect([ex.responses[0]?.status, ex.responses[0]?.headers['x-meshgate-reason']]).toEqual([408, 'body-timeout']);
       expect(ex.responses[0]!.headers.connection).toBe('close');
     }
@@ -172,7 +172,7 @@ describe('timeouts', () => {
 
   it('twenty stalled uploads do not hold back a GET, and each gets its 408', async () => {
     const stalled = Array.from({ length: 20 }, () =>
-      send(mg.port, [{ bytes: Buffer.concat([head('PUT', '/up', [['Host', 'a'], ['Transfer-Encoding', 'chunked']]), Buffer.from('5\r\nab')]) }], { methods: ['PUT'], timeoutMs: 5_000 }),
+      send(mg.target, [{ bytes: Buffer.concat([head('PUT', '/up', [['Host', 'a'], ['Transfer-Encoding', 'chunked']]), Buffer.from('5\r\nab')]) }], { methods: ['PUT'], timeoutMs: 5_000 }),
     );
     await stillServing();
     const all = await Promise.all(stalled);
@@ -182,14 +182,14 @@ describe('timeouts', () => {
 
   it('an upload trickling past node.requestTimeout → 408 request-timeout; not charged', async () => {
     const pieces = [{ bytes: head('POST', '/up', [['Host', 'a'], ['Transfer-Encoding', 'chunked']]) }, ...Array.from({ length: 40 }, () => ({ bytes: Buffer.from('1\r\nx\r\n'), pauseMs: 100 }))];
-    const ex = await send(mg.port, pieces, { methods: ['POST'], timeoutMs: 8_000 });
+    const ex = await send(mg.target, pieces, { methods: ['POST'], timeoutMs: 8_000 });
     expect([ex.responses[0]?.status, ex.responses[0]?.headers['x-meshgate-reason']]).toEqual([408, 'request-timeout']);
     await nothingCharged();
     await stillServing();
   });
 
   it('a request head that never completes → 408 request-timeout after node.headersTimeout', async () => {
-    const ex = await send(mg.port, [{ bytes: Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ') }], { methods: ['GET'], timeoutMs: 5_000 });
+    const ex = await send(mg.target, [{ bytes: Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ') }], { methods: ['GET'], timeoutMs: 5_000 });
     expect([ex.responses[0]?.status, ex.responses[0]?.headers['x-meshgate-reason']]).toEqual([408, 'request-timeout']);
   });
 });
@@ -207,6 +207,7 @@ describe('node.maxConnections', () => {
       // Node counts a connection once it has accepted it; wait until all are in before the extra one.
       await waitFor(async () => {
         const m = await metricsText(mg.adminUrl);
+        // The plain listener's limit, probed on the plain listener (each listener has its own).
         const probe = await send(mg.port, [{ bytes: Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n') }], { methods: ['GET'], timeoutMs: 2_000 });
         return probe.closed && probe.responses.length === 0 && m.length > 0;
       }, 10_000, () => 'the connection past the limit was not closed');
@@ -221,7 +222,7 @@ describe('an upstream that answers before reading the body', () => {
   it('the client gets that answer; the attempt is released exactly once', async () => {
     for (let i = 0; i < 3; i++) {
       const body = Buffer.alloc(600_000, 3);
-      const ex = await send(mg.port, [{ bytes: head('POST', '/early/401', [['Host', 'a'], ['Content-Length', String(body.length)]]) }, { bytes: body, pauseMs: 20 }], { methods: ['POST'] });
+      const ex = await send(mg.target, [{ bytes: head('POST', '/early/401', [['Host', 'a'], ['Content-Length', String(body.length)]]) }, { bytes: body, pauseMs: 20 }], { methods: ['POST'] });
       expect(ex.responses[0]?.status).toBe(401);
     }
     await waitFor(async () => /meshgate_upstream_requests_in_flight\{service="rec",upstream="rec-1"\} 0\n/.test(await metricsText(mg.adminUrl)), 5_000, () => 'in-flight did not return to 0');

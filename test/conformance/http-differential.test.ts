@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { startRecordingBackend, endToEnd, type RecordingBackend, type Received } from './lib/http-backend.js';
 import { chunked, head, send, type Piece } from './lib/http-raw.js';
 import { startConformancePeer, type ConformancePeer } from './lib/http-peer.js';
+import type { Target } from './lib/transport.js';
 
 let backend: RecordingBackend;
 let mg: ConformancePeer;
@@ -91,7 +92,7 @@ function expects(s: Shape): boolean {
 }
 
 /** Writes the head, and (with Expect) the body once the 100 came. */
-function exchange(port: number, s: Shape, caseId: string): ReturnType<typeof send> {
+function exchange(port: number | Target, s: Shape, caseId: string): ReturnType<typeof send> {
   const all = pieces(s, caseId);
   if (!expects(s)) return send(port, all, { methods: [s.method] });
   return send(port, all.slice(0, 1), { methods: [s.method], onInterim: (st) => (st === 100 ? all.slice(1) : undefined) });
@@ -109,7 +110,7 @@ describe('differential: direct vs through meshgate', () => {
       fc.asyncProperty(shapeArb, async (s) => {
         const n = ++caseNo;
         const direct = await exchange(backend.port, s, `d${n}`);
-        const via = await exchange(mg.port, s, `m${n}`);
+        const via = await exchange(mg.target, s, `m${n}`);
         const rd = recordOf(`d${n}`);
         const rm = recordOf(`m${n}`);
         expect(rd, 'direct request reached the backend').toBeDefined();

@@ -31,7 +31,7 @@ afterAll(async () => {
 describe('Expect: 100-continue', () => {
   it('raw: 100 Continue comes before the body is sent, then the whole body reaches the backend', async () => {
     const body = randomBytes(300_000);
-    const ex = await send(mg.port, [{ bytes: head('POST', '/up', [['Host', 'e'], ['Content-Length', String(body.length)], ['Expect', '100-continue']]) }], {
+    const ex = await send(mg.target, [{ bytes: head('POST', '/up', [['Host', 'e'], ['Content-Length', String(body.length)], ['Expect', '100-continue']]) }], {
       methods: ['POST'],
       onInterim: (status) => (status === 100 ? [{ bytes: body }] : undefined),
     });
@@ -42,7 +42,7 @@ describe('Expect: 100-continue', () => {
   });
 
   it('raw, chunked: the same', async () => {
-    const ex = await send(mg.port, [{ bytes: head('PUT', '/up', [['Host', 'e'], ['Transfer-Encoding', 'chunked'], ['Expect', '100-Continue']]) }], {
+    const ex = await send(mg.target, [{ bytes: head('PUT', '/up', [['Host', 'e'], ['Transfer-Encoding', 'chunked'], ['Expect', '100-Continue']]) }], {
       methods: ['PUT'],
       onInterim: () => [{ bytes: Buffer.from('3\r\nabc\r\n0\r\n\r\n') }],
     });
@@ -52,7 +52,7 @@ describe('Expect: 100-continue', () => {
 
   it('raw: to a route whose upstreams are down, a final 502 without a 100 and without sending the body', async () => {
     const before = backend.count;
-    const ex = await send(mg.port, [{ bytes: head('POST', '/down/x', [['Host', 'e'], ['Content-Length', '1000000'], ['Expect', '100-continue']]) }], { methods: ['POST'], onInterim: () => undefined });
+    const ex = await send(mg.target, [{ bytes: head('POST', '/down/x', [['Host', 'e'], ['Content-Length', '1000000'], ['Expect', '100-continue']]) }], { methods: ['POST'], onInterim: () => undefined });
     expect(ex.responses[0]!.status).toBe(502);
     expect(ex.responses[0]!.interim).toEqual([]);
     expect(ex.responses[0]!.headers['x-meshgate-reason']).toBe('upstream-connect-failure');
@@ -83,7 +83,7 @@ describe('Expect: 100-continue', () => {
 
   it('another expectation → 417 expectation-failed, never forwarded', async () => {
     const before = backend.count;
-    const ex = await send(mg.port, [{ bytes: head('POST', '/up', [['Host', 'e'], ['Content-Length', '0'], ['Expect', 'teapot']]) }], { methods: ['POST'] });
+    const ex = await send(mg.target, [{ bytes: head('POST', '/up', [['Host', 'e'], ['Content-Length', '0'], ['Expect', 'teapot']]) }], { methods: ['POST'] });
     expect(ex.responses[0]!.status).toBe(417);
     expect(ex.responses[0]!.headers['x-meshgate-reason']).toBe('expectation-failed');
     expect(backend.count).toBe(before);

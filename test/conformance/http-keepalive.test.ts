@@ -36,7 +36,7 @@ describe('pipelining and body-less answers on one connection', () => {
       head('PUT', '/d', [['Host', 'p'], ['Content-Length', String(body.length)]]), body,
     ]);
     const methods = ['GET', 'POST', 'HEAD', 'GET', 'GET', 'PUT'];
-    const ex = await send(mg.port, [{ bytes }], { methods });
+    const ex = await send(mg.target, [{ bytes }], { methods });
     expect(ex.responses.map((r) => r.status)).toEqual([200, 200, 200, 204, 304, 200]);
     expect(JSON.parse(ex.responses[1]!.body.toString()) as unknown).toMatchObject({ method: 'POST', bytes: body.length, sha256: sha(body) });
     expect(ex.responses[2]!.body.length).toBe(0);
@@ -48,7 +48,7 @@ describe('pipelining and body-less answers on one connection', () => {
 
   it('raw: HEAD, 204, 304, GET one after another on a kept-alive connection', async () => {
     const seq: Array<[string, string]> = [['HEAD', '/x'], ['GET', '/status/204'], ['GET', '/status/304'], ['HEAD', '/status/204'], ['GET', '/y']];
-    const ex = await send(mg.port, seq.map(([m, p], i) => ({ bytes: head(m, p, [['Host', 'k']]), pauseMs: i === 0 ? 0 : 30 })), { methods: seq.map(([m]) => m) });
+    const ex = await send(mg.target, seq.map(([m, p], i) => ({ bytes: head(m, p, [['Host', 'k']]), pauseMs: i === 0 ? 0 : 30 })), { methods: seq.map(([m]) => m) });
     expect(ex.responses.map((r) => [r.status, r.body.length])).toEqual([[200, 0], [204, 0], [304, 0], [204, 0], [200, ex.responses[4]!.body.length]]);
     expect(JSON.parse(ex.responses[4]!.body.toString()) as unknown).toMatchObject({ method: 'GET' });
     expect(ex.rest.length).toBe(0);

@@ -142,14 +142,14 @@ describe('raw sockets: random chunking and pauses, first chunk with the head', (
     }
     const first = Buffer.concat([head('POST', '/up', hs), parts.shift()!]);
     const pieces: Piece[] = [{ bytes: first }, ...parts.map((p) => ({ bytes: p, pauseMs: Math.floor(r() * 20) }))];
-    const ex = await send(mg.port, pieces, { methods: ['POST'] });
+    const ex = await send(mg.target, pieces, { methods: ['POST'] });
     expect(ex.responses[0]?.status).toBe(200);
     expect(JSON.parse(ex.responses[0]!.body.toString()) as unknown).toMatchObject({ bytes: n, sha256: sha(body) });
   });
 
   it('the issue-12 reproduction: a whole chunked request in one write', async () => {
     const bytes = Buffer.from('POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
-    const ex = await send(mg.port, [{ bytes }], { methods: ['POST'] });
+    const ex = await send(mg.target, [{ bytes }], { methods: ['POST'] });
     expect(JSON.parse(ex.responses[0]!.body.toString()) as unknown).toMatchObject({ bytes: 5, sha256: sha(Buffer.from('hello')) });
   });
 
@@ -157,7 +157,7 @@ describe('raw sockets: random chunking and pauses, first chunk with the head', (
     const body = bytesOf(64 * 1024, 5);
     const parts = chunked(body, Array.from({ length: 63 }, (_, i) => (i + 1) * 1024));
     const pieces: Piece[] = [{ bytes: Buffer.concat([head('POST', '/up', [['Host', 'a'], ['Transfer-Encoding', 'chunked']]), parts.shift()!]) }, ...parts.map((p, i) => ({ bytes: p, pauseMs: 20 + (i % 3) * 10 }))];
-    const ex = await send(mg.port, pieces, { methods: ['POST'] });
+    const ex = await send(mg.target, pieces, { methods: ['POST'] });
     expect(JSON.parse(ex.responses[0]!.body.toString()) as unknown).toMatchObject({ bytes: body.length, sha256: sha(body) });
   });
 });

@@ -3,11 +3,16 @@
  * recording backend, plus a route whose only upstream is a dead port (`/down`).
  */
 import { deadPort } from '../../helpers/backend.js';
-import { freePort, startPeer, type PeerProcess } from '../../helpers/meshgate.js';
+import { readFileSync } from 'node:fs';
+import { freePort, startPeer, tempDir, type PeerProcess } from '../../helpers/meshgate.js';
+import { createTestCa } from '../../helpers/tls-certs.js';
+import { TRANSPORT, type Target } from './transport.js';
 
 export interface ConformancePeer {
   readonly peer: PeerProcess;
   readonly port: number;
+  /** Where the raw clients reach it over the suite's transport (lib/transport.ts). */
+  readonly target: Target;
   readonly adminUrl: string;
   stop(): Promise<void>;
 }
@@ -27,6 +32,14 @@ export async function startConformancePeer(backendUrl: string, shape: PeerShape 
   let adminPort = await freePort();
   while (adminPort === port) adminPort = await freePort();
   const dead = await deadPort();
+  const dir = tempDir('meshgate-conformance-');
+  let tls: { port: number; ca: string; lines: string[] } | undefined;
+  if (TRANSPORT === 'https') {
+    const ca = createTestCa(dir);
+    const pair = ca.issue('peer', ['conformance.test']);
+    const tlsPort = await freePort();
+    tls = { port: tlsPort, ca: readFileSync(ca.cert, 'utf8'), lines: ['  tls:', `    listen: 127.0.0.1:${tlsPort}`, `    certificates: [{ cert: ${pair.cert}, key: ${pair.key} }]`] };
+  }
   const yaml = [
     'node:',
     '  id: conformance',
@@ -35,6 +48,7 @@ export async function startConformancePeer(backendUrl: string, shape: PeerShape 
     '  accessLog: false',
     ...(nodeExtra.some((l) => l.includes('maxBodySize')) ? [] : ['  maxBodySize: 16MiB']),
     ...nodeExtra,
+    ...(tls?.lines ?? []),
     'routes:',
     '  - { match: { pathPrefix: /down }, service: down }',
     ...extraRoutes.map((r) => `  - { match: { pathPrefix: ${r.prefix} }, service: ${r.name} }`),
@@ -50,10 +64,11 @@ export async function startConformancePeer(backendUrl: string, shape: PeerShape 
     ...extraRoutes.flatMap((r) => [`  ${r.name}:`, '    retries: { attempts: 0 }', `    upstreams: [{ id: ${r.name}-1, url: ${r.url} }]`]),
     '',
   ].join('\n');
-  const peer = await startPeer(yaml, { adminPort, dataPort: port });
+  const peer = await startPeer(yaml, { adminPort, dataPort: port, dir });
   return {
     peer,
     port,
+    target: tls ? { port: tls.port, tls: { ca: tls.ca, servername: 'conformance.test' } } : { port },
     adminUrl: peer.adminUrl,
     stop: async () => {
       await peer.stop('SIGKILL');

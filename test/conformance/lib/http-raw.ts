@@ -5,6 +5,8 @@
  * read-until-close, HEAD/204/304 without a body), independent of Node's.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { Target } from './transport.js';
 
 export interface Piece {
   readonly bytes: Buffer;
@@ -58,10 +60,14 @@ export interface SendOptions {
   readonly onInterim?: (status: number) => Piece[] | undefined;
 }
 
-/** Writes `pieces` to host:port and collects responses until `methods.length` answers or close. */
-export function send(port: number, pieces: readonly Piece[], opts: SendOptions): Promise<Exchange> {
+/** Writes `pieces` to host:port (a Target: inside TLS when it says so) and collects responses until
+ *  `methods.length` answers or close. */
+export function send(to: number | Target, pieces: readonly Piece[], opts: SendOptions): Promise<Exchange> {
+  const target: Target = typeof to === 'number' ? { port: to } : to;
   return new Promise((resolve, reject) => {
-    const sock: Socket = connect(port, '127.0.0.1');
+    const sock: Socket = target.tls
+      ? tlsConnect({ port: target.port, host: '127.0.0.1', ca: target.tls.ca, servername: target.tls.servername, ALPNProtocols: ['http/1.1'] })
+      : connect(target.port, '127.0.0.1');
     let buf = Buffer.alloc(0);
     let closed = false;
     let finished = false;
@@ -113,7 +119,7 @@ export function send(port: number, pieces: readonly Piece[], opts: SendOptions):
         if (!sock.write(p.bytes)) await new Promise((r) => sock.once('drain', r));
       }
     };
-    sock.once('connect', () => void write(pieces).catch((err: Error) => done(err)));
+    sock.once(target.tls ? 'secureConnect' : 'connect', () => void write(pieces).catch((err: Error) => done(err)));
   });
 }
 

@@ -14,6 +14,7 @@ const full = (over: { listen?: string; maxBodySize?: string; token?: string; sec
   listen: ${over.listen ?? '127.0.0.1:8080'}
   maxBodySize: ${over.maxBodySize ?? '1MiB'}
   admin: { listen: 127.0.0.1:9901, token: ${over.token ?? 'tok-1'} }
+  tls: { listen: 127.0.0.1:8443, certificates: [{ cert: ./site.crt, key: ./site.key }], minVersion: TLSv1.2, http2: true, redirectHttp: false }
 cluster:
   listen: 127.0.0.1:7946
   dataDir: /tmp/mg
@@ -38,7 +39,7 @@ function keysOf(c: Config): string[] {
     if (top !== 'node') out.push(top);
   }
   for (const [k, v] of Object.entries(c.node)) {
-    if (k === 'admin') for (const a of Object.keys(v as object)) out.push(`node.admin.${a}`);
+    if (k === 'admin' || k === 'tls') for (const a of Object.keys(v as object)) out.push(`node.${k}.${a}`);
     else out.push(`node.${k}`);
   }
   return out;

@@ -116,4 +116,32 @@ describe('reload diff', () => {
     expect(eff.node.listen).toBe('127.0.0.1:8080');
     expect(eff.services.web!.upstreams[0]!.url).toBe('http://127.0.0.1:9002');
   });
+
+  it('node.tls: listen and http2 (and adding or removing the block) need a restart; certificates, minVersion and redirectHttp apply', () => {
+    const tls = (listen: string, extra = '') => base.replace('  listen: 127.0.0.1:8080\n', `  listen: 127.0.0.1:8080\n  tls:\n    listen: ${listen}\n    certificates: [{ cert: /c/a.crt, key: /c/a.key }]\n${extra}`);
+    const parse = (t: string) => {
+      const r = parseConfigText(t, 'c', {});
+      if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
+      return r.config;
+    };
+    const a = parse(tls('127.0.0.1:8443'));
+    expect(a.node.tls).toMatchObject({ minVersion: 'TLSv1.2', http2: true, redirectHttp: false });
+    const b = parse(tls('127.0.0.1:9443', '    http2: false\n    minVersion: TLSv1.3\n    redirectHttp: true\n'));
+    expect(restartRequired(a, b)).toEqual(['node.tls.listen', 'node.tls.http2']);
+    expect(effectiveConfig(a, b).node.tls).toMatchObject({ listen: '127.0.0.1:8443', http2: true, minVersion: 'TLSv1.3', redirectHttp: true });
+    const none = parse(base);
+    expect(restartRequired(none, a)).toEqual(['node.tls.listen', 'node.tls.http2']);
+    expect(effectiveConfig(none, a).node.tls).toBeUndefined();
+    expect(effectiveConfig(a, none).node.tls).toEqual(a.node.tls);
+  });
+
+  it('node.tls refuses TLS 1.1 as a minimum, an empty certificate list and unknown keys', () => {
+    const t = (body: string) => parseConfigText(base.replace('  listen: 127.0.0.1:8080\n', `  listen: 127.0.0.1:8080\n  tls:\n    listen: 127.0.0.1:8443\n${body}`), 'c', {});
+    const r1 = t('    certificates: [{ cert: a, key: b }]\n    minVersion: TLSv1.1\n');
+    expect(r1.ok).toBe(false);
+    const r2 = t('    certificates: []\n');
+    expect(!r2.ok && r2.issues[0]!.message).toMatch(/at least one/);
+    const r3 = t('    certificates: [{ cert: a, key: b, pass: x }]\n');
+    expect(!r3.ok && r3.issues[0]!.code).toBe('MG_ERR_CONFIG_UNKNOWN_KEY');
+  });
 });

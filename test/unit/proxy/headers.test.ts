@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientResponseHeaders, hostProblem, upstreamRequestHeaders } from '../../../src/proxy/headers.js';
+import { clientResponseHeaders, hostProblem, http1HeadersOf, protoOf, upstreamRequestHeaders } from '../../../src/proxy/headers.js';
 
 const b = (...xs: string[]): Buffer[] => xs.map((x) => Buffer.from(x, 'latin1'));
 
@@ -75,5 +75,31 @@ describe('hostProblem (RFC 9112 §3.2)', () => {
     expect(hostProblem(['Host', 'a', 'host', 'b'])).toBe('duplicate-host');
     expect(hostProblem(['Host', 'a', 'HOST', 'a'])).toBe('duplicate-host');
     for (const h of ['a/b@c', 'a b', 'a@b', 'a:80x', 'a/b', 'a?b', '[::1', 'a#b', 'a\\b']) expect(hostProblem(['Host', h]), h).toBe('invalid-host');
+  });
+});
+
+describe('http1HeadersOf (an HTTP/2 request as the HTTP/1.1 one it stands for)', () => {
+  it('drops pseudo-headers, puts :authority first as host, joins split cookies', () => {
+    const raw = [':method', 'GET', ':path', '/a', ':scheme', 'https', ':authority', 'a.test:8443', 'accept', '*/*', 'cookie', 'a=1', 'cookie', 'b=2', 'x-a', '1'];
+    expect(http1HeadersOf(raw)).toEqual(['host', 'a.test:8443', 'accept', '*/*', 'x-a', '1', 'cookie', 'a=1; b=2']);
+  });
+  it('a Host equal to :authority is folded into it; a different one is kept, so the pair is refused as duplicate-host', () => {
+    expect(http1HeadersOf([':authority', 'a.test', 'host', 'a.test'])).toEqual(['host', 'a.test']);
+    const two = http1HeadersOf([':authority', 'a.test', 'host', 'evil.test']);
+    expect(hostProblem(two)).toBe('duplicate-host');
+  });
+  it('without :authority the client Host (if any) stands', () => {
+    expect(http1HeadersOf([':method', 'GET', 'host', 'h.test'])).toEqual(['host', 'h.test']);
+    expect(hostProblem(http1HeadersOf([':method', 'GET', ':path', '/']))).toBe('missing-host');
+  });
+  it('the upstream never gets a pseudo-header, and X-Forwarded-Proto is the one given', () => {
+    const up = upstreamRequestHeaders(http1HeadersOf([':method', 'GET', ':authority', 'a.test', ':path', '/', 'x-forwarded-proto', 'http']), undefined, { clientIp: '1.2.3.4', proto: 'https', requestId: 'r' });
+    expect(up.filter((_, i) => i % 2 === 0 && up[i]!.startsWith(':'))).toEqual([]);
+    expect(up.filter((v, i) => i % 2 === 1 && up[i - 1] === 'x-forwarded-proto')).toEqual(['https']);
+  });
+  it('protoOf reads the socket: a TLS socket (or an h2 stream standing for one) is https', () => {
+    expect(protoOf({ encrypted: true })).toBe('https');
+    expect(protoOf({})).toBe('http');
+    expect(protoOf(undefined)).toBe('http');
   });
 });

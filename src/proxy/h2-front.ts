@@ -1,0 +1,145 @@
+/**
+ * HTTP/2 to clients: the h2 connections the TLS listener hands over (ALPN chose `h2`), served by
+ * node:http2's compatibility API into the same request handler as HTTP/1.1 (server.ts `onRequest` →
+ * forward.ts), so routing, balancing, sticky sessions, retries, timeouts, limits, the header policy, the
+ * access log and the metrics are the HTTP/1.1 ones; upstreams are reached over HTTP/1.1 through the same
+ * undici pools. Each stream's request object is an H2Request (h2-request.ts: the HTTP/1.1 view of its
+ * headers).
+ *
+ * What this file adds is what only HTTP/2 has (limits in h2-limits.ts, docs/config.md "HTTP/2 limits"):
+ * the connection settings, the rapid-reset counter, the stalled-stream reset, the idle-connection close,
+ * and the graceful GOAWAY on drain.
+ */
+import { constants, createServer, type Http2Server, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { H2_LIMITS, ResetCounter } from './h2-limits.js';
+import { H2Request } from './h2-request.js';
+
+export interface H2Options {
+  /** `node.maxHeaderSize`: the decoded header list (SETTINGS_MAX_HEADER_LIST_SIZE). */
+  readonly maxHeaderBytes: number;
+  /** `node.maxHeadersCount`: header lines; one more is let through so requestProblem answers 431. */
+  readonly maxHeadersCount: number;
+  /** `node.keepAliveTimeout`: a connection with no open stream and no frame for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** `node.bodyIdleTimeout`: a stream whose response has bytes waiting and none sent for this long is reset (0: never). */
+  readonly stallTimeoutMs: number;
+}
+
+/** The HTTP/1.1 handler's entry points (server.ts), typed as node:http's: H2Request and
+ *  Http2ServerResponse offer what the data path uses of IncomingMessage and ServerResponse. */
+export interface H2Handlers {
+  request(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void;
+  expectation(req: IncomingMessage, res: ServerResponse): void;
+}
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_CANCEL } = constants;
+
+export class H2Front {
+  readonly server: Http2Server;
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly streams = new WeakMap<ServerHttp2Session, number>();
+  private closing = false;
+
+  constructor(private readonly opts: H2Options, handlers: H2Handlers, private readonly metrics: Metrics, private readonly log: Logger) {
+    this.server = createServer({
+      settings: {
+        maxConcurrentStreams: H2_LIMITS.maxConcurrentStreams,
+        maxHeaderListSize: opts.maxHeaderBytes,
+        enablePush: false,
+      },
+      maxHeaderListPairs: opts.maxHeadersCount + 1 + H2_LIMITS.pseudoHeaders,
+      maxSessionInvalidFrames: H2_LIMITS.maxSessionInvalidFrames,
+      maxSessionRejectedStreams: H2_LIMITS.maxSessionRejectedStreams,
+      maxSessionMemory: H2_LIMITS.maxSessionMemoryMiB,
+      Http2ServerRequest: H2Request,
+    });
+    const asH1 = (req: H2Request, res: Http2ServerResponse) => [req as unknown as IncomingMessage, res as unknown as ServerResponse] as const;
+    this.server.on('request', (req: H2Request, res: Http2ServerResponse) => handlers.request(...asH1(req, res), false));
+    this.server.on('checkContinue', (req: H2Request, res: Http2ServerResponse) => handlers.request(...asH1(req, res), true));
+    this.server.on('checkExpectation', (req: H2Request, res: Http2ServerResponse) => handlers.expectation(...asH1(req, res)));
+    this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
+    this.server.on('sessionError', (err: Error) => this.log.debug({ err }, 'http2 connection error'));
+    // Idle connections: node:http2 calls this when a session saw no frame for the timeout.
+    this.server.setTimeout(opts.idleTimeoutMs);
+    this.server.on('timeout', (s: ServerHttp2Session) => {
+      if ((this.streams.get(s) ?? 0) === 0) s.close();
+    });
+  }
+
+  /** The socket being handed to node:http2 (its 'session' event fires within the hand-over). */
+  private accepting: Socket | undefined;
+
+  /** A TLS socket whose ALPN chose h2. */
+  accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.accepting = socket;
+    try {
+      this.server.emit('connection', socket);
+    } finally {
+      this.accepting = undefined;
+    }
+  }
+
+  private onSession(session: ServerHttp2Session): void {
+    // Our own handle on the connection: `session.socket` refuses destroy(), and a session destroyed
+    // while its client floods it does not always end the socket (seen with node 20's http2).
+    const socket = this.accepting;
+    this.sessions.add(session);
+    this.streams.set(session, 0);
+    session.once('close', () => this.sessions.delete(session));
+    session.on('error', (err) => this.log.debug({ err }, 'http2 session error'));
+    const resets = new ResetCounter(H2_LIMITS.maxResetsPerWindow, H2_LIMITS.resetWindowMs);
+    let tripped = false;
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      this.streams.set(session, (this.streams.get(session) ?? 0) + 1);
+      if (this.opts.stallTimeoutMs > 0) stream.setTimeout(this.opts.stallTimeoutMs, () => this.onStreamTimeout(stream));
+      stream.once('close', () => {
+        this.streams.set(session, (this.streams.get(session) ?? 1) - 1);
+        // A premature reset: the client cancelled the stream before its answer's headers went out.
+        if (stream.rstCode === NGHTTP2_NO_ERROR || stream.headersSent || session.destroyed || session.closed) return;
+        if (tripped || !resets.record(performance.now())) return;
+        tripped = true;
+        this.metrics.localResponses.labels('', '0', 'h2-rapid-reset').inc();
+        this.log.warn({ remote: socket?.remoteAddress, limit: H2_LIMITS.maxResetsPerWindow, windowMs: H2_LIMITS.resetWindowMs }, 'http2 client reset too many streams; connection closed (CVE-2023-44487)');
+        // GOAWAY with the reason first, then cut: the client learns why, and nothing it sends after is read.
+        session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+        setImmediate(() => {
+          session.destroy();
+          socket?.destroy();
+        });
+      });
+    });
+  }
+
+  /** No byte moved on the stream for the stall timeout: reset it if its answer is stuck behind a
+   *  closed flow-control window; a stream merely waiting on its upstream (a long poll) goes on. */
+  private onStreamTimeout(stream: ServerHttp2Stream): void {
+    if (stream.destroyed || stream.bufferSize === 0) return;
+    this.metrics.localResponses.labels('', '0', 'h2-stream-stalled').inc();
+    this.log.debug({ id: stream.id, buffered: stream.bufferSize }, 'http2 stream reset: the client did not open its window');
+    stream.close(NGHTTP2_CANCEL);
+  }
+
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  /** Drain: GOAWAY to every connection; open streams finish, no new ones start. */
+  closeGracefully(): void {
+    this.closing = true;
+    for (const s of this.sessions) s.close();
+  }
+
+  /** The drain timed out: cut whatever is left. */
+  destroyAll(): void {
+    this.closing = true;
+    for (const s of this.sessions) s.destroy();
+  }
+}
