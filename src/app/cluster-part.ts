@@ -201,7 +201,13 @@ export class MembershipWrites {
     return this.cluster.transferLeadership(peer.value);
   }
 
+  /**
+   * A linearizable read point: the ReadIndex is applied here, and the routing snapshot the answer is
+   * read from has taken it in (the snapshot is rebuilt a turn after an apply, so without the second
+   * wait a read could see the state machine's new value but the routing's old one).
+   */
   async consistentRead(): Promise<void> {
     await this.cluster?.readIndex();
+    await this.routed();
   }
 }

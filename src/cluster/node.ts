@@ -55,6 +55,7 @@ import {
   type MembershipCommand,
 } from './membership.js';
 import {
+  ErrReadIndexDropped,
   MemoryStorage,
   NONE,
   RaftError,
@@ -834,6 +835,14 @@ export class RaftNode {
       if (prevLead !== this.lead) {
         if (this.opts.events) this.opts.events.emit('raft:leader', { leader: this.lead === NONE ? undefined : this.lead, term: this.term });
         else this.log.info({ leader: this.lead, term: this.term }, 'raft: leader changed');
+        // A read still waiting for its read index asked the old leader, which drops pending reads
+        // when it steps down (etcd does the same): answer "retry" now instead of a timeout in 5 s. A
+        // read that already has its index (readsAwaitingApply) stays valid and completes on apply.
+        for (const [ctx, w] of [...this.reads]) {
+          this.reads.delete(ctx);
+          clearTimeout(w.timer);
+          w.reject(new ErrReadIndexDropped(`the leader changed (now ${this.lead === NONE ? 'none' : this.lead}) while it waited; retry`));
+        }
         for (const lw of [...this.leaderWaiters]) {
           if (lw.check()) {
             clearTimeout(lw.waiter.timer);
