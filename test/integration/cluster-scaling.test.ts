@@ -60,6 +60,7 @@ describe('scaling the Raft group under load', () => {
   it('5→4→3→2→3 through followers and a self-removing leader keeps every write and reads linearizable', async () => {
     const history = new HistoryRecorder();
     const counts = { acked: 0, unknown: 0, reads: 0 };
+    const readMs: number[] = [];
     let voters = [...BOOT];
     let port = 30_000;
     let stop = false;
@@ -91,8 +92,10 @@ describe('scaling the Raft group under load', () => {
         const via = someVoter();
         if (!via) { await pause(20); continue; }
         const op = history.read(KEYS);
+        const t0 = performance.now();
         try {
           const r = await call(via, '/api/v1/services/api/upstreams?consistent=true');
+          readMs.push(Math.round(performance.now() - t0));
           if (r.status !== 200) { await r.body?.cancel(); continue; }
           const body = (await r.json()) as { upstreams: Array<{ id: string; url: string; source: string }> };
           op.done(new Map(body.upstreams.filter((u) => u.source === 'cluster').map((u) => [u.id, u.url] as const)));
@@ -150,7 +153,7 @@ describe('scaling the Raft group under load', () => {
       await Promise.all([...writers, reader]);
     }
 
-    const context = JSON.stringify(counts);
+    const context = `${JSON.stringify(counts)}; read ms: ${JSON.stringify(readMs.slice(0, 40))}`;
     expect(counts.acked, context).toBeGreaterThan(10);
     expect(counts.reads, context).toBeGreaterThan(10);
     const result = checkRegisters(history.ops);
