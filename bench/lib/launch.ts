@@ -27,10 +27,15 @@ export interface Target {
   tail(): string;
 }
 
-async function startScript(ctx: BenchContext, name: string, file: string, args: unknown): Promise<Target> {
+async function startScript(ctx: BenchContext, name: string, file: string, args: unknown, scheme = 'http'): Promise<Target> {
   const h = ctx.procs.spawnNode(name, script(file), args);
   const { port } = await h.firstJsonLine<{ port: number }>(READY_TIMEOUT_MS);
-  return { name, origin: `http://127.0.0.1:${port}`, pid: h.child.pid, stop: () => h.stop(), tail: () => h.tail() };
+  return { name, origin: `${scheme}://127.0.0.1:${port}`, pid: h.child.pid, stop: () => h.stop(), tail: () => h.tail() };
+}
+
+/** The TLS Node floor (tls-floor-target.ts): node:https (`https`) or node:http2 (`h2`) + one undici Pool. */
+export function startTlsFloor(ctx: BenchContext, name: string, o: { upstream: string; cert: string; key: string; mode: 'https' | 'h2' }): Promise<Target> {
+  return startScript(ctx, name, 'tls-floor-target', o, 'https');
 }
 
 export function startBackend(ctx: BenchContext, id = 'b1'): Promise<Target> {
@@ -122,6 +127,12 @@ export async function checkServes(target: Target, path: string, expectBytes: num
   }
 }
 
+/** node.tls for the TLS bench: one certificate pair, HTTP/2 offered by ALPN. */
+export interface MeshgateTls {
+  cert: string;
+  key: string;
+}
+
 export interface MeshgateService {
   balancer: string;
   hashOn?: string;
@@ -132,13 +143,14 @@ export interface MeshgateService {
  * The config shape of DESIGN.md §2 for one service `bench` routed from `/`; accessLog is the
  * node-level switch the lead added for the logging-cost run.
  */
-export function meshgateConfig(o: { id: string; port: number; adminPort: number; accessLog: boolean; service: MeshgateService }): string {
+export function meshgateConfig(o: { id: string; port: number; adminPort: number; accessLog: boolean; service: MeshgateService; tls?: MeshgateTls & { port: number } }): string {
   const lines = [
     'node:',
     `  id: ${o.id}`,
     `  listen: 127.0.0.1:${o.port}`,
     `  admin: { listen: 127.0.0.1:${o.adminPort} }`,
     `  accessLog: ${o.accessLog}`,
+    ...(o.tls ? [`  tls: { listen: 127.0.0.1:${o.tls.port}, certificates: [{ cert: ${o.tls.cert}, key: ${o.tls.key} }], http2: true }`] : []),
     'routes:',
     '  - match: { pathPrefix: / }',
     '    service: bench',
@@ -157,7 +169,7 @@ export function meshgateConfig(o: { id: string; port: number; adminPort: number;
  * Its stdout/stderr (the access log, when on) go to a file in ctx.tmpDir, as a log shipper would
  * read them — a pipe we did not drain would stall it, /dev/null would flatter it.
  */
-export async function startMeshgate(ctx: BenchContext, name: string, o: { accessLog: boolean; service: MeshgateService }): Promise<Target> {
+export async function startMeshgate(ctx: BenchContext, name: string, o: { accessLog: boolean; service: MeshgateService; tls?: MeshgateTls }): Promise<Target> {
   if (!existsSync(ctx.meshgateMain)) throw new Error(`${ctx.meshgateMain} missing (build meshgate first)`);
   const port = await freePort();
   let adminPort = await freePort();
@@ -165,7 +177,8 @@ export async function startMeshgate(ctx: BenchContext, name: string, o: { access
   while (adminPort === port) adminPort = await freePort();
   const slug = name.replace(/[^a-z0-9]+/gi, '-');
   const configFile = join(ctx.tmpDir, `${slug}.yaml`);
-  writeFileSync(configFile, meshgateConfig({ id: 'bench-1', port, adminPort, accessLog: o.accessLog, service: o.service }));
+  const tls = o.tls ? { ...o.tls, port: await freePort() } : undefined;
+  writeFileSync(configFile, meshgateConfig({ id: 'bench-1', port, adminPort, accessLog: o.accessLog, service: o.service, tls }));
   const h: ChildHandle = ctx.procs.spawnToFile(name, [process.execPath, ctx.meshgateMain, '--config', configFile], join(ctx.tmpDir, `${slug}.log`));
   try {
     await waitForHttp200(`http://127.0.0.1:${adminPort}/healthz`, MESHGATE_READY_TIMEOUT_MS, h);
@@ -173,5 +186,6 @@ export async function startMeshgate(ctx: BenchContext, name: string, o: { access
     await h.stop();
     throw err;
   }
-  return { name, origin: `http://127.0.0.1:${port}`, pid: h.child.pid, stop: () => h.stop(), tail: () => h.tail() };
+  // With TLS the target is its TLS listener (the plain one still serves, unused by the bench).
+  return { name, origin: tls ? `https://127.0.0.1:${tls.port}` : `http://127.0.0.1:${port}`, pid: h.child.pid, stop: () => h.stop(), tail: () => h.tail() };
 }

@@ -58,7 +58,7 @@ function nginxMain(dir: string, http: string[]): string {
   ].join('\n');
 }
 
-async function startNginx(ctx: BenchContext, name: string, port: number, http: string[], cpu: number | undefined, readyPath: string): Promise<Target> {
+async function startNginx(ctx: BenchContext, name: string, port: number, http: string[], cpu: number | undefined, readyPath: string, scheme = 'http'): Promise<Target> {
   const bin = nginxBinary();
   if (!bin) throw new Error('nginx not installed (scripts/install-bench-deps.sh)');
   const dir = join(ctx.tmpDir, name.replace(/[^a-z0-9]+/gi, '-'));
@@ -67,7 +67,7 @@ async function startNginx(ctx: BenchContext, name: string, port: number, http: s
   writeFileSync(conf, nginxMain(dir, http));
   // -e: the compiled-in error log (stderr here) is used before the config's error_log is read.
   const h = ctx.procs.spawnProgram(name, pinned([bin, '-p', dir, '-c', conf, '-e', join(dir, 'error.log')], cpu));
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `${scheme}://127.0.0.1:${port}`;
   try {
     await waitForHttp200(`${origin}${readyPath}`, READY_TIMEOUT_MS, h);
   } catch (err) {
@@ -124,6 +124,42 @@ export async function startNginxProxy(ctx: BenchContext, upstreams: string[], cp
     ],
     cpu,
     '/64',
+  );
+}
+
+/**
+ * NGINX terminating TLS (HTTP/1.1 and HTTP/2 by ALPN, session cache on) in front of `upstream`, with
+ * upstream keep-alive: the reference row of the TLS bench.
+ */
+export async function startNginxTlsProxy(ctx: BenchContext, upstream: string, tls: { cert: string; key: string }, cpu: number | undefined): Promise<Target> {
+  const port = await freePort();
+  return startNginx(
+    ctx,
+    'nginx-tls',
+    port,
+    [
+      'upstream backends {',
+      `  server ${new URL(upstream).host};`,
+      '  keepalive 128;',
+      '  keepalive_requests 1000000;',
+      '}',
+      'server {',
+      `  listen 127.0.0.1:${port} ssl http2 backlog=4096;`,
+      `  ssl_certificate ${tls.cert};`,
+      `  ssl_certificate_key ${tls.key};`,
+      '  ssl_protocols TLSv1.2 TLSv1.3;',
+      '  ssl_session_cache shared:SSL:1m;',
+      '  http2_max_concurrent_streams 128;',
+      '  location / {',
+      '    proxy_pass http://backends;',
+      '    proxy_http_version 1.1;',
+      '    proxy_set_header Connection "";',
+      '  }',
+      '}',
+    ],
+    cpu,
+    '/64',
+    'https',
   );
 }
 

@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /** Grace given to a child after SIGTERM before SIGKILL: long enough for a drain, short for a bench. */
 const STOP_GRACE_MS = 3_000;
@@ -204,10 +205,14 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** One GET; resolves with status and body length, rejects on transport error or after timeoutMs. */
+/**
+ * One GET; resolves with status and body length, rejects on transport error or after timeoutMs.
+ * An https URL is fetched without verifying the certificate: the TLS bench's are self-signed.
+ */
 export function httpGet(url: string, timeoutMs = 2_000): Promise<{ status: number; bytes: number; headers: Record<string, string | string[] | undefined> }> {
+  const get = url.startsWith('https:') ? httpsRequest : request;
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = get(url, { agent: false, timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
       let bytes = 0;
       res.on('data', (c: Buffer) => (bytes += c.length));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, headers: res.headers }));

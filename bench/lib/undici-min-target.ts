@@ -6,23 +6,10 @@
 // Several upstreams (`upstreams`) are taken in turn, one Pool each: the balancer any proxy needs.
 // Run as its own process: `node undici-min-target.js '{"upstreams":["http://127.0.0.1:P"]}'`;
 // prints `{"port":N}` once listening.
-import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
 import { Pool } from 'undici';
 import { exitWhenParentGone } from './procs.js';
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const listed = headers.connection;
-  const extra = typeof listed === 'string' ? listed.toLowerCase().split(',').map((s) => s.trim()) : [];
-  const out: OutgoingHttpHeaders = {};
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || extra.includes(name)) continue;
-    const v = headers[name];
-    if (v !== undefined) out[name] = v;
-  }
-  return out;
-}
+import { endToEnd } from './end-to-end.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as { upstreams: string[]; port?: number };
 const pools = args.upstreams.map((u) => new Pool(u, { pipelining: 1, keepAliveTimeout: 60_000 }));
