@@ -18,6 +18,7 @@ import { linger, readJson } from './body.js';
 import { AdminError, badRequest, notFound } from './errors.js';
 import { bearerToken, contentTypeRefusal, crossOriginRefusal, hostRefusal } from './guard.js';
 import type { EventStreams } from './sse.js';
+import { listenOn } from '../lib/listen.js';
 
 export interface AdminBackend {
   isServing(): boolean;
@@ -57,14 +58,7 @@ export class AdminServer {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address();
-        resolve(typeof a === 'object' && a ? a.port : port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   close(): Promise<void> {

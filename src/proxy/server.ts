@@ -34,6 +34,7 @@ import type { CertificateSet } from '../tls/certificates.js';
 import { H2Front } from './h2-front.js';
 import { TlsListener } from './tls-listener.js';
 import { writeLocalRaw } from './upgrade-wire.js';
+import { listenOn } from '../lib/listen.js';
 
 export interface DataPlaneOptions {
   readonly maxHeaderBytes: number;
@@ -205,14 +206,7 @@ export class DataPlane {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const addr = this.server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   get requestsInFlight(): number {

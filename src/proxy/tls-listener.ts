@@ -23,6 +23,7 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CertificateSet } from '../tls/certificates.js';
 import type { H2Front } from './h2-front.js';
+import { listenOn } from '../lib/listen.js';
 
 export interface TlsListenerOptions {
   readonly handshakeTimeoutMs: number;
@@ -75,14 +76,7 @@ export class TlsListener {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const addr = this.server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stop accepting; resolves once every TLS connection has closed (HTTP/1.1 ones are drained by the

@@ -110,12 +110,13 @@ ${this.serviceYaml(spec)}`;
     await Promise.all([...this.procs.values()].map((p) => p.stop('SIGKILL')));
   }
 
-  admin(id: string, path: string, init: RequestInit = {}): Promise<Response> {
+  /** An authenticated admin call; `timeoutMs` short in fault tests, so a paused peer is an unknown outcome, not a stall. */
+  admin(id: string, path: string, init: RequestInit = {}, timeoutMs = 10_000): Promise<Response> {
     const p = this.procs.get(id)!;
     return fetch(`${p.adminUrl}${path}`, {
       ...init,
       headers: { 'content-type': 'application/json', authorization: 'Bearer admin-token', ...(init.headers ?? {}) },
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
   }
 }

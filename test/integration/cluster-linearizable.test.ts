@@ -41,15 +41,7 @@ afterAll(async () => {
   await backend?.close();
 });
 
-/** An admin call with a short deadline, so a paused peer turns into an unknown outcome, not a stall. */
-function call(id: string, path: string, init: RequestInit = {}): Promise<Response> {
-  const p = cluster.procs.get(id)!;
-  return fetch(`${p.adminUrl}${path}`, {
-    ...init,
-    headers: { 'content-type': 'application/json', authorization: 'Bearer admin-token' },
-    signal: AbortSignal.timeout(3_000),
-  });
-}
+const call = (id: string, path: string, init: RequestInit = {}): Promise<Response> => cluster.admin(id, path, init, 3_000);
 
 describe('linearizable membership writes and consistent reads', () => {
   it('a history under leader SIGKILLs and SIGSTOPs has a linearization', async () => {

@@ -35,14 +35,7 @@ afterAll(async () => {
   await backend?.close();
 });
 
-function call(id: string, path: string, init: RequestInit = {}): Promise<Response> {
-  const p = cluster.procs.get(id)!;
-  return fetch(`${p.adminUrl}${path}`, {
-    ...init,
-    headers: { 'content-type': 'application/json', authorization: 'Bearer admin-token' },
-    signal: AbortSignal.timeout(5_000),
-  });
-}
+const call = (id: string, path: string, init: RequestInit = {}): Promise<Response> => cluster.admin(id, path, init, 5_000);
 
 /**
  * Waits until every peer in `want` reports exactly `want` as the voters. (A removed peer may never
