@@ -131,3 +131,15 @@ export async function startAll(cluster: TestCluster, ids: string[]): Promise<voi
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
+
+/** The routing most cluster tests need: every path to service `api`, one static upstream at `url`. */
+export function oneServiceYaml(url: string): string {
+  return `
+routes:
+  - { match: { pathPrefix: / }, service: api }
+services:
+  api:
+    upstreams:
+      - { id: static, url: ${url} }
+`;
+}

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { waitFor } from '../helpers/meshgate.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { oneServiceYaml, TestCluster } from '../helpers/cluster.js';
 import { createSeededRandom } from '../../src/lib/rng.js';
 
 let backend: Backend;
@@ -15,14 +15,7 @@ const IDS = ['k-1', 'k-2', 'k-3'];
 
 beforeAll(async () => {
   backend = await startBackend('kb');
-  cluster = new TestCluster(() => `
-routes:
-  - { match: { pathPrefix: / }, service: api }
-services:
-  api:
-    upstreams:
-      - { id: static, url: ${backend.url} }
-`);
+  cluster = new TestCluster(() => oneServiceYaml(backend.url));
   await cluster.allocate(IDS);
   await Promise.all(IDS.map((id) => cluster.start(id, IDS)));
   await cluster.leader();

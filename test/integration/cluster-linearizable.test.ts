@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { oneServiceYaml, TestCluster } from '../helpers/cluster.js';
 import { checkRegisters, describeOps, HistoryRecorder } from '../helpers/linearizability.js';
 import { createSeededRandom } from '../../src/lib/rng.js';
 
@@ -22,14 +22,7 @@ const KEYS = ['k0', 'k1', 'k2'];
 
 beforeAll(async () => {
   backend = await startBackend('lb');
-  cluster = new TestCluster(() => `
-routes:
-  - { match: { pathPrefix: / }, service: api }
-services:
-  api:
-    upstreams:
-      - { id: static, url: ${backend.url} }
-`);
+  cluster = new TestCluster(() => oneServiceYaml(backend.url));
   await cluster.allocate(IDS);
   await Promise.all(IDS.map((id) => cluster.start(id, IDS)));
   await cluster.leader();

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { waitFor } from '../helpers/meshgate.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { oneServiceYaml, TestCluster } from '../helpers/cluster.js';
 
 let backend: Backend;
 let cluster: TestCluster;
@@ -19,14 +19,7 @@ const FAST_MS = 1500;
 
 beforeAll(async () => {
   backend = await startBackend('qb');
-  cluster = new TestCluster(() => `
-routes:
-  - { match: { pathPrefix: / }, service: api }
-services:
-  api:
-    upstreams:
-      - { id: static, url: ${backend.url} }
-`);
+  cluster = new TestCluster(() => oneServiceYaml(backend.url));
   await cluster.allocate(IDS);
   await Promise.all(IDS.map((id) => cluster.start(id, IDS)));
 });

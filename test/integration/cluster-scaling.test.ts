@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { waitFor } from '../helpers/meshgate.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { oneServiceYaml, TestCluster } from '../helpers/cluster.js';
 import { checkRegisters, describeOps, HistoryRecorder } from '../helpers/linearizability.js';
 
 let backend: Backend;
@@ -17,14 +17,7 @@ const KEYS = ['k0', 'k1', 'k2', 'k3'];
 
 beforeAll(async () => {
   backend = await startBackend('sb');
-  cluster = new TestCluster(() => `
-routes:
-  - { match: { pathPrefix: / }, service: api }
-services:
-  api:
-    upstreams:
-      - { id: static, url: ${backend.url} }
-`);
+  cluster = new TestCluster(() => oneServiceYaml(backend.url));
   await cluster.allocate([...BOOT, 's-6']);
   await Promise.all(BOOT.map((id) => cluster.start(id, BOOT)));
   await cluster.leader();
