@@ -96,16 +96,15 @@ describe('membership safety rails', () => {
     const l = leader()!;
     const self = l.status().id;
     const term = l.status().term;
-    const mark = logs.length;
     await l.removePeer(self);
     expect(l.status().removed).toBe(true);
-    // The heir wins the next term through TimeoutNow (without it: no leader for an election timeout,
-    // then an election whose pre-vote round a removed node no longer disturbs).
+    // A remaining voter wins the very next term. That the core hands over with MsgTimeoutNow once the
+    // removal applies (no pre-vote round, no election timeout) is pinned message by message by the
+    // golden scenario test/unit/cluster/raft/datadriven/testdata/confchange_v1_remove_leader.txt; here,
+    // with real timers on a loaded runner, a follower's own election timer can fire before the
+    // TimeoutNow lands (seen once in CI: pre-candidate → candidate → leader), which is also correct.
     const others = [...nodes.values()].filter((n) => n !== l);
     await waitFor(() => others.some((n) => n.status().role === 'leader' && n.status().term === term + 1), describeAll);
-    const heir = others.find((n) => n.status().role === 'leader')!.status().id;
-    const roles = logs.slice(mark).filter((x) => x.startsWith(`${heir} raft: role changed`)).map((x) => (JSON.parse(x.slice(x.indexOf('{'))) as { role: string }).role);
-    expect(roles[0], roles.join(' → ')).toBe('candidate'); // TimeoutNow: no pre-vote round, no timeout
     await waitFor(() => l.status().role !== 'leader', describeAll);
     nodes.delete(self);
     await l.close({ transferLeadership: false });
