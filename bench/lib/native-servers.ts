@@ -77,6 +77,26 @@ async function startNginx(ctx: BenchContext, name: string, port: number, http: s
   return { name, origin, pid: h.child.pid, stop: () => h.stop(), tail: () => h.tail() };
 }
 
+/** NGINX's reverse-proxy config: round-robin over `upstreams` with upstream keep-alive as a tuned site runs it. */
+function nginxProxyBlock(upstreams: string[], listen: string, serverExtra: string[]): string[] {
+  return [
+    'upstream backends {',
+    ...upstreams.map((u) => `  server ${new URL(u).host};`),
+    '  keepalive 128;',
+    '  keepalive_requests 1000000;',
+    '}',
+    'server {',
+    listen,
+    ...serverExtra,
+    '  location / {',
+    '    proxy_pass http://backends;',
+    '    proxy_http_version 1.1;',
+    '    proxy_set_header Connection "";',
+    '  }',
+    '}',
+  ];
+}
+
 /** An NGINX backend: GET /64 returns 64 bytes (`return 200`), GET /1m a 1 MiB static file. */
 export async function startNginxBackend(ctx: BenchContext, id: string, cpu: number | undefined): Promise<Target> {
   const port = await freePort();
@@ -107,21 +127,7 @@ export async function startNginxProxy(ctx: BenchContext, upstreams: string[], cp
     ctx,
     'nginx',
     port,
-    [
-      'upstream backends {',
-      ...upstreams.map((u) => `  server ${new URL(u).host};`),
-      '  keepalive 128;',
-      '  keepalive_requests 1000000;',
-      '}',
-      'server {',
-      `  listen 127.0.0.1:${port} backlog=4096;`,
-      '  location / {',
-      '    proxy_pass http://backends;',
-      '    proxy_http_version 1.1;',
-      '    proxy_set_header Connection "";',
-      '  }',
-      '}',
-    ],
+    nginxProxyBlock(upstreams, `  listen 127.0.0.1:${port} backlog=4096;`, []),
     cpu,
     '/64',
   );
@@ -137,26 +143,13 @@ export async function startNginxTlsProxy(ctx: BenchContext, upstream: string, tl
     ctx,
     'nginx-tls',
     port,
-    [
-      'upstream backends {',
-      `  server ${new URL(upstream).host};`,
-      '  keepalive 128;',
-      '  keepalive_requests 1000000;',
-      '}',
-      'server {',
-      `  listen 127.0.0.1:${port} ssl http2 backlog=4096;`,
+    nginxProxyBlock([upstream], `  listen 127.0.0.1:${port} ssl http2 backlog=4096;`, [
       `  ssl_certificate ${tls.cert};`,
       `  ssl_certificate_key ${tls.key};`,
       '  ssl_protocols TLSv1.2 TLSv1.3;',
       '  ssl_session_cache shared:SSL:1m;',
       '  http2_max_concurrent_streams 128;',
-      '  location / {',
-      '    proxy_pass http://backends;',
-      '    proxy_http_version 1.1;',
-      '    proxy_set_header Connection "";',
-      '  }',
-      '}',
-    ],
+    ]),
     cpu,
     '/64',
     'https',

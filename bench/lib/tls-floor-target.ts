@@ -10,7 +10,7 @@ import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse }
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import { Pool } from 'undici';
-import { endToEnd } from './end-to-end.js';
+import { badGateway, endToEnd } from './end-to-end.js';
 import { exitWhenParentGone } from './procs.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as { upstream: string; cert: string; key: string; mode: 'https' | 'h2' };
@@ -28,14 +28,7 @@ function handle(req: IncomingMessage | Http2ServerRequest, res: ServerResponse |
       res.writeHead(statusCode, endToEnd(h));
       return res as unknown as Writable;
     })
-    .catch(() => {
-      if (!res.headersSent) {
-        res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end('bad gateway\n');
-      } else {
-        res.destroy();
-      }
-    });
+    .catch(() => badGateway(res));
 }
 
 const server = args.mode === 'h2' ? createSecureServer({ ...tls, allowHTTP1: false }, handle) : createHttpsServer({ ...tls, keepAliveTimeout: 65_000 }, handle);

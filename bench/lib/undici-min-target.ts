@@ -9,7 +9,7 @@
 import { createServer } from 'node:http';
 import { Pool } from 'undici';
 import { exitWhenParentGone } from './procs.js';
-import { endToEnd } from './end-to-end.js';
+import { badGateway, endToEnd } from './end-to-end.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as { upstreams: string[]; port?: number };
 const pools = args.upstreams.map((u) => new Pool(u, { pipelining: 1, keepAliveTimeout: 60_000 }));
@@ -31,14 +31,7 @@ const server = createServer((req, res) => {
         return res;
       },
     )
-    .catch(() => {
-      if (!res.headersSent) {
-        res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end('bad gateway\n');
-      } else {
-        res.destroy();
-      }
-    });
+    .catch(() => badGateway(res));
 });
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
