@@ -11,6 +11,8 @@ import { loadConfigWithFiles } from './app/config-files.js';
 import { Peer } from './app/peer.js';
 import { VERSION } from './app/version.js';
 import { parseArgs, USAGE } from './cli/args.js';
+import cluster from 'node:cluster';
+import { runWorker } from './app/worker.js';
 
 async function main(argv: string[]): Promise<number> {
   const cmd = parseArgs(argv);
@@ -63,7 +65,9 @@ async function main(argv: string[]): Promise<number> {
   return -1; // keep running
 }
 
-main(process.argv.slice(2)).then(
+// A data-plane worker of a peer with `node.workers > 1` (forked by the primary with the same argv).
+if (cluster.isWorker) runWorker();
+else main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exit(code);
   },

@@ -1,23 +1,20 @@
 /**
- * Wires the scrape-time sources of the peer's metrics: client connections and bytes, WebSockets,
- * health-check counts, the Raft transport's counters and leader changes. Kept out of peer.ts so the
+ * Wires the scrape-time sources of the peer's control-plane metrics: health-check counts, the Raft
+ * transport's counters and leader changes (the data plane's are wired by data-part.ts, in every
+ * process that serves it). Kept out of peer.ts so the
  * composition root only calls it once the parts exist.
  */
-import type { Server } from 'node:http';
-import type { Server as NetServer } from 'node:net';
 import type { EventBus } from '../observability/events.js';
 import type { Metrics } from '../observability/metrics.js';
-import { trackConnections } from '../observability/connections.js';
 import type { HealthMonitor } from '../health/index.js';
 import type { RoutingSnapshot } from '../proxy/routing-snapshot.js';
 import type { ClusterPart } from './cluster-part.js';
 
-export function wirePeerMetrics(
+/** The scrape-time sources of the control plane: health-check counts, the Raft transport, leader changes. */
+export function wireControlMetrics(
   metrics: Metrics,
-  parts: { bus: EventBus; dataServer: Server; tlsServer?: NetServer | undefined; websockets: () => number; routing: { readonly snapshot: RoutingSnapshot | undefined }; health: HealthMonitor; cluster: ClusterPart | undefined },
+  parts: { bus: EventBus; routing: { readonly snapshot: RoutingSnapshot | undefined }; health: HealthMonitor; cluster: ClusterPart | undefined },
 ): void {
-  metrics.downstreamSource = trackConnections(parts.tlsServer ? [parts.dataServer, parts.tlsServer] : [parts.dataServer]);
-  metrics.websocketSource = parts.websockets;
   metrics.healthCheckSource = (add) => {
     for (const [name, svc] of parts.routing.snapshot?.services ?? []) {
       if (!svc.cfg.healthCheck) continue;

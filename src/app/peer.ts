@@ -21,17 +21,14 @@ import type { Config } from '../config/schema.js';
 import { EventBus } from '../observability/events.js';
 import { createAccessLog, createLogger, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
-import { withRequestMetrics } from '../observability/access-tee.js';
 import { logStateChanges } from '../observability/state-log.js';
-import { routedUpstreams, wirePeerMetrics } from './peer-metrics.js';
+import { routedUpstreams, wireControlMetrics } from './peer-metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
 import { RoutingRefresh, type SequencedEvent } from '../proxy/routing-refresh.js';
 import type { RoutingSnapshot } from '../proxy/routing-snapshot.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
 import { ServiceStates } from '../proxy/service-state.js';
-import { UpgradeProxy } from '../proxy/upgrade.js';
-import { DataPlane } from '../proxy/server.js';
 import { AdminServer } from '../admin/server.js';
 import { EventStreams } from '../admin/sse.js';
 import { dashboardAsset, dashboardHtml } from '../dashboard/index.js';
@@ -44,6 +41,9 @@ import { createStickyPart, type StickyPart } from './sticky-part.js';
 import { VERSION } from './version.js';
 import { certificatesOf } from './config-files.js';
 import type { CertificateSet } from '../tls/certificates.js';
+import { splitHostPort } from '../lib/listen.js';
+import { createDataPart, type DataPart } from './data-part.js';
+import { WorkerFleet, workerCountOf, type FleetParts } from './worker-fleet.js';
 
 export interface ReloadOutcome {
   ok: boolean;
@@ -76,8 +76,10 @@ export class Peer {
   private states!: ServiceStates;
   private health!: HealthMonitor;
   private probe!: HealthProbeHandle;
-  private upgrades!: UpgradeProxy;
-  private dataPlane!: DataPlane;
+  /** The data plane of this process (`node.workers: 1`); undefined when workers serve it. */
+  private data: DataPart | undefined;
+  /** The data-plane workers (`node.workers > 1`). */
+  fleet: WorkerFleet | undefined;
   private admin!: AdminServer;
   private events!: EventStreams;
   private watcher: ConfigWatcher | undefined;
@@ -154,42 +156,18 @@ export class Peer {
     const first = this.routing.flushNow();
     if (!first.ok) throw first.error;
     // A write is answered once this peer routes by it (the rebuild runs a turn after the Raft apply).
-    this.writes = new MembershipWrites(this.cluster, () => this.config, () => this.routing.applied());
+    // With workers: once every worker routes by it too (DESIGN.md §10).
+    this.writes = new MembershipWrites(this.cluster, () => this.config, () => this.routing.applied().then(() => this.fleet?.synced()));
 
-    this.upgrades = new UpgradeProxy({
-      routing: this.routing,
-      health: this.health,
-      states: (s) => this.states.get(s),
-      metrics: this.metrics,
-      log: this.log,
-      accessLog: this.accessLog,
-      random: this.random,
-    });
-    this.dataPlane = new DataPlane(
-      {
-        routing: this.routing,
-        health: this.health,
-        states: (s) => this.states.get(s),
-        metrics: this.metrics,
-        log: this.log,
-        accessLog: withRequestMetrics(this.metrics, this.accessLog),
-        random: this.random,
-      },
-      this.upgrades,
-      this.metrics,
-      this.log,
-      {
-        maxHeaderBytes: cfg.node.maxHeaderSize,
-        keepAliveTimeoutMs: cfg.node.keepAliveTimeout,
-        headersTimeoutMs: cfg.node.headersTimeout,
-        requestTimeoutMs: cfg.node.requestTimeout,
-        maxHeadersCount: cfg.node.maxHeadersCount,
-        maxConnections: cfg.node.maxConnections,
-        bodyIdleTimeoutMs: cfg.node.bodyIdleTimeout,
-      },
-    );
-    const tls = cfg.node.tls && this.certificates ? this.dataPlane.enableTls(this.certificates, cfg.node.tls.http2) : undefined;
-    wirePeerMetrics(this.metrics, { bus: this.bus, dataServer: this.dataPlane.server, tlsServer: tls?.server, websockets: () => this.upgrades.openCount, routing: this.routing, health: this.health, cluster: this.cluster });
+    const workers = workerCountOf(cfg.node.workers);
+    if (workers > 1) {
+      this.fleet = new WorkerFleet(workers, this.fleetParts(), this.log, this.opts.prettyLogs ?? false);
+    } else {
+      this.data = createDataPart(cfg, this.certificates, {
+        routing: this.routing, health: this.health, states: (s) => this.states.get(s), metrics: this.metrics, log: this.log, accessLog: this.accessLog, random: this.random,
+      });
+    }
+    wireControlMetrics(this.metrics, { bus: this.bus, routing: this.routing, health: this.health, cluster: this.cluster });
     this.events = new EventStreams(this.bus);
     const running = () => this.config.node.admin;
     this.admin = new AdminServer(this.adminBackend(), this.events, {
@@ -204,20 +182,17 @@ export class Peer {
     });
     const [ah, ap] = splitHostPort(cfg.node.admin.listen);
     this.adminPort = await this.admin.listen(ah, ap);
-    const [dh, dp] = splitHostPort(cfg.node.listen);
-    if (tls && cfg.node.tls) {
-      const [th, tp] = splitHostPort(cfg.node.tls.listen);
-      this.tlsPort = await tls.listen(th, tp);
-      this.dataPlane.redirectToPort = cfg.node.tls.redirectHttp ? this.tlsPort : undefined;
-    }
-    this.dataPort = await this.dataPlane.listen(dh, dp);
+    const ports = this.fleet ? await this.fleet.start() : await this.data!.listen();
+    this.dataPort = ports.dataPort;
+    this.tlsPort = ports.tlsPort;
 
     if (this.opts.watch !== false) {
       // The certificate files too: a renewal that replaces them reloads like an edit of the config.
       this.watcher = new ConfigWatcher([this.opts.configFile, ...(this.certificates?.files ?? [])], () => void this.reload('file'));
       this.watcher.start();
     }
-    this.log.info({ data: `${dh}:${this.dataPort}`, ...(tls ? { tls: `${cfg.node.tls!.listen.replace(/:\d+$/, '')}:${this.tlsPort}` } : {}), admin: `${ah}:${this.adminPort}`, version: VERSION }, 'meshgate peer started');
+    const dh = splitHostPort(cfg.node.listen)[0];
+    this.log.info({ data: `${dh}:${this.dataPort}`, ...(cfg.node.tls ? { tls: `${cfg.node.tls.listen.replace(/:\d+$/, '')}:${this.tlsPort}` } : {}), admin: `${ah}:${this.adminPort}`, ...(this.fleet ? { workers } : {}), version: VERSION }, 'meshgate peer started');
     return { ok: true };
   }
 
@@ -259,6 +234,7 @@ export class Peer {
       for (const e of batch) if (e.event.kind === 'health') changed.add(e.event.service);
     }
     for (const name of changed) this.updateHealthMetrics(name);
+    this.fleet?.broadcast(snapshot, batch);
   }
 
   private updateHealthMetrics(service: string): void {
@@ -292,11 +268,15 @@ export class Peer {
     const certs = certificatesOf(cfg, loaded.text, this.opts.configFile);
     if (!certs.ok) return this.rejectReload(source, at, certs.issues.map(formatIssue));
     const old = this.config;
+    const oldCerts = this.certificates;
     this.generation++;
     this.config = cfg;
+    // Workers get the certificates with the config of this generation (the broadcast follows the rebuild).
+    if (certs.certificates) this.certificates = certs.certificates;
     this.routing.request({ kind: 'reload' });
     const applied = await this.routing.applied();
     if (!applied.ok) {
+      this.certificates = oldCerts;
       // The schema should have refused whatever throws here; if it did not, refuse the reload like an
       // invalid file and put the old config back (never an uncaught error in a running peer).
       this.generation--;
@@ -306,6 +286,7 @@ export class Peer {
       return this.rejectReload(source, at, [`${this.opts.configFile}: the new config could not be applied: ${applied.error.message}`]);
     }
     this.applyTls(cfg, certs.certificates);
+    await this.fleet?.synced(); // a reload is answered once every worker routes with it
     this.metrics.configAccepted(this.generation);
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { ok: true, generation: this.generation, source, at, ...(restart.length ? { restartRequired: restart } : {}) };
@@ -323,21 +304,24 @@ export class Peer {
 
   /** The reloaded TLS settings on the running listener: certificates (new handshakes), redirectHttp. */
   private applyTls(cfg: Config, certs: CertificateSet | undefined): void {
-    const tls = this.dataPlane.tls;
-    if (tls === undefined || certs === undefined) return;
-    tls.setCertificates(certs);
+    if (certs === undefined) return;
     this.certificates = certs;
-    this.dataPlane.redirectToPort = cfg.node.tls?.redirectHttp ? this.tlsPort : undefined;
+    const dp = this.data?.dataPlane;
+    if (dp?.tls) {
+      dp.tls.setCertificates(certs);
+      dp.redirectToPort = cfg.node.tls?.redirectHttp ? this.tlsPort : undefined;
+    }
     this.watcher?.setFiles([this.opts.configFile, ...certs.files]);
     this.watcher?.markSeen();
   }
 
   private adminBackend() {
     return {
-      isServing: () => !this.dataPlane.isDraining && this.stopping === undefined,
-      metrics: () => {
+      isServing: () => (this.fleet ? this.fleet.serving : !this.data!.dataPlane.isDraining) && this.stopping === undefined,
+      metrics: async () => {
         this.refreshGauges();
-        return this.metrics.render();
+        // With workers: the whole peer, every worker's families summed with this process's.
+        return this.fleet ? this.metrics.renderMerged(await this.fleet.metrics()) : this.metrics.render();
       },
       status: () => buildStatus(this),
       serviceUpstreams: (svc: string) => serviceUpstreams(this, svc),
@@ -364,9 +348,30 @@ export class Peer {
     }
   }
 
+  /** What the worker fleet reads from this peer (live: a reload changes them). */
+  private fleetParts(): FleetParts {
+    return {
+      config: () => this.config,
+      generation: () => this.generation,
+      certificates: () => this.certificates,
+      membership: () => this.cluster?.membership(),
+      routing: () => this.routing.snapshot,
+      health: this.health,
+      bus: this.bus,
+      pinStore: () => this.sticky.store(),
+    };
+  }
+
   /** Internals the status builder reads. */
   get internals() {
-    return { routing: this.routing, health: this.health, dataPlane: this.dataPlane, events: this.events, upgrades: this.upgrades };
+    return { routing: this.routing, health: this.health, events: this.events };
+  }
+
+  /** The data plane as the status page shows it: this process's, or every worker's summed. */
+  dataPlaneStatus(): { serving: boolean; inFlight: number; websockets: number } {
+    if (this.fleet) return this.fleet.totals();
+    const dp = this.data?.dataPlane;
+    return { serving: dp !== undefined && !dp.isDraining, inFlight: dp?.requestsInFlight ?? 0, websockets: this.data?.upgrades.openCount ?? 0 };
   }
 
   /** Graceful stop: drain the data plane, hand leadership over, close everything. Idempotent. */
@@ -374,8 +379,9 @@ export class Peer {
     this.stopping ??= (async () => {
       const t0 = Date.now();
       this.watcher?.stop();
-      this.log.info({ inFlight: this.dataPlane?.requestsInFlight }, 'draining');
-      const drained = await this.dataPlane?.drain(this.config.node.drainTimeout);
+      this.log.info({ inFlight: this.dataPlaneStatus().inFlight }, 'draining');
+      const drained = await this.data?.dataPlane.drain(this.config.node.drainTimeout);
+      await this.fleet?.stop(this.config.node.drainTimeout);
       await this.cluster?.stop();
       this.routing?.close();
       await this.sticky?.close();
@@ -390,12 +396,5 @@ export class Peer {
   }
 }
 
-
-function splitHostPort(s: string): [string, number] {
-  const i = s.lastIndexOf(':');
-  let host = s.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return [host, Number(s.slice(i + 1))];
-}
 
 export type { ClusterMembership };

@@ -7,8 +7,11 @@ import type { Peer } from './peer.js';
 import { VERSION } from './version.js';
 
 export function buildStatus(peer: Peer) {
-  const { routing, health, dataPlane, events, upgrades } = peer.internals;
+  const { routing, health, events } = peer.internals;
   const snapshot = routing.snapshot;
+  // With workers the counters live in them: their last heartbeat's figures, summed (≤ 1 s old).
+  const fleet = peer.fleet;
+  const totals = fleet?.upstreamTotals();
   const services: Record<string, unknown> = {};
   for (const [name, svc] of snapshot?.services ?? []) {
     const shares = svc.balancer.shares?.();
@@ -17,10 +20,11 @@ export function buildStatus(peer: Peer) {
       hashOn: svc.cfg.hashOn,
       sticky: svc.cfg.sticky ? { cookie: svc.cfg.sticky.cookie, header: svc.cfg.sticky.header } : undefined,
       panic: svc.panic,
-      traffic: peer.metrics.serviceTraffic(name),
+      traffic: fleet ? fleet.serviceTraffic(name, peer.metrics.serviceTraffic(name)) : peer.metrics.serviceTraffic(name),
       upstreams: [...svc.upstreams.values()].map((rt) => {
         const h = health.upstreamHealth(name, rt.spec.id);
-        const lat = rt.latencyPercentiles();
+        const t = totals?.get(`${name}\u0000${rt.spec.id}`);
+        const lat = totals ? (t?.p50 !== undefined && t.p99 !== undefined ? { p50: t.p50, p99: t.p99 } : undefined) : rt.latencyPercentiles();
         return {
           id: rt.spec.id,
           url: rt.spec.url,
@@ -33,26 +37,28 @@ export function buildStatus(peer: Peer) {
           timesEjected: h?.timesEjected ?? 0,
           lastCheck: h?.lastCheck,
           healthSince: h?.healthSinceMs === undefined ? undefined : new Date(h.healthSinceMs).toISOString(),
-          responses5xx: rt.series.responses5xx,
+          responses5xx: totals ? t?.responses5xx ?? 0 : rt.series.responses5xx,
           eligible: svc.pickable.some((p) => p.id === rt.spec.id),
-          inFlight: rt.inFlight,
-          requests: rt.requests,
-          failures: rt.failures,
+          inFlight: totals ? t?.inFlight ?? 0 : rt.inFlight,
+          requests: totals ? t?.requests ?? 0 : rt.requests,
+          failures: totals ? t?.failures ?? 0 : rt.failures,
           latencyMs: lat ? { p50: round(lat.p50), p99: round(lat.p99) } : undefined,
           ringShare: shares?.get(rt.spec.id),
         };
       }),
     };
   }
+  const dp = peer.dataPlaneStatus();
   return {
     id: peer.config.node.id,
     version: VERSION,
     uptimeSeconds: Math.round((Date.now() - peer.startedAt) / 1000),
     generation: peer.generation,
     lastReload: peer.lastReload,
-    serving: !dataPlane.isDraining,
-    inFlight: dataPlane.requestsInFlight,
-    websockets: upgrades.openCount,
+    serving: dp.serving,
+    inFlight: dp.inFlight,
+    websockets: dp.websockets,
+    ...(fleet ? { workers: fleet.views() } : {}),
     eventClients: events.count,
     raft: peer.cluster ? peer.cluster.status() : { configured: false },
     sticky: peer.sticky ? peer.sticky.status() : { configured: false },

@@ -14,7 +14,7 @@ import type { StickyDecision, StickyView } from '../proxy/sticky-view.js';
 import { createRingHashBalancer, type RingHashBalancer } from '../balance/index.js';
 import type { UpstreamSpec } from '../model/index.js';
 import { protoOf } from '../proxy/headers.js';
-import { MemoryPinStore, RedisPinStore, StickyResolver, sessionCookie, sessionKeyFrom, type PinStore } from '../sticky/index.js';
+import { MemoryPinStore, RedisPinStore, RemotePinStore, StickyResolver, sessionCookie, sessionKeyFrom, type PinStore, type RemotePinCall } from '../sticky/index.js';
 
 export interface StickyPart {
   /** The resolver handle of `service` with its current `sticky:` settings; a changed setting gets a new resolver. */
@@ -22,6 +22,8 @@ export interface StickyPart {
   /** Closes the resolvers of services that are no longer sticky (after a snapshot swap). */
   retain(services: ReadonlySet<string>): void;
   status(): unknown;
+  /** The pin store (made on first use): the primary of a peer with workers serves their calls from it. */
+  store(): PinStore;
   close(): Promise<void>;
 }
 
@@ -30,13 +32,17 @@ export interface StickyPart {
  * by a reload), from the running `redis:` block (restart-only); each sticky service gets a resolver
  * made for its settings (ttl, cacheTtl, onStoreDown), replaced when they change.
  */
-export function createStickyPart(cfg: Config, bus: EventBus, log: Logger, metrics: Metrics, random: () => number): StickyPart {
+export function createStickyPart(
+  cfg: Config, bus: EventBus, log: Logger, metrics: Metrics, random: () => number,
+  /** In a worker without `redis:`: the primary's memory store, reached through this call. */
+  remote?: RemotePinCall,
+): StickyPart {
   let storeUp = true;
   const r = cfg.redis;
   let store: PinStore | undefined;
   const storeOf = (): PinStore => {
     if (store) return store;
-    store = makeStore(cfg, log, metrics);
+    store = !r && remote ? new RemotePinStore(remote) : makeStore(cfg, log, metrics);
     if (!r && cfg.cluster) log.warn('sticky sessions without `redis:` keep pins in this peer only; other peers will pin the same session elsewhere');
     metrics.enableSticky();
     metrics.stickyStoreUp.set(1);
@@ -129,6 +135,7 @@ export function createStickyPart(cfg: Config, bus: EventBus, log: Logger, metric
       const redis = store instanceof RedisPinStore ? store.connection.topology() : undefined;
       return { configured: true, store: r ? 'redis' : 'memory', storeUp, ...(redis ? { redis } : {}), services };
     },
+    store: storeOf,
     async close() {
       for (const e of resolvers.values()) e.resolver.close();
       resolvers.clear();

@@ -30,6 +30,7 @@ export const RESTART_ONLY_KEYS: readonly KeyRule[] = Object.freeze([
   { key: 'node.keepAliveTimeout', why: 'a setting of the data-plane listener' },
   { key: 'node.maxHeadersCount', why: 'a setting of the data-plane listener' },
   { key: 'node.maxConnections', why: 'a setting of the data-plane listener' },
+  { key: 'node.workers', why: 'the data-plane processes are forked at start' },
   { key: 'node.tls.listen', why: 'the TLS socket (a reload never adds or removes the TLS listener)' },
   { key: 'node.tls.http2', why: "the TLS listener's ALPN list" },
   { key: 'cluster', why: 'the Raft listener, data dir, secret and bootstrap' },

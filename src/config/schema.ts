@@ -238,6 +238,9 @@ const routeSchema = z.object({
 
 const peerSchema = z.object({ id: peerId, address: peerAddress }).strict();
 
+/** The most data-plane workers one peer runs (node.workers). */
+export const MAX_WORKERS = 64;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const configSchema = z.object({
@@ -264,6 +267,9 @@ export const configSchema = z.object({
     keepAliveTimeout: duration().default('65s'), // idle client connection; NGINX keepalive_timeout 75s
     maxHeadersCount: z.number().int().min(1).max(10_000).default(100), // more → 431; Envoy max_headers_count 100
     maxConnections: z.number().int().min(1).default(10_000), // open client connections; HAProxy maxconn
+    // Data-plane processes (DESIGN.md §10, docs/workers.md): 1 = one process, no IPC; `auto` = one per
+    // CPU core (1 on a 1-core machine). Above 64 the primary's fan-out to every worker dominates a reload.
+    workers: z.union([z.literal('auto'), z.number().int().min(1, 'node.workers must be at least 1 (or auto)').max(MAX_WORKERS, `node.workers is at most ${MAX_WORKERS} (or auto: one per CPU core)`)]).default(1),
     // HTTPS listener beside `listen` (DESIGN.md §9, docs/config.md "TLS"); omit for plain HTTP only.
     tls: z.object({
       listen: hostPort,

@@ -15,3 +15,11 @@ export function listenOn(server: Server, host: string, port: number): Promise<nu
     });
   });
 }
+
+/** `host:port` or `[v6]:port` of the config (already validated by the schema) as host and port. */
+export function splitHostPort(s: string): [string, number] {
+  const i = s.lastIndexOf(':');
+  let host = s.slice(0, i);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return [host, Number(s.slice(i + 1))];
+}

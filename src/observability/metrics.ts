@@ -13,7 +13,7 @@
  * prom-client's default process and Node.js metrics keep their standard names (`process_*`,
  * `nodejs_*`) so stock Node.js dashboards match them.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { HistogramCells, histogramText, labelText } from './histogram-text.js';
 
 /** Upper bounds of meshgate_upstream_request_duration_seconds: 1 ms to 30 s, loopback latency up to
@@ -267,7 +267,8 @@ export class Metrics {
     labelNames: ['service', 'event'] as const,
     registers: [],
   });
-  readonly stickyStoreUp = new Gauge({ name: 'meshgate_sticky_store_up', help: '1 when the pin store answers within budget (breaker closed).', registers: [] });
+  // Workers (node.workers > 1) each hold a connection: the peer's store is up only when every worker's is.
+  readonly stickyStoreUp = new Gauge({ name: 'meshgate_sticky_store_up', help: '1 when the pin store answers within budget (breaker closed).', registers: [], aggregator: 'min' });
   readonly stickyStoreDuration = new Histogram({
     name: 'meshgate_sticky_store_duration_seconds',
     help: 'Latency of pin store calls (Redis round trips), including the ones that failed.',
@@ -287,6 +288,7 @@ export class Metrics {
     help: 'Redis primaries as this peer sees them (1 per primary): topology single | sentinel | cluster, node host:port, slots it owns (Cluster) or 16384.',
     labelNames: ['topology', 'node'] as const,
     registers: [],
+    aggregator: 'max',
   });
 
   private clusterOn = false;
@@ -335,6 +337,13 @@ export class Metrics {
       this.services.set(service, s);
     }
     s.observe(status, durationMs / 1000);
+  }
+
+  /** Client requests answered so far, every service (a worker's heartbeat reports it). */
+  requestsAnswered(): number {
+    let n = 0;
+    for (const s of this.services.values()) n += s.cells.count;
+    return n;
   }
 
   /** The per-request series of one upstream (the same object for the same service and upstream). */
@@ -391,6 +400,44 @@ export class Metrics {
     return { contentType: this.registry.contentType, body: `${body}${body.endsWith('\n') || body === '' ? '' : '\n'}${upstreams}${clients}` };
   }
 
+  /**
+   * A worker's metrics for its primary (node.workers > 1): every family it fills (the primary-only
+   * ones left out, so they are not counted once per process) and its hot-path histogram cells.
+   */
+  async exportForPrimary(): Promise<{ registry: unknown[]; histograms: Record<string, Array<[string, number[], number, number]>> }> {
+    const registry = (await this.registry.getMetricsAsJSON()).filter((m) => !PRIMARY_ONLY.has(m.name));
+    const cells = (series: Iterable<{ labelText: string; cells: HistogramCells }>) =>
+      [...series].filter((s) => s.cells.count > 0).map((s): [string, number[], number, number] => [s.labelText, Array.from(s.cells.buckets), s.cells.sum, s.cells.count]);
+    return { registry, histograms: { [DURATION_NAME]: cells(this.series.values()), [REQUEST_NAME]: cells(this.services.values()) } };
+  }
+
+  /**
+   * The whole peer's scrape (node.workers > 1): this process's families and every worker's, merged by
+   * prom-client's public AggregatorRegistry.aggregate (counters and histograms summed; a gauge by the
+   * aggregator it declares), and the hot-path histograms summed cell by cell.
+   */
+  async renderMerged(workers: ReadonlyArray<{ registry: unknown[]; histograms: Readonly<Record<string, ReadonlyArray<readonly [string, readonly number[], number, number]>>> }>): Promise<{ contentType: string; body: string }> {
+    const own = await this.registry.getMetricsAsJSON();
+    const merged = AggregatorRegistry.aggregate([own, ...workers.map((w) => w.registry)]);
+    const body = await merged.metrics();
+    const sum = (name: string, bounds: readonly number[], mine: Iterable<{ labelText: string; cells: HistogramCells }>) => {
+      const by = new Map<string, HistogramCells>();
+      const add = (labels: string, buckets: ArrayLike<number>, s: number, count: number) => {
+        let c = by.get(labels);
+        if (!c) by.set(labels, (c = new HistogramCells(bounds)));
+        for (let i = 0; i < c.buckets.length; i++) c.buckets[i]! += buckets[i] ?? 0;
+        c.sum += s;
+        c.count += count;
+      };
+      for (const m of mine) add(m.labelText, m.cells.buckets, m.cells.sum, m.cells.count);
+      for (const w of workers) for (const [labels, buckets, s, count] of w.histograms[name] ?? []) add(labels, buckets, s, count);
+      return mapIter(by, ([labels, cells]) => ({ labels, cells }));
+    };
+    const upstreams = histogramText(DURATION_NAME, DURATION_HELP, DURATION_BUCKETS, sum(DURATION_NAME, DURATION_BUCKETS, this.series.values()));
+    const clients = histogramText(REQUEST_NAME, REQUEST_HELP, REQUEST_BUCKETS, sum(REQUEST_NAME, REQUEST_BUCKETS, this.services.values()));
+    return { contentType: this.registry.contentType, body: `${body}${body.endsWith('\n') || body === '' ? '' : '\n'}${upstreams}${clients}` };
+  }
+
   /** Registry.resetMetrics() plus the plain-number histograms (tests). */
   resetAll(): void {
     this.registry.resetMetrics();
@@ -398,6 +445,16 @@ export class Metrics {
     for (const s of this.services.values()) s.cells.reset();
   }
 }
+
+/**
+ * Families only a primary fills when the data plane runs in workers: build and config info, health,
+ * outlier detection, panic, health checks, Raft. A worker's (unset or constant) copy is not exported.
+ */
+const PRIMARY_ONLY: ReadonlySet<string> = new Set([
+  'meshgate_build_info', 'meshgate_config_generation', 'meshgate_config_reloads_total', 'meshgate_config_last_reload_success_timestamp_seconds',
+  'meshgate_config_last_reload_successful', 'meshgate_upstream_healthy', 'meshgate_outlier_ejections_active', 'meshgate_outlier_ejections_enforced_total',
+  'meshgate_balancer_panic', 'meshgate_health_checks_total',
+]);
 
 const TRANSPORT_DROPS: ReadonlyArray<readonly [string, string]> = [
   ['droppedBadMac', 'bad-mac'],

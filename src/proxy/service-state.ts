@@ -16,12 +16,21 @@ export interface ServiceState {
 export class ServiceStates {
   private readonly states = new Map<string, ServiceState>();
 
-  constructor(private readonly onBreakerOpen?: (service: string, kind: 'max-in-flight' | 'max-pending', upstream: string | undefined) => void) {}
+  /**
+   * `share`: the data-plane processes of the peer (node.workers). Each holds 1/share of every limit
+   * (at least 1), so the peer as a whole never has more than the configured limit in flight — the
+   * breaker counts across the peer without a shared counter on the request path (docs/workers.md).
+   */
+  constructor(
+    private readonly onBreakerOpen?: (service: string, kind: 'max-in-flight' | 'max-pending', upstream: string | undefined) => void,
+    private readonly share = 1,
+  ) {}
 
   /** Creates or updates the state of each configured service (limits follow the config). */
   configure(services: Readonly<Record<string, ServiceConfig>>): void {
     for (const [name, svc] of Object.entries(services)) {
-      const limits = { maxInFlightPerUpstream: svc.circuitBreaker.maxInFlight, maxPending: svc.circuitBreaker.maxPending };
+      const part = (n: number) => Math.max(1, Math.floor(n / this.share));
+      const limits = { maxInFlightPerUpstream: part(svc.circuitBreaker.maxInFlight), maxPending: part(svc.circuitBreaker.maxPending) };
       const budget = { budgetPercent: svc.retries.budgetPercent };
       const found = this.states.get(name);
       if (found) {
