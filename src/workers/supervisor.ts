@@ -65,7 +65,9 @@ interface Slot {
   quickDeaths: number;
   startedAtMs: number;
   ackedSeq: number;
-  /** The last seq this worker was sent (init or broadcast); 0 before init. */
+  /** The worker has had its init (every later broadcast goes to it). */
+  inited: boolean;
+  /** The last seq this worker was sent (init or broadcast). */
   sentSeq: number;
   lastPongMs: number;
   stats: WorkerStats;
@@ -106,7 +108,7 @@ export class WorkerSupervisor {
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.count; i++) {
       const slot: Slot = {
-        index: i, worker: undefined, state: 'starting', restarts: 0, quickDeaths: 0, startedAtMs: 0, ackedSeq: 0, sentSeq: 0,
+        index: i, worker: undefined, state: 'starting', restarts: 0, quickDeaths: 0, startedAtMs: 0, ackedSeq: 0, sentSeq: 0, inited: false,
         lastPongMs: 0, stats: NO_STATS, ports: undefined, restartTimer: undefined, onReady: [],
       };
       this.slots.push(slot);
@@ -134,7 +136,7 @@ export class WorkerSupervisor {
   /** Sends a state (built with `nextSeq()`) to every worker that has had its init. */
   broadcast(state: RoutingState): void {
     for (const s of this.slots) {
-      if (s.worker === undefined || s.sentSeq === 0) continue; // its init (later) carries this state
+      if (s.worker === undefined || !s.inited) continue; // its init (later) carries this state
       s.sentSeq = state.seq;
       this.send(s, { t: 'state', state });
     }
@@ -148,7 +150,7 @@ export class WorkerSupervisor {
   }
 
   private allAcked(seq: number): boolean {
-    return this.slots.every((s) => s.worker === undefined || s.sentSeq === 0 || s.ackedSeq >= Math.min(seq, s.sentSeq));
+    return this.slots.every((s) => s.worker === undefined || !s.inited || s.ackedSeq >= Math.min(seq, s.sentSeq));
   }
 
   private settleSyncs(): void {
@@ -232,8 +234,9 @@ export class WorkerSupervisor {
     slot.state = 'starting';
     slot.startedAtMs = this.now();
     slot.lastPongMs = this.now();
-    slot.ackedSeq = 0;
+    slot.ackedSeq = -1;
     slot.sentSeq = 0;
+    slot.inited = false;
     slot.stats = NO_STATS;
     worker.on('message', (m: unknown) => {
       if (isProtocolMessage(m)) this.onMessage(slot, m as ToPrimary);
@@ -246,6 +249,7 @@ export class WorkerSupervisor {
     switch (m.t) {
       case 'hello': {
         const state = this.hooks.fullState();
+        slot.inited = true;
         slot.sentSeq = state.seq;
         this.send(slot, { t: 'init', index: slot.index, count: this.count, pretty: this.opts.pretty, state });
         return;
