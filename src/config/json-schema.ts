@@ -55,6 +55,7 @@ function convert(s: ZodTypeAny): JsonSchema {
     return { anyOf: options };
   }
   if (s instanceof z.ZodEnum) return { type: 'string', enum: [...(s.options as string[])] };
+  if (s instanceof z.ZodLiteral) return { const: s.value as string | number | boolean };
   if (s instanceof z.ZodBoolean) return { type: 'boolean' };
   if (s instanceof z.ZodString) {
     const out: JsonSchema = { type: 'string' };
