@@ -161,7 +161,9 @@ export class Peer {
 
     const workers = workerCountOf(cfg.node.workers);
     if (workers > 1) {
-      this.fleet = new WorkerFleet(workers, this.fleetParts(), this.log, this.opts.prettyLogs ?? false);
+      const fleet = new WorkerFleet(workers, this.fleetParts(), this.log, this.opts.prettyLogs ?? false);
+      this.fleet = fleet;
+      this.metrics.enableWorkers(() => fleet.views().map((w) => ({ index: w.index, ready: w.state === 'ready' && w.pid !== undefined, restarts: w.restarts })));
     } else {
       this.data = createDataPart(cfg, this.certificates, {
         routing: this.routing, health: this.health, states: (s) => this.states.get(s), metrics: this.metrics, log: this.log, accessLog: this.accessLog, random: this.random,

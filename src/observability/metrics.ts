@@ -291,6 +291,29 @@ export class Metrics {
     aggregator: 'max',
   });
 
+  // --- Workers (node.workers > 1): registered by enableWorkers() only; per process, so a `worker` label. ---
+  /** Set by the peer: each worker slot's state and restarts (read at scrape time). */
+  workerSource: (() => ReadonlyArray<{ index: number; ready: boolean; restarts: number }>) | undefined;
+  readonly workersUp: Gauge<'worker'> = new Gauge({
+    name: 'meshgate_worker_up',
+    help: 'Per data-plane worker (node.workers > 1): 1 while it serves, 0 while it starts, drains or is being replaced.',
+    labelNames: ['worker'] as const,
+    registers: [],
+    collect: () => {
+      for (const w of this.workerSource?.() ?? []) this.workersUp.labels(String(w.index)).set(w.ready ? 1 : 0);
+    },
+  });
+  readonly workerRestarts: Counter<'worker'> = new Counter({
+    name: 'meshgate_worker_restarts_total',
+    help: 'Per data-plane worker slot: times its process was replaced (it exited or stopped answering).',
+    labelNames: ['worker'] as const,
+    registers: [],
+    collect: () => {
+      this.workerRestarts.reset();
+      for (const w of this.workerSource?.() ?? []) this.workerRestarts.inc({ worker: String(w.index) }, w.restarts);
+    },
+  });
+
   private clusterOn = false;
   private stickyOn = false;
 
@@ -313,6 +336,13 @@ export class Metrics {
     for (const m of [this.raftTerm, this.raftIsLeader, this.raftCommitIndex, this.raftAppliedIndex, this.raftHasQuorum, this.raftLeaderChanges, this.raftTransportDropped, this.raftEntriesRejected, this.raftProposeDuration, this.raftWalAppendDuration]) {
       this.registry.registerMetric(m as Metric);
     }
+  }
+
+  /** Registers the worker families (the peer runs node.workers > 1). */
+  enableWorkers(source: () => ReadonlyArray<{ index: number; ready: boolean; restarts: number }>): void {
+    this.workerSource = source;
+    this.registry.registerMetric(this.workersUp as Metric);
+    this.registry.registerMetric(this.workerRestarts as Metric);
   }
 
   /** Registers the sticky-session families (some service has `sticky:`). Idempotent. */

@@ -157,6 +157,8 @@ describe('node.workers: 2', () => {
     // At most one request per connection that worker held (8 connections, 4 each) was cut.
     expect(c.failed).toBeLessThanOrEqual(8);
     expect(alive(victim.pid)).toBe(false);
+    expect(await metric(peer.adminUrl, /^meshgate_worker_restarts_total\{worker="0"\}/)).toBe(1);
+    expect(await metric(peer.adminUrl, /^meshgate_worker_up\{/)).toBe(2);
   });
 
   it('a worker that hangs (SIGSTOP) is detected, killed and replaced', async () => {
