@@ -61,9 +61,17 @@ export function buildStatus(peer: Peer) {
     ...(fleet ? { workers: fleet.views() } : {}),
     eventClients: events.count,
     raft: peer.cluster ? peer.cluster.status() : { configured: false },
-    sticky: peer.sticky ? peer.sticky.status() : { configured: false },
+    sticky: stickyStatus(peer),
     services,
   };
+}
+
+/** With workers the resolvers that count live in them: their stats, merged, under the primary's store view. */
+function stickyStatus(peer: Peer): unknown {
+  if (!peer.sticky) return { configured: false };
+  const own = peer.sticky.status() as { configured: boolean; services?: Record<string, unknown> };
+  if (!peer.fleet || !own.configured) return own;
+  return { ...own, services: peer.fleet.stickyServices() };
 }
 
 export function serviceUpstreams(peer: Peer, service: string) {

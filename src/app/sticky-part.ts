@@ -14,7 +14,7 @@ import type { StickyDecision, StickyView } from '../proxy/sticky-view.js';
 import { createRingHashBalancer, type RingHashBalancer } from '../balance/index.js';
 import type { UpstreamSpec } from '../model/index.js';
 import { protoOf } from '../proxy/headers.js';
-import { MemoryPinStore, RedisPinStore, RemotePinStore, StickyResolver, sessionCookie, sessionKeyFrom, type PinStore, type RemotePinCall } from '../sticky/index.js';
+import { MemoryPinStore, REMOTE_PIN_BUDGET_MS, RedisPinStore, RemotePinStore, StickyResolver, sessionCookie, sessionKeyFrom, type PinStore, type RemotePinCall } from '../sticky/index.js';
 
 export interface StickyPart {
   /** The resolver handle of `service` with its current `sticky:` settings; a changed setting gets a new resolver. */
@@ -105,7 +105,8 @@ export function createStickyPart(
         ttlMs: s.ttl,
         cacheTtlMs: s.cacheTtl,
         onStoreDown: s.onStoreDown,
-        budgetMs: r?.budget,
+        // The primary's memory store (workers, no `redis:`) is a local IPC hop: see REMOTE_PIN_BUDGET_MS.
+        budgetMs: r?.budget ?? (remote ? REMOTE_PIN_BUDGET_MS : undefined),
         random,
         bus,
         onMetric: (m) => {

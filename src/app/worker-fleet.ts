@@ -143,6 +143,15 @@ export class WorkerFleet {
     return { requests, errors5xx, le: own.le, buckets };
   }
 
+  /** Per sticky service, the workers' resolver stats merged (counts summed, latencies at the worst worker's). */
+  stickyServices(): Record<string, unknown> {
+    const by: Record<string, unknown[]> = {};
+    for (const s of this.supervisor.stats()) for (const [name, st] of Object.entries(s.sticky)) (by[name] ??= []).push(st);
+    const out: Record<string, unknown> = {};
+    for (const [name, list] of Object.entries(by)) out[name] = mergeStats(list);
+    return out;
+  }
+
   stop(drainTimeoutMs: number): Promise<void> {
     return this.supervisor.stop(drainTimeoutMs);
   }
@@ -161,6 +170,20 @@ export class WorkerFleet {
       ...(certs ? { certificates: certs.certificates.map((c) => ({ files: c.files, names: c.names, notAfter: c.notAfter, options: { ...c.options } as Record<string, unknown> })) } : {}),
     };
   }
+}
+
+/** Counters add up; percentiles and maxima take the worst; a breaker state other than closed wins. */
+function mergeStats(list: readonly unknown[], key = ''): unknown {
+  const first = list[0];
+  if (typeof first === 'number') {
+    const nums = list.filter((v): v is number => typeof v === 'number');
+    return key === 'p50' || key === 'p99' || key === 'max' ? Math.max(...nums) : nums.reduce((a, b) => a + b, 0);
+  }
+  if (typeof first === 'string') return list.find((v) => v !== 'closed') ?? first;
+  if (typeof first !== 'object' || first === null) return first;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(first)) out[k] = mergeStats(list.map((v) => (v as Record<string, unknown>)[k]), k);
+  return out;
 }
 
 function wireOf(e: Eligibility & { version?: number; healthy?: number; total?: number }, members: readonly string[]): EligibilityWire {

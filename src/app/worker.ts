@@ -180,6 +180,7 @@ class Worker {
       draining: dp?.isDraining ?? false,
       upstreams,
       services,
+      sticky: ((this.sticky?.status() as { services?: Record<string, unknown> } | undefined)?.services) ?? {},
     };
   }
 

@@ -26,7 +26,7 @@
 export { FENCE_HEADER, MAX_SESSION_KEY_LENGTH, isValidSessionKey, newSessionKey, sessionCookie, sessionIdFor, sessionKeyFrom } from './session-key.js';
 export type { CreateOptions, CreateResult, GetResult, MoveOptions, MoveResult, Pin, PinStore, RenewOptions, RenewResult, StoreCallOptions } from './pin-store.js';
 export { MemoryPinStore, type MemoryPinStoreOptions } from './memory-pin-store.js';
-export { RemotePinStore, servePinCall, type RemotePinCall } from './remote-pin-store.js';
+export { REMOTE_PIN_BUDGET_MS, RemotePinStore, servePinCall, type RemotePinCall } from './remote-pin-store.js';
 export { RedisPinStore, type RedisPinStoreOptions } from './redis-pin-store.js';
 export { RedisConnection, DEFAULT_BUDGET_MS, type RedisConnectionOptions } from './redis-connection.js';
 export { CLUSTER_SLOTS, failoversBetween, primariesOf, slotRanges, type HostPort, type PrimaryView, type RedisTopology, type TopologyKind, type TopologyStatus } from './redis-topology.js';

@@ -9,13 +9,18 @@ import type { CreateOptions, CreateResult, GetResult, MoveOptions, MoveResult, P
 
 export type RemotePinCall = (op: 'get' | 'createIfAbsent' | 'compareAndMove' | 'renew', args: readonly unknown[], timeoutMs: number) => Promise<unknown>;
 
-/** Without a budget from the caller: the resolver's default Redis budget (resolver.ts). */
-const DEFAULT_BUDGET_MS = 50;
+/**
+ * Without a budget from the caller (no `redis:`, so no `redis.budget`): a round trip to the primary
+ * takes ~0.1 ms, but a loaded machine can hold a process off the CPU for tens of ms, and a pin that
+ * times out falls back to the hash (another upstream). One second bounds a hung primary without
+ * failing over on scheduling noise.
+ */
+export const REMOTE_PIN_BUDGET_MS = 1_000;
 
 export class RemotePinStore implements PinStore {
   readonly kind = 'memory' as const;
 
-  constructor(private readonly call: RemotePinCall, private readonly budgetMs = DEFAULT_BUDGET_MS) {}
+  constructor(private readonly call: RemotePinCall, private readonly budgetMs = REMOTE_PIN_BUDGET_MS) {}
 
   private budget(opts: StoreCallOptions | undefined): number {
     return opts?.budgetMs ?? this.budgetMs;

@@ -68,6 +68,8 @@ export interface WorkerStats {
   readonly upstreams: ReadonlyArray<readonly [string, string, number, number, number, number, number | undefined, number | undefined]>;
   /** Per service, client side: [service, requests, errors5xx, cumulative duration buckets]. */
   readonly services: ReadonlyArray<readonly [string, number, number, readonly number[]]>;
+  /** The sticky resolvers' stats per sticky service (sticky/resolver.ts StickyStats). */
+  readonly sticky: Readonly<Record<string, unknown>>;
 }
 
 /** A worker's metrics: its registry as prom-client JSON and its hot-path histograms as plain cells. */

@@ -76,7 +76,7 @@ interface Slot {
   onReady: Array<() => void>;
 }
 
-const NO_STATS: WorkerStats = { requests: 0, inFlight: 0, websockets: 0, draining: false, upstreams: [], services: [] };
+const NO_STATS: WorkerStats = { requests: 0, inFlight: 0, websockets: 0, draining: false, upstreams: [], services: [], sticky: {} };
 
 export class WorkerSupervisor {
   private readonly slots: Slot[] = [];

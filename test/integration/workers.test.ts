@@ -225,6 +225,10 @@ describe('node.workers: 2', () => {
       seen.add(stdout.trim());
     }
     expect([...seen]).toEqual([pinned]);
+    // The status page sums the workers' resolver counts (their heartbeats are at most a second old).
+    const resolves = async () => ((await (await fetch(`${peer.adminUrl}/api/v1/status`)).json()) as { sticky: { services: { web?: { resolves: number; created: number } } } }).sticky.services.web;
+    await waitFor(async () => (await resolves())?.resolves === 21, 5_000, () => 'sticky resolves never summed to 21');
+    expect((await resolves())!.created).toBe(1);
   });
 
   it('a DELETE through the admin API: once it returns, no worker routes to that upstream', async () => {
