@@ -1,6 +1,6 @@
 /**
  * Public surface of src/health: the HealthMonitor facade the app and the proxy use, plus the parts
- * the proxy owns per service (CircuitBreaker, RetryBudget).
+ * the proxy owns per service (ConcurrencyLimits, RetryBudget).
  *
  * HealthMonitor, per service:
  * - runs the active checker (active-checker.ts) on `active` and `draining` upstreams — `disabled`
@@ -31,8 +31,8 @@ export { OutlierDetector, CALL_SUCCESS, DEFAULT_OUTLIER_CONFIG } from './outlier
 export type { CallResult, LocalOriginCause, OutlierConfig, Ejection, Restoration } from './outlier-detector.js';
 export { computeEligibility, DEFAULT_PANIC_THRESHOLD_PERCENT } from './host-health.js';
 export type { Eligibility } from './host-health.js';
-export { CircuitBreaker, DEFAULT_BREAKER_LIMITS } from './circuit-breaker.js';
-export type { BreakerReason, CircuitBreakerLimits } from './circuit-breaker.js';
+export { ConcurrencyLimits, DEFAULT_CONCURRENCY_LIMITS } from './concurrency-limits.js';
+export type { BreakerReason, ConcurrencyLimitSettings } from './concurrency-limits.js';
 export { RetryBudget, DEFAULT_RETRY_BUDGET } from './retry-budget.js';
 export type { RetryBudgetConfig } from './retry-budget.js';
 export { realScheduler } from './scheduler.js';

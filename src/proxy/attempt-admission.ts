@@ -53,14 +53,14 @@ export function admitAttempt(svc: ServiceSnapshot, state: ServiceState, metrics:
       ? { ok: false, ...(lastFailure ?? EXHAUSTED) }
       : { ok: false, status: 503, reason: 'no-healthy-upstream', text: 'no healthy upstream' };
   }
-  const refused = state.breaker.tryAcquire(rt.spec.id);
+  const refused = state.limits.tryAcquire(rt.spec.id);
   if (refused !== undefined) {
     metrics.breakerRejections.labels(svc.name, refused).inc();
     return { ok: false, status: 503, reason: 'circuit-open', text: `upstream ${rt.spec.id} at max in-flight` };
   }
-  const pendingRefused = state.breaker.tryAcquirePending();
+  const pendingRefused = state.limits.tryAcquirePending();
   if (pendingRefused !== undefined) {
-    state.breaker.release(rt.spec.id);
+    state.limits.release(rt.spec.id);
     metrics.breakerRejections.labels(svc.name, pendingRefused).inc();
     return { ok: false, status: 503, reason: 'circuit-open', text: `service ${svc.name} at max pending` };
   }

@@ -266,7 +266,7 @@ class Exchange implements BodyOwner {
     if (statusCode < 200) return true;
     const rt = this.upstream!;
     const svc = this.svc;
-    this.state.breaker.releasePending();
+    this.state.limits.releasePending();
     const now = performance.now();
     const latencyMs = now - this.sentAt;
     this.upstreamHeadersMs = now - this.startMs;
@@ -349,7 +349,7 @@ class Exchange implements BodyOwner {
     // We aborted after taking the headers: the answer is already decided; only release the attempt.
     if (phase === 'aborted') return this.releaseAttempt(rt);
     if (phase === 'waiting') {
-      this.state.breaker.releasePending();
+      this.state.limits.releasePending();
       if (!this.clientCaused(err)) rt.recordLatency(performance.now() - this.sentAt, true);
       return this.onUpstreamError(rt, err as NodeJS.ErrnoException);
     }
@@ -425,7 +425,7 @@ class Exchange implements BodyOwner {
   private releaseUpstream(rt: UpstreamRuntime): void {
     this.state.inFlight--;
     rt.inFlight--;
-    this.state.breaker.release(rt.spec.id);
+    this.state.limits.release(rt.spec.id);
   }
 
   private releaseAttempt(rt: UpstreamRuntime): void {

@@ -1,14 +1,14 @@
 /**
- * Per-service state that must outlive a reload: the retry budget and the circuit breaker counts
+ * Per-service state that must outlive a reload: the retry budget and the concurrency-limit counts (`circuitBreaker:`)
  * (in-flight requests started under the old routing are still counted after the swap).
  */
-import { CircuitBreaker } from '../health/circuit-breaker.js';
+import { ConcurrencyLimits } from '../health/concurrency-limits.js';
 import { RetryBudget } from '../health/retry-budget.js';
 import type { ServiceConfig } from '../config/schema.js';
 
 export interface ServiceState {
   readonly budget: RetryBudget;
-  readonly breaker: CircuitBreaker;
+  readonly limits: ConcurrencyLimits;
   /** Requests in flight to this service's upstreams from this peer (bounded loads read it). */
   inFlight: number;
 }
@@ -19,7 +19,7 @@ export class ServiceStates {
   /**
    * `share`: the data-plane processes of the peer (node.workers). Each holds 1/share of every limit
    * (at least 1), so the peer as a whole never has more than the configured limit in flight — the
-   * breaker counts across the peer without a shared counter on the request path (docs/workers.md).
+   * limit holds across the peer without a shared counter on the request path (docs/workers.md).
    */
   constructor(
     private readonly onBreakerOpen?: (service: string, kind: 'max-in-flight' | 'max-pending', upstream: string | undefined) => void,
@@ -34,12 +34,12 @@ export class ServiceStates {
       const budget = { budgetPercent: svc.retries.budgetPercent };
       const found = this.states.get(name);
       if (found) {
-        found.breaker.setLimits(limits);
+        found.limits.setLimits(limits);
         found.budget.setConfig(budget);
       } else {
         this.states.set(name, {
           budget: new RetryBudget(budget),
-          breaker: new CircuitBreaker(name, limits, (kind, up) => this.onBreakerOpen?.(name, kind, up)),
+          limits: new ConcurrencyLimits(name, limits, (kind, up) => this.onBreakerOpen?.(name, kind, up)),
           inFlight: 0,
         });
       }

@@ -274,7 +274,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
   private releasePending(): void {
     if (!this.pending) return;
     this.pending = false;
-    this.state.breaker.releasePending();
+    this.state.limits.releasePending();
   }
 
   private releaseSlot(): void {
@@ -283,7 +283,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     this.slot = undefined;
     this.state.inFlight--;
     rt.inFlight--;
-    this.state.breaker.release(rt.spec.id);
+    this.state.limits.release(rt.spec.id);
   }
 
   private releaseRetrySlot(): void {

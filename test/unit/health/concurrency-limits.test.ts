@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CircuitBreaker, RetryBudget, type BreakerReason } from '../../../src/health/index.js';
+import { ConcurrencyLimits, RetryBudget, type BreakerReason } from '../../../src/health/index.js';
 
-describe('CircuitBreaker', () => {
+describe('ConcurrencyLimits', () => {
   it('refuses the request over maxInFlightPerUpstream, per upstream, and frees the slot on release', () => {
     const opened: [BreakerReason, string | undefined][] = [];
-    const b = new CircuitBreaker('api', { maxInFlightPerUpstream: 2, maxPending: 10 }, (k, u) => opened.push([k, u]));
+    const b = new ConcurrencyLimits('api', { maxInFlightPerUpstream: 2, maxPending: 10 }, (k, u) => opened.push([k, u]));
     expect(b.tryAcquire('a')).toBeUndefined();
     expect(b.tryAcquire('a')).toBeUndefined();
     expect(b.tryAcquire('a')).toBe('max-in-flight');
@@ -22,7 +22,7 @@ describe('CircuitBreaker', () => {
   });
 
   it('bounds pending requests per service', () => {
-    const b = new CircuitBreaker('api', { maxPending: 1 });
+    const b = new ConcurrencyLimits('api', { maxPending: 1 });
     expect(b.tryAcquirePending()).toBeUndefined();
     expect(b.tryAcquirePending()).toBe('max-pending');
     expect(b.rejectedPending).toBe(1);
@@ -32,7 +32,7 @@ describe('CircuitBreaker', () => {
   });
 
   it('an unpaired release is a bug and throws', () => {
-    const b = new CircuitBreaker('api');
+    const b = new ConcurrencyLimits('api');
     expect(() => b.release('a')).toThrow();
     expect(() => b.releasePending()).toThrow();
     expect(b.config).toEqual({ maxInFlightPerUpstream: 1024, maxPending: 1024 });

@@ -1,6 +1,8 @@
 /**
- * Circuit breaking as Envoy does it: not a tripping state machine but hard concurrency limits that
- * fail fast instead of queueing without bound (circuit_breaker.proto thresholds).
+ * Concurrency limits — what Envoy calls circuit breaking (circuit_breaker.proto thresholds), and what
+ * the config calls `circuitBreaker` after it: not a tripping state machine but hard limits that fail
+ * fast instead of queueing without bound. Named for what it is, so it is not mistaken for the sticky
+ * store's breaker (sticky/resolver.ts), which does trip open and probe again.
  * - per upstream: at most `maxInFlightPerUpstream` requests in flight from this peer;
  * - per service: at most `maxPending` requests waiting for an upstream connection.
  *
@@ -18,16 +20,16 @@ import type { ServiceName, UpstreamId } from '../model/index.js';
 
 export type BreakerReason = 'max-in-flight' | 'max-pending';
 
-export interface CircuitBreakerLimits {
+export interface ConcurrencyLimitSettings {
   readonly maxInFlightPerUpstream: number;
   readonly maxPending: number;
 }
 
 /** Envoy's defaults: max_requests 1024, max_pending_requests 1024 (circuit_breaker.proto). */
-export const DEFAULT_BREAKER_LIMITS: CircuitBreakerLimits = Object.freeze({ maxInFlightPerUpstream: 1024, maxPending: 1024 });
+export const DEFAULT_CONCURRENCY_LIMITS: ConcurrencyLimitSettings = Object.freeze({ maxInFlightPerUpstream: 1024, maxPending: 1024 });
 
-export class CircuitBreaker {
-  private limits: CircuitBreakerLimits;
+export class ConcurrencyLimits {
+  private limits: ConcurrencyLimitSettings;
   private readonly inFlightBy = new Map<UpstreamId, number>();
   private readonly openUpstreams = new Set<UpstreamId>();
   private pendingCount = 0;
@@ -38,17 +40,17 @@ export class CircuitBreaker {
 
   constructor(
     readonly service: ServiceName,
-    limits: Partial<CircuitBreakerLimits> = {},
+    limits: Partial<ConcurrencyLimitSettings> = {},
     private readonly onOpen?: (kind: BreakerReason, upstream: UpstreamId | undefined) => void,
   ) {
     this.limits = resolveLimits(limits);
   }
 
-  setLimits(limits: Partial<CircuitBreakerLimits>): void {
+  setLimits(limits: Partial<ConcurrencyLimitSettings>): void {
     this.limits = resolveLimits(limits);
   }
 
-  get config(): CircuitBreakerLimits {
+  get config(): ConcurrencyLimitSettings {
     return this.limits;
   }
 
@@ -68,7 +70,7 @@ export class CircuitBreaker {
 
   release(upstream: UpstreamId): void {
     const n = this.inFlightBy.get(upstream);
-    if (n === undefined || n <= 0) throw new Error(`circuit breaker: release without acquire for ${this.service}/${upstream}`);
+    if (n === undefined || n <= 0) throw new Error(`concurrency limits: release without acquire for ${this.service}/${upstream}`);
     if (n === 1) this.inFlightBy.delete(upstream);
     else this.inFlightBy.set(upstream, n - 1);
     if (n - 1 < this.limits.maxInFlightPerUpstream) this.openUpstreams.delete(upstream);
@@ -88,7 +90,7 @@ export class CircuitBreaker {
   }
 
   releasePending(): void {
-    if (this.pendingCount <= 0) throw new Error(`circuit breaker: releasePending without acquire for ${this.service}`);
+    if (this.pendingCount <= 0) throw new Error(`concurrency limits: releasePending without acquire for ${this.service}`);
     this.pendingCount--;
     if (this.pendingCount < this.limits.maxPending) this.pendingOpen = false;
   }
@@ -106,11 +108,11 @@ export class CircuitBreaker {
   }
 }
 
-function resolveLimits(l: Partial<CircuitBreakerLimits>): CircuitBreakerLimits {
+function resolveLimits(l: Partial<ConcurrencyLimitSettings>): ConcurrencyLimitSettings {
   const out = {
-    maxInFlightPerUpstream: l.maxInFlightPerUpstream ?? DEFAULT_BREAKER_LIMITS.maxInFlightPerUpstream,
-    maxPending: l.maxPending ?? DEFAULT_BREAKER_LIMITS.maxPending,
+    maxInFlightPerUpstream: l.maxInFlightPerUpstream ?? DEFAULT_CONCURRENCY_LIMITS.maxInFlightPerUpstream,
+    maxPending: l.maxPending ?? DEFAULT_CONCURRENCY_LIMITS.maxPending,
   };
-  if (!(out.maxInFlightPerUpstream >= 1) || !(out.maxPending >= 0)) throw new RangeError('circuit breaker limits out of range');
+  if (!(out.maxInFlightPerUpstream >= 1) || !(out.maxPending >= 0)) throw new RangeError('concurrency limits out of range');
   return out;
 }
