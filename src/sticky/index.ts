@@ -29,7 +29,7 @@ export { MemoryPinStore, type MemoryPinStoreOptions } from './memory-pin-store.j
 export { REMOTE_PIN_BUDGET_MS, RemotePinStore, servePinCall, type RemotePinCall } from './remote-pin-store.js';
 export { RedisPinStore, type RedisPinStoreOptions } from './redis-pin-store.js';
 export { RedisConnection, DEFAULT_BUDGET_MS, type RedisConnectionOptions } from './redis-connection.js';
-export { CLUSTER_SLOTS, failoversBetween, primariesOf, slotRanges, type HostPort, type PrimaryView, type RedisTopology, type TopologyKind, type TopologyStatus } from './redis-topology.js';
+export { CLUSTER_SLOTS, failoversBetween, primariesOf, slotOf, slotRanges, type HostPort, type PrimaryView, type RedisTopology, type TopologyKind, type TopologyStatus } from './redis-topology.js';
 export {
   StickyResolver,
   DEFAULT_CACHE_TTL_MS,

@@ -87,6 +87,11 @@ export interface PinStore {
   createIfAbsent(sid: string, candidate: string, opts: CreateOptions): Promise<CreateResult>;
   compareAndMove(sid: string, expected: { readonly upstream: string; readonly fence: number }, to: string, opts: MoveOptions): Promise<MoveResult>;
   renew(sid: string, expectedFence: number, opts: RenewOptions): Promise<RenewResult>;
+  /**
+   * Which part of the store holds `sid` now (Redis Cluster: the node primary for its slot), so an
+   * outage of one node opens only that node's breaker. Absent or '': the store is one unit.
+   */
+  shardOf?(sid: string): string;
   close(): Promise<void>;
 }
 

@@ -23,7 +23,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { SCRIPTS } from './redis-scripts.js';
-import { failoversBetween, nodeName, primariesOf, type PrimaryView, type RedisTopology, type TopologyStatus } from './redis-topology.js';
+import { failoversBetween, nodeName, primariesOf, slotOf, type PrimaryView, type RedisTopology, type TopologyStatus } from './redis-topology.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -122,6 +122,15 @@ export class TopologyWatch {
     }
     if (client instanceof Cluster) client.on('refresh', () => this.onSlots(client.slots));
     else client.on('ready', () => this.onReady(client));
+  }
+
+  /**
+   * The node serving `key` now (Cluster: the primary of its slot in ioredis' live slot table, which
+   * MOVED replies keep current; '' when unknown); '' for one server or Sentinel (one primary for all).
+   */
+  nodeForKey(key: string): string {
+    const c = this.client;
+    return c instanceof Cluster ? c.slots[slotOf(key)]?.[0] ?? '' : '';
   }
 
   noteError(message: string): void {

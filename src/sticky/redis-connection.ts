@@ -131,6 +131,11 @@ export class RedisConnection {
     }, REVIVE_AFTER_END_MS);
   }
 
+  /** The node serving `key` (unprefixed) now: its Cluster slot's primary; '' for one server or Sentinel. */
+  nodeFor(key: string): string {
+    return this.watch.nodeForKey(this.keyPrefix + key);
+  }
+
   /** Topology, primaries (and their slots), failovers seen, last error — for status and metrics. */
   topology(): TopologyStatus {
     return this.watch.status();

@@ -45,6 +45,11 @@ export class RedisPinStore implements PinStore {
     return `{${sid}}:pin`;
   }
 
+  /** The Redis node that holds `sid`'s pin now (Cluster: its slot's primary; '' otherwise). */
+  shardOf(sid: string): string {
+    return this.connection.nodeFor(RedisPinStore.keyOf(sid));
+  }
+
   async get(sid: string, opts: StoreCallOptions = {}): Promise<GetResult> {
     assertSid(sid);
     const r = asArray(await this.connection.script('mgPinGet', [RedisPinStore.keyOf(sid)], [], opts.budgetMs));

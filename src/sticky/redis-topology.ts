@@ -95,3 +95,35 @@ export function failoversBetween(
   }
   return [...seen.values()];
 }
+
+/** CRC16-XMODEM (polynomial 0x1021), the checksum Redis Cluster maps keys to slots with. */
+const CRC16_TABLE = (() => {
+  const t = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let b = 0; b < 8; b++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
+    t[i] = c;
+  }
+  return t;
+})();
+
+/**
+ * The Cluster slot of `key` (Redis cluster spec, "Keys distribution model"): CRC16 of the key, or of
+ * its hash tag — the text between the first `{` and the next `}` when that is not empty — mod 16384.
+ * Keys are our own ASCII names (prefix, tag of a base64url sid or a lock name), so char codes are bytes.
+ */
+export function slotOf(key: string): number {
+  let s = 0;
+  let e = key.length;
+  const open = key.indexOf('{');
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) {
+      s = open + 1;
+      e = close;
+    }
+  }
+  let crc = 0;
+  for (let i = s; i < e; i++) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >>> 8) ^ key.charCodeAt(i)) & 0xff]!;
+  return crc % CLUSTER_SLOTS;
+}

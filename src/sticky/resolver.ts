@@ -27,7 +27,7 @@
  */
 import type { Clock } from '../lib/clock.js';
 import type { EventBus } from '../observability/events.js';
-import { Breaker, type BreakerState } from './breaker.js';
+import { Breaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import { StoreDataError, StoreTimeoutError } from './errors.js';
 import { monotonicClock } from './monotonic-clock.js';
 import { FENCE_FLOOR_CAP, type PinStore } from './pin-store.js';
@@ -115,6 +115,14 @@ export const DEFAULT_RENEW_FRACTION = 1 / 3;
 export const DEFAULT_CACHE_MAX = 100_000;
 /** A move whose CAS lost may find the winner's upstream unusable too; bounded so a flapping fleet cannot loop. */
 const MAX_MOVE_ATTEMPTS = 3;
+/** Shard breakers kept at most (closed ones are dropped past it): a Cluster has a handful of primaries. */
+const MAX_SHARD_BREAKERS = 64;
+
+function worstState(breakers: readonly Breaker[]): BreakerState {
+  if (breakers.some((b) => b.state === 'open')) return 'open';
+  return breakers.some((b) => b.state === 'half-open') ? 'half-open' : 'closed';
+}
+
 /** Store latency samples kept for stats() percentiles. */
 const LATENCY_WINDOW = 512;
 
@@ -139,7 +147,11 @@ export class StickyResolver {
   private readonly budgetMs: number;
   private readonly clock: Clock;
   private readonly cacheMax: number;
+  /** The breaker of a store of one unit (and of keys whose shard is not known yet). */
   private readonly breaker: Breaker;
+  private readonly shardBreakers = new Map<string, Breaker>();
+  private readonly breakerOpts: Omit<BreakerOptions, 'onChange'>;
+  private readonly bus: StickyResolverOptions['bus'];
   private readonly newKey: () => string;
   private readonly onMetric: ((m: StickyMetric) => void) | undefined;
   private readonly cache = new Map<string, CacheEntry>();
@@ -168,16 +180,44 @@ export class StickyResolver {
     this.cacheMax = opts.cacheMax ?? DEFAULT_CACHE_MAX;
     this.newKey = opts.newKey ?? newSessionKey;
     this.onMetric = opts.onMetric;
-    const bus = opts.bus;
-    this.breaker = new Breaker({
-      clock: this.clock,
-      random: opts.random ?? Math.random,
-      ...(opts.breaker ?? {}),
+    this.bus = opts.bus;
+    this.breakerOpts = { clock: this.clock, random: opts.random ?? Math.random, ...(opts.breaker ?? {}) };
+    this.breaker = this.newBreaker('');
+  }
+
+  /**
+   * One breaker per store shard (Redis Cluster: per primary node), so one dead node opens the breaker
+   * of its own slots only; sessions on the other nodes keep resolving in Redis. A store of one unit
+   * has the one breaker. The store is "up" (event `sticky:store`) while no breaker is open.
+   */
+  private newBreaker(shard: string): Breaker {
+    return new Breaker({
+      ...this.breakerOpts,
       onChange: (state, reason) => {
-        bus?.emit('sticky:store', { up: state === 'closed', reason: `breaker ${state}: ${reason}` });
+        const up = state === 'closed' && this.allBreakers().every((b) => b.state === 'closed');
+        this.bus?.emit('sticky:store', { up, reason: `breaker ${state}${shard ? ` (${shard})` : ''}: ${reason}` });
         this.emit({ type: 'breaker', state });
       },
     });
+  }
+
+  private breakerFor(sid: string): Breaker {
+    const shard = this.store.shardOf?.(sid) ?? '';
+    if (shard === '') return this.breaker;
+    let b = this.shardBreakers.get(shard);
+    if (b === undefined) {
+      // Nodes come and go with failovers; keep the table bounded (a closed breaker holds no state worth keeping).
+      if (this.shardBreakers.size >= MAX_SHARD_BREAKERS) {
+        for (const [k, v] of this.shardBreakers) if (v.state === 'closed') this.shardBreakers.delete(k);
+      }
+      b = this.newBreaker(shard);
+      this.shardBreakers.set(shard, b);
+    }
+    return b;
+  }
+
+  private allBreakers(): Breaker[] {
+    return [this.breaker, ...this.shardBreakers.values()];
   }
 
   async resolve(req: StickyRequest): Promise<StickyResult> {
@@ -211,8 +251,9 @@ export class StickyResolver {
     if (!isValidSessionKey(sessionKey)) return false;
     const sid = sessionIdFor(service, sessionKey);
     const cached = this.cache.get(sid);
-    if (!cached?.confirmed || !this.breaker.allow()) return false;
-    const r = await this.call('renew', () => this.store.renew(sid, cached.fence, { ttlMs: this.ttlMs, budgetMs: this.budgetMs }), this.budgetMs);
+    const breaker = this.breakerFor(sid);
+    if (!cached?.confirmed || !breaker.allow()) return false;
+    const r = await this.call(breaker, 'renew', () => this.store.renew(sid, cached.fence, { ttlMs: this.ttlMs, budgetMs: this.budgetMs }), this.budgetMs);
     if (r instanceof Error) return false;
     if (r.outcome === 'renewed') this.counters.renewed++;
     if (r.outcome === 'absent') return false;
@@ -227,8 +268,9 @@ export class StickyResolver {
     return {
       ...this.counters,
       storeErrors: { ...this.errors },
-      breaker: this.breaker.state,
-      breakerOpens: this.breaker.openCount,
+      // The worst shard's state: open if any is, else half-open if any is.
+      breaker: worstState(this.allBreakers()),
+      breakerOpens: this.allBreakers().reduce((n, b) => n + b.openCount, 0),
       cacheSize: this.cache.size,
       storeLatencyMs: { samples: n, p50: q(0.5), p99: q(0.99), max: n === 0 ? 0 : sorted[n - 1]! },
     };
@@ -242,7 +284,8 @@ export class StickyResolver {
 
   private async resolveViaStore(req: StickyRequest, key: string, sid: string, isNew: boolean, deadline: number): Promise<StickyResult> {
     const known = this.cache.get(sid);
-    if (!this.breaker.allow()) return this.degraded(req, key, sid, known, isNew, 'store breaker open');
+    const breaker = this.breakerFor(sid);
+    if (!breaker.allow()) return this.degraded(req, key, sid, known, isNew, 'store breaker open');
     const candidate = this.candidate(req, key, known, isNew);
     if (candidate === undefined && isNew) return this.finish(req, { kind: 'none' }, false);
     const minFence = known?.fence ?? 0;
@@ -252,7 +295,7 @@ export class StickyResolver {
     let event: StickyEvent;
     if (candidate === undefined) {
       const budgetMs = this.remaining(deadline);
-      const g = await this.call('get', () => this.store.get(sid, { budgetMs }), budgetMs);
+      const g = await this.call(breaker, 'get', () => this.store.get(sid, { budgetMs }), budgetMs);
       if (g instanceof Error) return this.degraded(req, key, sid, known, isNew, g.message);
       if (g.outcome === 'absent') return this.finish(req, { kind: 'none' }, false);
       pin = g;
@@ -260,6 +303,7 @@ export class StickyResolver {
     } else {
       const budgetMs = this.remaining(deadline);
       const c = await this.call(
+        breaker,
         'create',
         () => this.store.createIfAbsent(sid, candidate, { ttlMs: this.ttlMs, renewBelowMs: this.renewBelowMs, minFence, seedFloor, budgetMs }),
         budgetMs,
@@ -281,6 +325,7 @@ export class StickyResolver {
       }
       const budgetMs = this.remaining(deadline);
       const m = await this.call(
+        breaker,
         'move',
         () => this.store.compareAndMove(sid, from, target, { ttlMs: this.ttlMs, minFence: Math.max(minFence, from.fence), seedFloor, budgetMs }),
         budgetMs,
@@ -362,13 +407,13 @@ export class StickyResolver {
   }
 
   /** Run one store call: time it, feed the breaker, classify errors. Never throws. */
-  private async call<T>(op: StoreOp, fn: () => Promise<T>, budgetMs: number): Promise<T | Error> {
+  private async call<T>(breaker: Breaker, op: StoreOp, fn: () => Promise<T>, budgetMs: number): Promise<T | Error> {
     this.counters.storeCalls++;
     const t0 = this.clock.nowMs();
     try {
       const r = await withBudget(fn(), budgetMs);
       this.sample(op, this.clock.nowMs() - t0, true);
-      this.breaker.success();
+      breaker.success();
       return r;
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
@@ -378,8 +423,8 @@ export class StickyResolver {
       else this.errors.unavailable++;
       this.sample(op, this.clock.nowMs() - t0, false, kind);
       // Garbage in one key says nothing about Redis being down; only outages feed the breaker.
-      if (kind === 'bad-data') this.breaker.success();
-      else this.breaker.failure(e.message);
+      if (kind === 'bad-data') breaker.success();
+      else breaker.failure(e.message);
       return e;
     }
   }

@@ -1,6 +1,6 @@
 /** Pure views of a Redis topology: slot ranges, primaries per slot table, failovers between tables. */
 import { describe, expect, it } from 'vitest';
-import { CLUSTER_SLOTS, failoversBetween, primariesOf, slotRanges } from '../../../src/sticky/index.js';
+import { CLUSTER_SLOTS, failoversBetween, primariesOf, slotOf, slotRanges } from '../../../src/sticky/index.js';
 
 /** A slot table with primaries a/b/c (replicas ra/rb/rc) over thirds of the slots. */
 function table(owner: (slot: number) => string[]): string[][] {
@@ -32,5 +32,19 @@ describe('redis topology views', () => {
     const reshard = table((s) => (s < 1000 ? ['b:1', 'rb:1'] : thirds(s)));
     expect(failoversBetween(before, reshard)).toEqual([]);
     expect(failoversBetween([], before)).toEqual([]);
+  });
+});
+
+describe('slotOf (Redis Cluster key → slot)', () => {
+  // Values from the Redis cluster specification's examples and CLUSTER KEYSLOT; the hash-tag rules:
+  // the first {…} that is not empty is hashed alone; `{}` means the whole key.
+  it('matches Redis on plain keys and hash tags', () => {
+    expect(slotOf('foo')).toBe(12182);
+    expect(slotOf('bar')).toBe(5061);
+    expect(slotOf('somekey')).toBe(11058);
+    expect(slotOf('{user1000}.following')).toBe(slotOf('{user1000}.followers'));
+    expect(slotOf('{user1000}.following')).toBe(slotOf('user1000'));
+    expect(slotOf('foo{}{bar}')).toBe(8363); // the whole key (Python: binascii.crc_hqx(b'foo{}{bar}', 0) % 16384)
+    expect(slotOf('meshgate:{abc}:pin')).toBe(slotOf('abc'));
   });
 });
