@@ -35,7 +35,7 @@ import { dashboardAsset, dashboardHtml } from '../dashboard/index.js';
 import type { ClusterMembership } from '../model/index.js';
 import type { ServiceConfig } from '../config/schema.js';
 import { healthSettingsFor } from './health-settings.js';
-import { buildStatus, serviceUpstreams } from './status.js';
+import { buildStatus, serviceUpstreams, type StatusSources } from './status.js';
 import { MembershipWrites, type ClusterPart } from './cluster-part.js';
 import { createStickyPart, type StickyPart } from './sticky-part.js';
 import { VERSION } from './version.js';
@@ -325,8 +325,8 @@ export class Peer {
         // With workers: the whole peer, every worker's families summed with this process's.
         return this.fleet ? this.metrics.renderMerged(await this.fleet.metrics()) : this.metrics.render();
       },
-      status: () => buildStatus(this),
-      serviceUpstreams: (svc: string) => serviceUpstreams(this, svc),
+      status: () => buildStatus(this.statusSources()),
+      serviceUpstreams: (svc: string) => serviceUpstreams(this.statusSources(), svc),
       putUpstream: (svc: string, id: string, body: unknown, clientSeq: string | undefined) => this.writes.put(svc, id, body, clientSeq),
       deleteUpstream: (svc: string, id: string, clientSeq: string | undefined) => this.writes.remove(svc, id, clientSeq),
       addPeer: (body: unknown) => this.writes.addPeer(body),
@@ -364,9 +364,22 @@ export class Peer {
     };
   }
 
-  /** Internals the status builder reads. */
-  get internals() {
-    return { routing: this.routing, health: this.health, events: this.events };
+  /** What /api/v1/status reads (status.ts), read at the call. */
+  private statusSources(): StatusSources {
+    return {
+      nodeId: this.config.node.id,
+      startedAt: this.startedAt,
+      generation: this.generation,
+      lastReload: this.lastReload,
+      snapshot: this.routing.snapshot,
+      health: this.health,
+      metrics: this.metrics,
+      dataPlane: this.dataPlaneStatus(),
+      eventClients: this.events.count,
+      raft: this.cluster ? this.cluster.status() : { configured: false },
+      sticky: this.sticky,
+      fleet: this.fleet,
+    };
   }
 
   /** The data plane as the status page shows it: this process's, or every worker's summed. */

@@ -3,12 +3,33 @@
  * config generation and last reload, raft, sticky, and per service each upstream's source, state,
  * health, in-flight, counters, latency and ring share.
  */
-import type { Peer } from './peer.js';
+import type { HealthMonitor } from '../health/index.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RoutingSnapshot } from '../proxy/routing-snapshot.js';
+import type { ReloadOutcome } from './peer.js';
+import type { StickyPart } from './sticky-part.js';
+import type { WorkerFleet } from './worker-fleet.js';
 import { VERSION } from './version.js';
 
-export function buildStatus(peer: Peer) {
-  const { routing, health, events } = peer.internals;
-  const snapshot = routing.snapshot;
+/** What the status document reads: a narrow view of the peer, not its internals. */
+export interface StatusSources {
+  readonly nodeId: string;
+  readonly startedAt: number;
+  readonly generation: number;
+  readonly lastReload: ReloadOutcome | undefined;
+  readonly snapshot: RoutingSnapshot | undefined;
+  readonly health: Pick<HealthMonitor, 'upstreamHealth'>;
+  readonly metrics: Pick<Metrics, 'serviceTraffic'>;
+  readonly dataPlane: { serving: boolean; inFlight: number; websockets: number };
+  readonly eventClients: number;
+  readonly raft: unknown;
+  readonly sticky: Pick<StickyPart, 'status'> | undefined;
+  /** The data-plane workers (`node.workers > 1`). */
+  readonly fleet: Pick<WorkerFleet, 'upstreamTotals' | 'serviceTraffic' | 'stickyServices' | 'views'> | undefined;
+}
+
+export function buildStatus(peer: StatusSources) {
+  const { health, snapshot } = peer;
   // With workers the counters live in them: their last heartbeat's figures, summed (≤ 1 s old).
   const fleet = peer.fleet;
   const totals = fleet?.upstreamTotals();
@@ -48,9 +69,9 @@ export function buildStatus(peer: Peer) {
       }),
     };
   }
-  const dp = peer.dataPlaneStatus();
+  const dp = peer.dataPlane;
   return {
-    id: peer.config.node.id,
+    id: peer.nodeId,
     version: VERSION,
     uptimeSeconds: Math.round((Date.now() - peer.startedAt) / 1000),
     generation: peer.generation,
@@ -59,22 +80,22 @@ export function buildStatus(peer: Peer) {
     inFlight: dp.inFlight,
     websockets: dp.websockets,
     ...(fleet ? { workers: fleet.views() } : {}),
-    eventClients: events.count,
-    raft: peer.cluster ? peer.cluster.status() : { configured: false },
+    eventClients: peer.eventClients,
+    raft: peer.raft,
     sticky: stickyStatus(peer),
     services,
   };
 }
 
 /** With workers the resolvers that count live in them: their stats, merged, under the primary's store view. */
-function stickyStatus(peer: Peer): unknown {
+function stickyStatus(peer: StatusSources): unknown {
   if (!peer.sticky) return { configured: false };
   const own = peer.sticky.status() as { configured: boolean; services?: Record<string, unknown> };
   if (!peer.fleet || !own.configured) return own;
   return { ...own, services: peer.fleet.stickyServices() };
 }
 
-export function serviceUpstreams(peer: Peer, service: string) {
+export function serviceUpstreams(peer: StatusSources, service: string) {
   const status = buildStatus(peer) as { services: Record<string, unknown> };
   return status.services[service];
 }
