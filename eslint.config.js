@@ -16,6 +16,8 @@ const HOMES = [
   { names: ['undici', 'http-proxy'], allowedIn: ['src/proxy/**'], why: 'HTTP client I/O lives in src/proxy/' },
   { names: ['ioredis'], allowedIn: ['src/sticky/redis-*.ts'], why: 'Redis I/O lives in src/sticky/redis-*.ts' },
   { names: ['pino', 'prom-client'], allowedIn: ['src/observability/**'], why: 'logging and metrics live in src/observability/' },
+  // The worker processes of node.workers: forked and talked to only there (main.ts asks isWorker).
+  { names: ['node:cluster', 'cluster'], allowedIn: ['src/workers/**', 'src/main.ts'], why: 'process management lives in src/workers/' },
   {
     names: ['node:fs', 'node:fs/promises', 'fs', 'fs/promises'],
     // The config file and the files it names; the Raft data dir; and three read-or-open-once edges

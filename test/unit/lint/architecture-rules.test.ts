@@ -39,6 +39,7 @@ describe('one home per dependency', () => {
     ['pino outside observability/', 'src/proxy/planted.ts', "import { pino } from 'pino';\nexport const p = pino;\n", /pino.*observability/],
     ['prom-client outside observability/', 'src/admin/planted.ts', "import { Counter } from 'prom-client';\nexport const C = Counter;\n", /prom-client.*observability/],
     ['node:fs outside config/ and storage', 'src/proxy/planted.ts', "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;\n", /node:fs.*file I\/O/],
+    ['node:cluster outside workers/', 'src/app/planted.ts', "import cluster from 'node:cluster';\nexport const c = cluster;\n", /node:cluster.*src\/workers/],
     ['node:fs/promises in cluster/ but not storage.ts', 'src/cluster/planted.ts', "import { readFile } from 'node:fs/promises';\nexport const r = readFile;\n", /node:fs\/promises.*file I\/O/],
   ];
   for (const [name, file, code, message] of cases) {
