@@ -14,6 +14,7 @@ import {
   RESULT_FLUSH_MS, isProtocolMessage,
   type PinOp, type ResultRun, type RoutingState, type ToPrimary, type ToWorker, type WorkerMetrics, type WorkerStats,
 } from './protocol.js';
+import { ResultRuns } from './result-runs.js';
 
 export interface ChannelHooks {
   onInit(init: Extract<ToWorker, { t: 'init' }>): Promise<void>;
@@ -28,7 +29,7 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; time
 
 export class PrimaryChannel {
   private queue: Promise<void> = Promise.resolve();
-  private order: Array<{ service: string; upstream: string; result: ResultRun['result']; n: number }> = [];
+  private readonly results = new ResultRuns();
   private flushTimer: NodeJS.Timeout | undefined;
   private pinId = 0;
   private readonly pins = new Map<number, Pending>();
@@ -54,22 +55,14 @@ export class PrimaryChannel {
 
   /** One passive health outcome (outlier detection counts them in the primary, across every worker). */
   record(service: string, upstream: string, result: ResultRun['result']): void {
-    const last = this.order[this.order.length - 1];
-    // Equal results in a row for the same upstream fold into one run (the detector sees them in order).
-    if (last !== undefined && last.service === service && last.upstream === upstream && sameResult(last.result, result)) {
-      last.n++;
-    } else {
-      this.order.push({ service, upstream, result, n: 1 });
-    }
+    this.results.record(service, upstream, result);
     this.flushTimer ??= setTimeout(this.flushResults, RESULT_FLUSH_MS);
   }
 
   private readonly flushResults = (): void => {
     this.flushTimer = undefined;
-    if (this.order.length === 0) return;
-    const runs = this.order;
-    this.order = [];
-    this.send({ t: 'results', runs });
+    if (this.results.size === 0) return;
+    this.send({ t: 'results', runs: this.results.drain() });
   };
 
   /** A pin store call run by the primary's memory store; rejects after `timeoutMs` (the store's budget). */
@@ -141,12 +134,4 @@ export class PrimaryChannel {
       (err: Error) => this.send({ t: 'failed', message: err.message }),
     );
   }
-}
-
-function sameResult(a: ResultRun['result'], b: ResultRun['result']): boolean {
-  if (a === b) return true;
-  if (a.kind !== b.kind) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => a[k] === b[k]);
 }
