@@ -22,6 +22,8 @@ export interface Target {
   origin: string;
   /** Process whose CPU time is charged to this target (the proxy; the backend for `direct`). */
   pid?: number;
+  /** meshgate: its admin API origin. */
+  admin?: string;
   stop(): Promise<void>;
   /** Output tail (stderr or log file), for error rows. */
   tail(): string;
@@ -228,28 +230,40 @@ export async function startMeshgate(
   const h: ChildHandle = ctx.procs.spawnToFile(name, [process.execPath, ctx.meshgateMain, '--config', configFile], join(ctx.tmpDir, `${slug}.log`), o.env);
   try {
     await waitForHttp200(`http://127.0.0.1:${adminPort}/healthz`, MESHGATE_READY_TIMEOUT_MS, h);
-    if ((o.workers ?? 1) > 1) await waitForWorkers(`http://127.0.0.1:${adminPort}/api/v1/status`, o.workers!, h);
+    if ((o.workers ?? 1) > 1) await waitForWorkers(`http://127.0.0.1:${adminPort}`, o.workers!, h);
   } catch (err) {
     await h.stop();
     throw err;
   }
   // With TLS the target is its TLS listener (the plain one still serves, unused by the bench).
-  return { name, origin: tls ? `https://127.0.0.1:${tls.port}` : `http://127.0.0.1:${port}`, pid: h.child.pid, stop: () => h.stop(), tail: () => h.tail() };
+  const admin = `http://127.0.0.1:${adminPort}`;
+  return { name, origin: tls ? `https://127.0.0.1:${tls.port}` : `http://127.0.0.1:${port}`, pid: h.child.pid, admin, stop: () => h.stop(), tail: () => h.tail() };
+}
+
+/** A worker as /api/v1/status lists it (`node.workers` > 1); `requests` is its last heartbeat's count. */
+export interface WorkerStatus {
+  index: number;
+  state: string;
+  requests: number;
+}
+
+/** The workers meshgate's admin API at `admin` lists (empty for a single process). */
+export async function meshgateWorkers(admin: string): Promise<WorkerStatus[]> {
+  const res = await fetch(`${admin}/api/v1/status`);
+  if (res.status !== 200) throw new Error(`GET ${admin}/api/v1/status: ${res.status}`);
+  return ((await res.json()) as { workers?: WorkerStatus[] }).workers ?? [];
 }
 
 /** Polls /api/v1/status until it lists `count` workers, all `ready` (bounded like the readiness wait). */
-async function waitForWorkers(statusUrl: string, count: number, h: ChildHandle): Promise<void> {
+async function waitForWorkers(admin: string, count: number, h: ChildHandle): Promise<void> {
   const deadline = Date.now() + MESHGATE_READY_TIMEOUT_MS;
   let last = '';
   while (Date.now() < deadline) {
     if (h.child.exitCode !== null || h.child.signalCode !== null) throw new Error(`${h.name} exited before its workers were ready: ${h.tail()}`);
-    const r = await fetch(statusUrl).then(
-      async (res) => (await res.json()) as { workers?: Array<{ state: string }> },
-      (err: unknown) => ({ error: (err as Error).message }),
-    );
+    const r = await meshgateWorkers(admin).catch((err: unknown) => ({ error: (err as Error).message }));
     if ('error' in r) last = r.error;
     else {
-      const ready = (r.workers ?? []).filter((w) => w.state === 'ready').length;
+      const ready = r.filter((w) => w.state === 'ready').length;
       if (ready >= count) return;
       last = `${ready}/${count} workers ready`;
     }

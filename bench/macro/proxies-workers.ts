@@ -16,7 +16,8 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import type { BenchContext, LoadResult, MacroResult, ResultRow } from '../lib/types.js';
-import { checkServes, cpuTicks, startMeshgate, startUndiciMin, treeCpuTicks, USER_HZ, type Target } from '../lib/launch.js';
+import { checkServes, cpuTicks, meshgateWorkers, startMeshgate, startUndiciMin, treeCpuTicks, USER_HZ, type Target, type WorkerStatus } from '../lib/launch.js';
+import { sleep } from '../lib/samples.js';
 import { haproxyBinary, nginxBinary, startHaproxy, startNginxBackend, startNginxProxy } from '../lib/native-servers.js';
 import { fmtMs, fmtRatio, fmtRps, markdownTable } from '../lib/table.js';
 import { haveWrk, runWrk, wrkRunSettings } from '../lib/wrk.js';
@@ -31,10 +32,12 @@ const WORKLOADS = [
   { id: 'close', label: '64 B Connection: close', headers: ['Connection: close'] },
 ];
 
-type Measured = LoadResult & { cpuUsPerReq?: number; rootCpuUsPerReq?: number; processes?: number; machineBusy?: number; rounds?: number[] };
+type Measured = LoadResult & { cpuUsPerReq?: number; rootCpuUsPerReq?: number; processes?: number; workerSplit?: number[]; machineBusy?: number; rounds?: number[] };
 
 interface TargetSpec {
   name: string;
+  /** meshgate with `node.workers` > 1: the bench reads each worker's request count from /api/v1/status. */
+  workers?: boolean;
   /** Its one-process row, against which its scaling is reported. */
   single?: string;
   missing?: () => string | undefined;
@@ -44,6 +47,7 @@ interface TargetSpec {
 const meshgate = (name: string, workers: number, policy?: 'rr' | 'none'): TargetSpec => ({
   name,
   single: workers > 1 ? 'meshgate-w1' : undefined,
+  workers: workers > 1,
   start: (ctx, upstreams) =>
     startMeshgate(ctx, name, {
       accessLog: false,
@@ -64,6 +68,16 @@ const TARGETS: TargetSpec[] = [
   meshgate('meshgate-w2', 2, 'rr'),
   meshgate('meshgate-w2-sched-none', 2, 'none'),
 ];
+
+/** Workers report their request counts with each 1 s heartbeat; after this the count covers the run. */
+const HEARTBEAT_SETTLE_MS = 1_500;
+
+/** Each worker's share of the requests between two status readings, in index order. */
+function splitOf(before: WorkerStatus[], after: WorkerStatus[]): number[] | undefined {
+  const deltas = after.map((w) => w.requests - (before.find((b) => b.index === w.index)?.requests ?? 0));
+  const total = deltas.reduce((a, b) => a + b, 0);
+  return total > 0 ? deltas.map((d) => d / total) : undefined;
+}
 
 /** Busy and total jiffies of the whole machine (the `cpu` line of /proc/stat), or undefined off Linux. */
 function machineTicks(): { busy: number; total: number } | undefined {
@@ -89,6 +103,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
   if (workloads.length === 0) return { title, table: `(no workload selected; BENCH_WRK_WORKLOADS takes ${WORKLOADS.map((w) => w.id).join(', ')})` };
 
   const loadStart = loadavg();
+  const specOf = (name: string): TargetSpec => TARGETS.find((x) => x.name === name)!;
   const notes: string[] = [];
   const failed = new Map<string, string>();
   const started = new Map<string, Target>();
@@ -121,6 +136,8 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
           ctx.log(`proxies-workers: ${w.label} round ${round}/${rounds} ${name}`);
           try {
             const common = { url: `${target.origin}${PATH}`, connections: CONNECTIONS, threads: THREADS, headers: w.headers };
+            // meshgate with workers: how the connections' requests spread over them (warm-up included).
+            const workersBefore = specOf(name).workers && target.admin ? await meshgateWorkers(target.admin) : undefined;
             if (ctx.warmupSec > 0) await runWrk(ctx, { ...common, seconds: ctx.warmupSec });
             const pid = target.pid!;
             const [before, rootBefore, machineBefore] = [treeCpuTicks(pid), cpuTicks(pid), machineTicks()];
@@ -132,6 +149,10 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
               r.processes = after.processes;
             }
             if (rootBefore !== undefined && rootAfter !== undefined && r.requests > 0) r.rootCpuUsPerReq = perReq(rootAfter - rootBefore);
+            if (workersBefore && target.admin) {
+              await sleep(HEARTBEAT_SETTLE_MS);
+              r.workerSplit = splitOf(workersBefore, await meshgateWorkers(target.admin));
+            }
             if (machineBefore && machineAfter && machineAfter.total > machineBefore.total) {
               r.machineBusy = (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total);
             }
@@ -165,7 +186,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       const r = median(t.name, w.id);
       if (!r) {
         const msg = failed.get(t.name)?.split('\n')[0]?.slice(0, 100) ?? 'not run';
-        cells.push([t.name, w.label, `error: ${msg}`, '—', '—', '—', '—', '—', '—', '—', '—', '—', '—']);
+        cells.push([t.name, w.label, `error: ${msg}`, '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—']);
         rows.push({ target: t.name, workload: w.label, error: msg });
         continue;
       }
@@ -183,6 +204,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         reqPerCpuSec === undefined ? '—' : fmtRps(reqPerCpuSec),
         cores === undefined ? '—' : cores.toFixed(2),
         r.machineBusy === undefined ? '—' : `${(r.machineBusy * 100).toFixed(0)}%`,
+        r.workerSplit ? r.workerSplit.map((x) => (x * 100).toFixed(0)).join(' / ') : '—',
         r.errors + r.non2xx === 0 ? '0' : `${r.errors} / ${r.non2xx} non-2xx`,
         single ? fmtRatio(r.rps, single.rps) : '—',
         single ? fmtRatio(reqPerCpuSec, perCpuSecond(single)) : '—',
@@ -199,6 +221,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         targetCores: cores ?? null,
         processes: r.processes ?? null,
         machineBusy: r.machineBusy ?? null,
+        workerSplit: r.workerSplit?.map((x) => x.toFixed(3)).join(' ') ?? null,
         errors: r.errors,
         non2xx: r.non2xx,
         rpsVsSingle: single ? r.rps / single.rps : null,
@@ -208,14 +231,15 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
     }
   }
   const table = markdownTable(
-    ['target', 'workload', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'of which primary', 'req per CPU-s', 'target cores', 'machine busy', 'errors', 'req/s ÷ 1', 'efficiency ÷ 1'],
+    ['target', 'workload', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'of which primary', 'req per CPU-s', 'target cores', 'machine busy', 'worker split %', 'errors', 'req/s ÷ 1', 'efficiency ÷ 1'],
     cells,
   );
   const fmtLoad = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' / ');
   notes.unshift(
     'Unpinned: the two NGINX backends (one process each), wrk (2 threads) and the target share both cores.',
     'CPU µs/req: utime+stime summed over the target\'s whole process tree (meshgate primary + workers, NGINX master + workers; HAProxy is one process) over the measured run ÷ requests; of which primary: the root process alone (meshgate\'s primary, NGINX\'s master) in a multi-process row; req per CPU-s = 10⁶ ÷ CPU µs/req. ' +
-      'Target cores: req/s × CPU per request (cores the target kept busy). Machine busy: all CPUs, /proc/stat, over the measured run.',
+      'Target cores: req/s × CPU per request (cores the target kept busy). Machine busy: all CPUs, /proc/stat, over the measured run. ' +
+      'Worker split: each meshgate worker\'s share of the requests (warm-up and run, from /api/v1/status).',
     '÷ 1: against the same proxy with one process (nginx-2w ÷ nginx-1w, meshgate-w2* ÷ meshgate-w1) in the same run; efficiency = req per CPU-s ratio (issue 16: ≥ 0.9×).',
     'meshgate-w2: node:cluster round-robin (the primary accepts and passes each connection to a worker; the default); meshgate-w2-sched-none: NODE_CLUSTER_SCHED_POLICY=none (both workers accept from the shared socket).',
     `Load average (1 / 5 / 15 min) at the start of this bench ${fmtLoad(loadStart)}, at its end ${fmtLoad(loadEnd)}.`,
