@@ -2,8 +2,9 @@
 //
 // What it runs, in this order, in one process tree:
 //   1. macro benches: every module bench/macro/<name>.ts, `proxies-wrk` (wrk against NGINX backends,
-//      NGINX/HAProxy reference rows; needs scripts/install-bench-deps.sh), `proxies`, `proxies-close`,
-//      `ring-vs-rr`, then the rest alphabetically. Contract (bench/lib/types.ts):
+//      NGINX/HAProxy reference rows; needs scripts/install-bench-deps.sh), `proxies-workers` (the same,
+//      unpinned, wrk -t2, node.workers 1 and 2 against NGINX 2 workers and HAProxy 2 threads),
+//      `proxies`, `proxies-close`, `ring-vs-rr`, then the rest alphabetically. Contract (bench/lib/types.ts):
 //        export async function run(ctx: BenchContext): Promise<MacroResult>
 //        // MacroResult = { title: string; table: string /* Markdown */; rows?: ResultRow[] }
 //      ctx gives the shared settings (durationSec, warmupSec, connections, meshgateMain, tmpDir),
@@ -21,14 +22,15 @@
 //
 // Options (flag or environment):
 //   --only a,b      BENCH_ONLY         benches to run: `macro`, `micro`, or bench names (proxies, ring-vs-rr, <micro name>)
-//   --targets a,b   BENCH_TARGETS      items inside macro benches: direct, nginx, haproxy, undici-min, http-proxy, meshgate, meshgate+log, round-robin, ring-hash
+//   --targets a,b   BENCH_TARGETS      items inside macro benches: direct, nginx, haproxy, undici-min, http-proxy, meshgate, meshgate+log, round-robin, ring-hash;
+//                                      proxies-workers: nginx-1w, nginx-2w, haproxy-2t, undici-min, meshgate-w1, meshgate-w2, meshgate-w2-sched-none
 //   --duration s    BENCH_DURATION     measured seconds per load run (default 5)
 //                   BENCH_WARMUP       warm-up seconds, discarded (default 1)
 //                   BENCH_CONNECTIONS  load generator connections (default 64)
 //                   BENCH_ROUNDS       repetitions per case, interleaved across targets; median reported (default 1)
-//                   BENCH_WRK_DURATION proxies-wrk: measured seconds per wrk run (default 3)
-//                   BENCH_WRK_ROUNDS   proxies-wrk: interleaved rounds per workload, median reported (default 3)
-//                   BENCH_WRK_WORKLOADS proxies-wrk: keep-alive, close, 1m (default all)
+//                   BENCH_WRK_DURATION proxies-wrk, proxies-workers: measured seconds per wrk run (default 3)
+//                   BENCH_WRK_ROUNDS   proxies-wrk, proxies-workers: interleaved rounds per workload, median reported (default 3)
+//                   BENCH_WRK_WORKLOADS proxies-wrk: keep-alive, close, 1m; proxies-workers: keep-alive, close (default all)
 //                   BENCH_BASELINE_MAIN another build's dist/src/main.js: proxies-wrk and proxies-close add its meshgate rows (A/B in one run)
 //                   MESHGATE_MAIN      meshgate entry point (default dist/src/main.js next to this file)
 //                   BENCH_RESULTS      JSON output path (default bench/results/latest.json)
@@ -44,7 +46,7 @@ import { markdownTable } from './lib/table.js';
 import type { BenchContext, MacroBench, MacroResult, MicroRow } from './lib/types.js';
 
 /** Benches that open the report, in this order (the README table first); others follow by name. */
-const MACRO_FIRST = ['proxies-wrk', 'proxies', 'proxies-close', 'ring-vs-rr'];
+const MACRO_FIRST = ['proxies-wrk', 'proxies-workers', 'proxies', 'proxies-close', 'ring-vs-rr'];
 /** A micro bench that runs longer than this is cut off and reported as an error row. */
 const MICRO_TIMEOUT_MS = 120_000;
 /** Load average above this share of the CPU count at start means the machine was not idle. */

@@ -3,7 +3,9 @@
 // HAProxy as reference proxies. Each is started with a generated config in its own folder under
 // ctx.tmpDir, on a free port, as ONE process (NGINX `master_process off`, HAProxy one thread in the
 // foreground), so its pid is the process whose CPU time and peak RSS the bench reads, and taskset
-// pins all of it. scripts/install-bench-deps.sh installs the packages.
+// pins all of it — except where a bench asks for several (the workers bench: NGINX's master and N
+// worker processes, whose CPU it sums over the process tree; HAProxy's N threads are one process).
+// scripts/install-bench-deps.sh installs the packages.
 // Invariant: every process goes through ctx.procs (killed at the end of the bench and on exit).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,13 +34,15 @@ function pinned(argv: string[], cpu: number | undefined): string[] {
   return cpu === undefined ? argv : ['taskset', '-c', String(cpu), ...argv];
 }
 
-/** The parts of an NGINX config every instance shares: one process, logs and temp files in `dir`. */
-function nginxMain(dir: string, http: string[]): string {
+/**
+ * The parts of an NGINX config every instance shares: logs and temp files in `dir`; one process, or
+ * with `workers` a master (in the foreground) and that many worker processes.
+ */
+function nginxMain(dir: string, http: string[], workers: number | undefined): string {
   const temp = (name: string): string => join(dir, `${name}_temp`);
   return [
     'daemon off;',
-    'master_process off;',
-    'worker_processes 1;',
+    ...(workers === undefined ? ['master_process off;', 'worker_processes 1;'] : ['master_process on;', `worker_processes ${workers};`]),
     `pid ${join(dir, 'nginx.pid')};`,
     `error_log ${join(dir, 'error.log')} warn;`,
     'events { worker_connections 4096; }',
@@ -58,16 +62,24 @@ function nginxMain(dir: string, http: string[]): string {
   ].join('\n');
 }
 
-async function startNginx(ctx: BenchContext, name: string, port: number, http: string[], cpu: number | undefined, readyPath: string, scheme = 'http'): Promise<Target> {
+async function startNginx(
+  ctx: BenchContext,
+  name: string,
+  port: number,
+  http: string[],
+  cpu: number | undefined,
+  readyPath: string,
+  o: { scheme?: string; workers?: number } = {},
+): Promise<Target> {
   const bin = nginxBinary();
   if (!bin) throw new Error('nginx not installed (scripts/install-bench-deps.sh)');
   const dir = join(ctx.tmpDir, name.replace(/[^a-z0-9]+/gi, '-'));
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, nginxMain(dir, http));
+  writeFileSync(conf, nginxMain(dir, http, o.workers));
   // -e: the compiled-in error log (stderr here) is used before the config's error_log is read.
   const h = ctx.procs.spawnProgram(name, pinned([bin, '-p', dir, '-c', conf, '-e', join(dir, 'error.log')], cpu));
-  const origin = `${scheme}://127.0.0.1:${port}`;
+  const origin = `${o.scheme ?? 'http'}://127.0.0.1:${port}`;
   try {
     await waitForHttp200(`${origin}${readyPath}`, READY_TIMEOUT_MS, h);
   } catch (err) {
@@ -120,16 +132,20 @@ export async function startNginxBackend(ctx: BenchContext, id: string, cpu: numb
   );
 }
 
-/** NGINX as a reverse proxy over `upstreams`, round-robin, upstream keep-alive as a tuned site runs it. */
-export async function startNginxProxy(ctx: BenchContext, upstreams: string[], cpu: number | undefined): Promise<Target> {
+/**
+ * NGINX as a reverse proxy over `upstreams`, round-robin, upstream keep-alive as a tuned site runs it.
+ * `workers`: a master process and that many workers (`worker_processes`); default one process.
+ */
+export async function startNginxProxy(ctx: BenchContext, upstreams: string[], cpu: number | undefined, workers?: number): Promise<Target> {
   const port = await freePort();
   return startNginx(
     ctx,
-    'nginx',
+    workers === undefined ? 'nginx' : `nginx-${workers}w`,
     port,
     nginxProxyBlock(upstreams, `  listen 127.0.0.1:${port} backlog=4096;`, []),
     cpu,
     '/64',
+    { workers },
   );
 }
 
@@ -152,23 +168,23 @@ export async function startNginxTlsProxy(ctx: BenchContext, upstream: string, tl
     ]),
     cpu,
     '/64',
-    'https',
+    { scheme: 'https' },
   );
 }
 
-/** HAProxy, one thread, round-robin over `upstreams`, idle upstream connections reused. */
-export async function startHaproxy(ctx: BenchContext, upstreams: string[], cpu: number | undefined): Promise<Target> {
+/** HAProxy, `threads` threads (default one) in one process, round-robin over `upstreams`, idle upstream connections reused. */
+export async function startHaproxy(ctx: BenchContext, upstreams: string[], cpu: number | undefined, threads = 1): Promise<Target> {
   const bin = haproxyBinary();
   if (!bin) throw new Error('haproxy not installed (scripts/install-bench-deps.sh)');
   const port = await freePort();
-  const dir = join(ctx.tmpDir, 'haproxy');
+  const dir = join(ctx.tmpDir, threads === 1 ? 'haproxy' : `haproxy-${threads}t`);
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'haproxy.cfg');
   writeFileSync(
     conf,
     [
       'global',
-      '  nbthread 1',
+      `  nbthread ${threads}`,
       '  maxconn 4096',
       'defaults',
       '  mode http',

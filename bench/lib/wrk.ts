@@ -44,13 +44,14 @@ export function haveWrk(): boolean {
 }
 
 /**
- * One wrk run against `url`: `seconds` long, `connections` connections on one thread, extra headers.
- * `cpu`: pin wrk to this core (taskset). Returns load.ts's LoadResult shape (totalRequests = requests).
+ * One wrk run against `url`: `seconds` long, `connections` connections on `threads` threads (default
+ * one), extra headers. `cpu`: pin wrk to this core (taskset). Returns load.ts's LoadResult shape
+ * (totalRequests = requests).
  */
-export async function runWrk(ctx: BenchContext, o: { url: string; connections: number; seconds: number; headers: string[]; cpu?: number }): Promise<LoadResult> {
+export async function runWrk(ctx: BenchContext, o: { url: string; connections: number; seconds: number; headers: string[]; cpu?: number; threads?: number }): Promise<LoadResult> {
   const script = join(ctx.tmpDir, 'wrk-done.lua');
   writeFileSync(script, DONE_LUA);
-  const wrk = ['wrk', '-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', script, ...o.headers.flatMap((h) => ['-H', h]), o.url];
+  const wrk = ['wrk', `-t${o.threads ?? 1}`, `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', script, ...o.headers.flatMap((h) => ['-H', h]), o.url];
   const argv = o.cpu === undefined ? wrk : ['taskset', '-c', String(o.cpu), ...wrk];
   const h = ctx.procs.spawnProgram(`wrk ${o.url}`, argv);
   const r = await h.result<WrkJson>();
@@ -70,4 +71,21 @@ export async function runWrk(ctx: BenchContext, o: { url: string; connections: n
     bytesPerSec: r.bytes / sec,
     errorSamples: errors ? [`connect ${r.connect}, read ${r.read}, write ${r.write}, timeout ${r.timeout}`] : [],
   };
+}
+
+/** Short by default so `npm run bench` stays a few minutes; BENCH_WRK_DURATION=10 for steadier figures. */
+const DEFAULT_SECONDS = 3;
+const DEFAULT_ROUNDS = 3;
+
+function positiveEnv(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** The wrk benches' run length and interleaved rounds (BENCH_WRK_DURATION, BENCH_WRK_ROUNDS). */
+export function wrkRunSettings(): { seconds: number; rounds: number } {
+  return { seconds: positiveEnv('BENCH_WRK_DURATION', DEFAULT_SECONDS), rounds: Math.round(positiveEnv('BENCH_WRK_ROUNDS', DEFAULT_ROUNDS)) };
 }

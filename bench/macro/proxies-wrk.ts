@@ -16,13 +16,10 @@ import { cpuTicks, readPeakRssMiB, resetPeakRss, startHttpProxy, startMeshgate, 
 import { haproxyBinary, LARGE_BYTES, nginxBinary, startHaproxy, startNginxBackend, startNginxProxy } from '../lib/native-servers.js';
 import { cpuPlan, pin } from '../lib/pin.js';
 import { fmtMs, fmtRatio, fmtRps, markdownTable } from '../lib/table.js';
-import { haveWrk, runWrk } from '../lib/wrk.js';
+import { haveWrk, runWrk, wrkRunSettings } from '../lib/wrk.js';
 
 /** wrk -c50 on one thread, as issue 16's table was measured. */
 const CONNECTIONS = 50;
-/** Short by default so `npm run bench` stays a few minutes; BENCH_WRK_DURATION=10 for steadier figures. */
-const DEFAULT_SECONDS = 3;
-const DEFAULT_ROUNDS = 3;
 
 interface Workload {
   /** Name for BENCH_WRK_WORKLOADS (a comma list; default all). */
@@ -70,17 +67,8 @@ const TARGETS: TargetSpec[] = [
 const baseline = process.env.BENCH_BASELINE_MAIN;
 if (baseline) TARGETS.push(meshgate('meshgate-baseline', false, baseline), meshgate('meshgate-baseline+log', true, baseline));
 
-function positiveEnv(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(v)}`);
-  return n;
-}
-
 export async function run(ctx: BenchContext): Promise<MacroResult> {
-  const seconds = positiveEnv('BENCH_WRK_DURATION', DEFAULT_SECONDS);
-  const rounds = Math.round(positiveEnv('BENCH_WRK_ROUNDS', DEFAULT_ROUNDS));
+  const { seconds, rounds } = wrkRunSettings();
   const title = `Proxies under wrk — two NGINX backends, wrk -t1 -c${CONNECTIONS}, ${seconds} s after ${ctx.warmupSec} s warm-up, median of ${rounds} interleaved rounds`;
   if (!haveWrk()) return { title, table: '(wrk not installed: scripts/install-bench-deps.sh)' };
   if (!nginxBinary()) return { title, table: '(nginx not installed, needed for the backends: scripts/install-bench-deps.sh)' };
