@@ -3,9 +3,14 @@
  * workers with node:cluster, hands each the routing state, keeps them alive, and answers for them.
  *
  * Why node:cluster and not SO_REUSEPORT: Node 20 (the machines' runtime) has no `reusePort` on
- * net.Server; node:cluster's default round-robin hands each accepted connection to the next worker,
- * which spreads keep-alive connections evenly (the kernel's accept-queue sharing, SCHED_NONE, piles
- * them on whichever worker wakes first). The measured cost is in docs/workers.md.
+ * net.Server. Why SCHED_NONE (every worker accepts on the one shared socket, as NGINX's workers do
+ * without accept_mutex) and not node:cluster's Linux default round-robin (the primary accepts and
+ * hands each connection over IPC): measured in bench/macro/proxies-workers.ts, round-robin cost the
+ * primary ~100 µs of CPU per connection and took `Connection: close` to 0.38–0.43× of one worker's
+ * efficiency, against 0.78–0.91× with SCHED_NONE; keep-alive was equal (0.78–0.95× both). The price is
+ * a less even split (49/51 to 60/40 of requests measured); a stopped worker also stops taking new
+ * connections, where round-robin kept handing it some. NODE_CLUSTER_SCHED_POLICY=rr (Node's own
+ * variable) brings round-robin back.
  *
  * Invariants:
  * - A worker gets `init` (the complete state) exactly once, when it says hello, then every later
@@ -96,6 +101,8 @@ export class WorkerSupervisor {
     private readonly opts: { readonly pretty: boolean; readonly now?: () => number } = { pretty: false },
   ) {
     // Structured clone over IPC: the membership's Maps cross as Maps.
+    // Before the first fork: the policy is fixed then. Node's own variable, when set, wins.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ serialization: 'advanced' });
   }
 
