@@ -187,6 +187,11 @@ class Worker {
   /** Drains the data plane (up to `node.drainTimeout`), closes everything, exits. Idempotent. */
   stop(code: number): Promise<void> {
     this.stopping ??= (async () => {
+      // Told to stop before its init arrived: nothing serves yet, nothing to drain.
+      if (this.config === undefined) {
+        this.channel.close();
+        process.exit(code);
+      }
       const drained = await this.data?.dataPlane.drain(this.config.node.drainTimeout);
       this.routing?.close();
       await this.sticky?.close();

@@ -281,6 +281,28 @@ describe('node.workers: 2', () => {
   });
 });
 
+describe('node.workers: a worker that cannot start', () => {
+  it('a taken data port fails the start with the reason, exit 1, and no worker left behind', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+    const dp = (taken.address() as { port: number }).port;
+    const ap = await freePort();
+    const dir = tempDir();
+    const file = `${dir}/config.yaml`;
+    writeFileSync(file, yaml(dp, ap));
+    try {
+      const r = await run(process.execPath, [MAIN, '--config', file], { timeout: 30_000 }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/failed to start: worker \d: listen: .*EADDRINUSE/);
+      // Every process that ran this config is gone.
+      const left = await run('pgrep', ['-f', file]).then((o) => o.stdout.trim(), () => '');
+      expect(left).toBe('');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+});
+
 describe('node.workers: bad values', () => {
   for (const [value, message] of [['0', /node\.workers must be at least 1/], ['-1', /node\.workers must be at least 1/], ['1000', /node\.workers is at most 64/], ['many', /node\.workers/]] as const) {
     it(`workers: ${value} is a config error`, async () => {
