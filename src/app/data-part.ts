@@ -5,28 +5,17 @@
  * single-process peer serves.
  */
 import type { Config } from '../config/schema.js';
-import type { AccessLog, Logger } from '../observability/log.js';
-import type { Metrics } from '../observability/metrics.js';
 import { withRequestMetrics } from '../observability/access-tee.js';
 import { trackConnections } from '../observability/connections.js';
-import type { HealthView } from '../proxy/routing.js';
-import type { RoutingSnapshot } from '../proxy/routing-snapshot.js';
-import type { ServiceState } from '../proxy/service-state.js';
+import type { ForwarderDeps } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
 import { DataPlane } from '../proxy/server.js';
 import type { TlsListener } from '../proxy/tls-listener.js';
 import type { CertificateSet } from '../tls/certificates.js';
 import { splitHostPort } from '../lib/listen.js';
 
-export interface DataPartDeps {
-  readonly routing: { readonly snapshot: RoutingSnapshot | undefined };
-  readonly health: HealthView | undefined;
-  readonly states: (service: string) => ServiceState;
-  readonly metrics: Metrics;
-  readonly log: Logger;
-  readonly accessLog: AccessLog | undefined;
-  readonly random: () => number;
-}
+/** What the forwarder needs (the data plane adds its own drain flag). */
+export type DataPartDeps = Omit<ForwarderDeps, 'isDraining'>;
 
 export interface DataPart {
   readonly dataPlane: DataPlane;

@@ -44,3 +44,19 @@ export function routedUpstreams(snapshot: RoutingSnapshot): Map<string, Iterable
   for (const [name, svc] of snapshot.services) live.set(name, svc.upstreams.keys());
   return live;
 }
+
+/** Upstream in-flight gauges read from the current snapshot's runtimes at scrape time. */
+export function wireInFlight(metrics: Metrics, routing: { readonly snapshot: RoutingSnapshot | undefined }): void {
+  metrics.inFlightSource = (set) => {
+    for (const [name, svc] of routing.snapshot?.services ?? []) for (const [id, rt] of svc.upstreams) set(name, id, rt.inFlight);
+  };
+}
+
+/**
+ * After a swap whose batch changed more than health: the metrics series and sticky resolvers follow
+ * the routed upstream set (series of gone upstreams removed, resolvers of no-longer-sticky services closed).
+ */
+export function followUpstreamSet(metrics: Metrics, sticky: { retain(services: ReadonlySet<string>): void }, snapshot: RoutingSnapshot): void {
+  metrics.retainUpstreams(routedUpstreams(snapshot));
+  sticky.retain(new Set([...snapshot.services.values()].filter((s) => s.sticky !== undefined).map((s) => s.name)));
+}

@@ -22,7 +22,7 @@ import { EventBus } from '../observability/events.js';
 import { createAccessLog, createLogger, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { logStateChanges } from '../observability/state-log.js';
-import { routedUpstreams, wireControlMetrics } from './peer-metrics.js';
+import { followUpstreamSet, wireControlMetrics, wireInFlight } from './peer-metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
 import { RoutingRefresh, type SequencedEvent } from '../proxy/routing-refresh.js';
@@ -149,9 +149,7 @@ export class Peer {
       // Never thrown back into the Raft apply path or a health callback (issue 13): the last snapshot keeps serving.
       onFailed: (err) => this.log.error({ err }, 'routing rebuild failed; the previous routing snapshot keeps serving'),
     });
-    this.metrics.inFlightSource = (set) => {
-      for (const [name, svc] of this.routing.snapshot?.services ?? []) for (const [id, rt] of svc.upstreams) set(name, id, rt.inFlight);
-    };
+    wireInFlight(this.metrics, this.routing);
     this.routing.request({ kind: 'start' });
     const first = this.routing.flushNow();
     if (!first.ok) throw first.error;
@@ -229,8 +227,7 @@ export class Peer {
     for (const p of snapshot.problems) if (!known.has(p)) this.log.error(`routing: ${p}`);
     const changed = new Set<string>();
     if (batch.some((e) => e.event.kind !== 'health')) {
-      this.metrics.retainUpstreams(routedUpstreams(snapshot));
-      this.sticky.retain(new Set([...snapshot.services.values()].filter((s) => s.sticky !== undefined).map((s) => s.name)));
+      followUpstreamSet(this.metrics, this.sticky, snapshot);
       for (const name of snapshot.services.keys()) changed.add(name);
     } else {
       for (const e of batch) if (e.event.kind === 'health') changed.add(e.event.service);

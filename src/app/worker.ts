@@ -30,7 +30,7 @@ import { PrimaryChannel } from '../workers/channel.js';
 import type { CertificateWire, EligibilityWire, RoutingState, ToWorker, WorkerStats } from '../workers/protocol.js';
 import { createDataPart, type DataPart } from './data-part.js';
 import { createStickyPart, type StickyPart } from './sticky-part.js';
-import { routedUpstreams } from './peer-metrics.js';
+import { followUpstreamSet, wireInFlight } from './peer-metrics.js';
 import { VERSION } from './version.js';
 
 export function runWorker(): void {
@@ -94,16 +94,11 @@ class Worker {
         sticky: (service, svc) => this.sticky.viewFor(service, svc),
       },
       onApplied: (snapshot, batch) => {
-        if (batch.some((e) => e.event.kind !== 'health')) {
-          this.metrics.retainUpstreams(routedUpstreams(snapshot));
-          this.sticky.retain(new Set([...snapshot.services.values()].filter((s) => s.sticky !== undefined).map((s) => s.name)));
-        }
+        if (batch.some((e) => e.event.kind !== 'health')) followUpstreamSet(this.metrics, this.sticky, snapshot);
       },
       onFailed: (err) => this.log.error({ err }, 'routing rebuild failed; the previous routing snapshot keeps serving'),
     });
-    this.metrics.inFlightSource = (set) => {
-      for (const [name, svc] of this.routing.snapshot?.services ?? []) for (const [id, rt] of svc.upstreams) set(name, id, rt.inFlight);
-    };
+    wireInFlight(this.metrics, this.routing);
     this.routing.request({ kind: 'start' });
     const first = this.routing.flushNow();
     if (!first.ok) throw first.error;
