@@ -2,10 +2,10 @@
 // "Workers")? On a 2-core machine, NOTHING pinned — the two NGINX backends, wrk and the proxy share
 // both cores, as issue 16 asks — wrk -t2 -c100 against: NGINX with one process and with a master and
 // `worker_processes 2`, HAProxy `nbthread 2`, the minimal undici proxy (reference), meshgate
-// `workers: 1` and `workers: 2` (access log off), and `workers: 2` again with
-// NODE_CLUSTER_SCHED_POLICY=none (the kernel hands accepts to whichever worker wakes) beside the
-// default round-robin (the primary accepts and passes each connection on), so the policy is chosen
-// by measurement. Workloads: 64 B keep-alive and 64 B `Connection: close` (BENCH_WRK_WORKLOADS).
+// `workers: 1` and `workers: 2` (access log off; SCHED_NONE, meshgate's default: the kernel hands
+// accepts to whichever worker wakes), and `workers: 2` again with NODE_CLUSTER_SCHED_POLICY=rr
+// (node:cluster's round-robin: the primary accepts and passes each connection on), so the policy is
+// chosen by measurement (docs/workers.md). Workloads: 64 B keep-alive and 64 B `Connection: close` (BENCH_WRK_WORKLOADS).
 // Figures per (target, workload): req/s, p50, p99, CPU µs per request summed over the target's WHOLE
 // process tree (meshgate primary + workers, NGINX master + workers: treeCpuTicks), req per
 // CPU-second (its inverse), the cores the target kept busy, how busy the machine was, and for a
@@ -20,6 +20,7 @@ import { checkServes, cpuTicks, meshgateWorkers, startMeshgate, startUndiciMin, 
 import { sleep } from '../lib/samples.js';
 import { haproxyBinary, nginxBinary, startHaproxy, startNginxBackend, startNginxProxy } from '../lib/native-servers.js';
 import { fmtMs, fmtRatio, fmtRps, markdownTable } from '../lib/table.js';
+import { startTargets } from '../lib/start-targets.js';
 import { haveWrk, runWrk, wrkRunSettings } from '../lib/wrk.js';
 
 /** wrk -t2 -c100: two load threads, so the generator is not the one-core bottleneck of -t1. */
@@ -65,8 +66,8 @@ const TARGETS: TargetSpec[] = [
   { name: 'haproxy-2t', missing: () => (haproxyBinary() ? undefined : 'haproxy not installed'), start: (ctx, u) => startHaproxy(ctx, u, undefined, 2) },
   { name: 'undici-min', start: (ctx, u) => startUndiciMin(ctx, u) },
   meshgate('meshgate-w1', 1),
-  meshgate('meshgate-w2', 2, 'rr'),
-  meshgate('meshgate-w2-sched-none', 2, 'none'),
+  meshgate('meshgate-w2', 2, 'none'),
+  meshgate('meshgate-w2-rr', 2, 'rr'),
 ];
 
 /** Workers report their request counts with each 1 s heartbeat; after this the count covers the run. */
@@ -112,24 +113,10 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
   try {
     for (const id of ['b1', 'b2']) backends.push(await startNginxBackend(ctx, id, undefined));
     const upstreams = backends.map((b) => b.origin);
-    for (const t of chosen) {
-      const missing = t.missing?.();
-      if (missing) {
-        notes.push(`${t.name}: left out (${missing}; scripts/install-bench-deps.sh installs it)`);
-        continue;
-      }
-      try {
-        ctx.log(`proxies-workers: starting ${t.name}`);
-        const target = await t.start(ctx, upstreams);
-        started.set(t.name, target);
-        await checkServes(target, PATH, 64);
-      } catch (err) {
-        await started.get(t.name)?.stop();
-        started.delete(t.name);
-        failed.set(t.name, (err as Error).message);
-        ctx.log(`proxies-workers: ${t.name} failed: ${(err as Error).message.split('\n')[0]}`);
-      }
-    }
+    const boot = await startTargets(ctx, 'proxies-workers', chosen, (t) => t.start(ctx, upstreams), (_t, target) => checkServes(target, PATH, 64));
+    for (const [k, v] of boot.started) started.set(k, v);
+    for (const [k, v] of boot.failed) failed.set(k, v);
+    notes.push(...boot.notes);
     for (const w of workloads) {
       for (let round = 1; round <= rounds; round++) {
         for (const [name, target] of started) {
@@ -241,7 +228,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       'Target cores: req/s × CPU per request (cores the target kept busy). Machine busy: all CPUs, /proc/stat, over the measured run. ' +
       'Worker split: each meshgate worker\'s share of the requests (warm-up and run, from /api/v1/status).',
     '÷ 1: against the same proxy with one process (nginx-2w ÷ nginx-1w, meshgate-w2* ÷ meshgate-w1) in the same run; efficiency = req per CPU-s ratio (issue 16: ≥ 0.9×).',
-    'meshgate-w2: node:cluster round-robin (the primary accepts and passes each connection to a worker; the default); meshgate-w2-sched-none: NODE_CLUSTER_SCHED_POLICY=none (both workers accept from the shared socket).',
+    'meshgate-w2: SCHED_NONE, meshgate\'s default (both workers accept from the shared socket); meshgate-w2-rr: NODE_CLUSTER_SCHED_POLICY=rr, node:cluster\'s Linux default (the primary accepts and passes each connection to a worker).',
     `Load average (1 / 5 / 15 min) at the start of this bench ${fmtLoad(loadStart)}, at its end ${fmtLoad(loadEnd)}.`,
   );
   return { title, table: `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}`, rows };

@@ -16,6 +16,7 @@ import { cpuTicks, readPeakRssMiB, resetPeakRss, startHttpProxy, startMeshgate, 
 import { haproxyBinary, LARGE_BYTES, nginxBinary, startHaproxy, startNginxBackend, startNginxProxy } from '../lib/native-servers.js';
 import { cpuPlan, pin } from '../lib/pin.js';
 import { fmtMs, fmtRatio, fmtRps, markdownTable } from '../lib/table.js';
+import { startTargets } from '../lib/start-targets.js';
 import { haveWrk, runWrk, wrkRunSettings } from '../lib/wrk.js';
 
 /** wrk -c50 on one thread, as issue 16's table was measured. */
@@ -88,25 +89,13 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
   try {
     for (const id of ['b1', 'b2']) backends.push(await startNginxBackend(ctx, id, plan?.harness));
     const upstreams = backends.map((b) => b.origin);
-    for (const t of chosen) {
-      const missing = t.missing?.();
-      if (missing) {
-        notes.push(`${t.name}: left out (${missing}; scripts/install-bench-deps.sh installs it)`);
-        continue;
-      }
-      try {
-        ctx.log(`proxies-wrk: starting ${t.name}`);
-        const target = await t.start(ctx, upstreams, plan?.target);
-        started.set(t.name, target);
-        if (plan) pin(target.pid, plan.target);
-        for (const w of workloads) await checkServes(target, w.path, w.bytes);
-      } catch (err) {
-        await started.get(t.name)?.stop();
-        started.delete(t.name);
-        failed.set(t.name, (err as Error).message);
-        ctx.log(`proxies-wrk: ${t.name} failed: ${(err as Error).message.split('\n')[0]}`);
-      }
-    }
+    const boot = await startTargets(ctx, 'proxies-wrk', chosen, (t) => t.start(ctx, upstreams, plan?.target), async (_t, target) => {
+      if (plan) pin(target.pid, plan.target);
+      for (const w of workloads) await checkServes(target, w.path, w.bytes);
+    });
+    for (const [k, v] of boot.started) started.set(k, v);
+    for (const [k, v] of boot.failed) failed.set(k, v);
+    notes.push(...boot.notes);
     // Workloads in order, rounds inside: a process's peak RSS under 64 B is not inflated by the
     // buffers of an earlier 1 MiB run, and each round still interleaves every target.
     for (const w of workloads) {
