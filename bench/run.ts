@@ -23,7 +23,7 @@
 // Options (flag or environment):
 //   --only a,b      BENCH_ONLY         benches to run: `macro`, `micro`, or bench names (proxies, ring-vs-rr, <micro name>)
 //   --targets a,b   BENCH_TARGETS      items inside macro benches: direct, nginx, haproxy, undici-min, http-proxy, meshgate, meshgate+log, round-robin, ring-hash;
-//                                      proxies-workers: nginx-1w, nginx-2w, haproxy-2t, undici-min, meshgate-w1, meshgate-w2, meshgate-w2-sched-none
+//                                      proxies-workers: nginx-1w, nginx-2w, haproxy-2t, undici-min, meshgate-w1, meshgate-w2 (SCHED_NONE), meshgate-w2-rr
 //   --duration s    BENCH_DURATION     measured seconds per load run (default 5)
 //                   BENCH_WARMUP       warm-up seconds, discarded (default 1)
 //                   BENCH_CONNECTIONS  load generator connections (default 64)
