@@ -25,9 +25,10 @@ import { logStateChanges } from '../observability/state-log.js';
 import { followUpstreamSet, wireControlMetrics, wireInFlight } from './peer-metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
-import { RoutingRefresh, type SequencedEvent } from '../proxy/routing-refresh.js';
+import { OFF_THREAD_MIN_COST, RoutingRefresh, type SequencedEvent } from '../proxy/routing-refresh.js';
 import type { RoutingSnapshot } from '../proxy/routing-snapshot.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
+import { ThreadTableBuilder } from '../proxy/table-builds.js';
 import { ServiceStates } from '../proxy/service-state.js';
 import { AdminServer } from '../admin/server.js';
 import { EventStreams } from '../admin/sse.js';
@@ -72,6 +73,8 @@ export class Peer {
   private accessLog: AccessLog | undefined;
   private readonly random = createSeededRandom(randomInt(2 ** 31));
   private readonly pools = new UpstreamPools();
+  /** Big ring-hash / Maglev tables are built on this thread, not the event loop (issue 14). */
+  private readonly tables = new ThreadTableBuilder();
   private routing!: RoutingRefresh;
   private states!: ServiceStates;
   private health!: HealthMonitor;
@@ -137,6 +140,7 @@ export class Peer {
     this.routing = new RoutingRefresh({
       pools: this.pools,
       metrics: this.metrics,
+      tables: { builder: this.tables, minCost: OFF_THREAD_MIN_COST },
       sources: {
         config: () => this.config,
         generation: () => this.generation,
@@ -396,6 +400,7 @@ export class Peer {
       await this.fleet?.stop(this.config.node.drainTimeout);
       await this.cluster?.stop();
       this.routing?.close();
+      await this.tables.close();
       await this.sticky?.close();
       this.health?.close();
       await this.probe?.close();

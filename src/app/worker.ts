@@ -21,9 +21,10 @@ import { EventBus } from '../observability/events.js';
 import { createAccessLog, createLogger, flushLogs, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { createSeededRandom } from '../lib/rng.js';
-import { RoutingRefresh } from '../proxy/routing-refresh.js';
+import { OFF_THREAD_MIN_COST, RoutingRefresh } from '../proxy/routing-refresh.js';
 import type { Eligibility } from '../proxy/routing.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
+import { ThreadTableBuilder } from '../proxy/table-builds.js';
 import { ServiceStates } from '../proxy/service-state.js';
 import { CertificateSet, type LoadedCertificate } from '../tls/certificates.js';
 import { PrimaryChannel } from '../workers/channel.js';
@@ -58,6 +59,8 @@ class Worker {
   private readonly bus = new EventBus();
   private readonly random = createSeededRandom(randomInt(2 ** 31));
   private readonly pools = new UpstreamPools();
+  /** Big ring-hash / Maglev tables are built on this thread, not the event loop (issue 14). */
+  private readonly tables = new ThreadTableBuilder();
   private log!: Logger;
   private config!: Config;
   private generation = 0;
@@ -86,6 +89,7 @@ class Worker {
     this.routing = new RoutingRefresh({
       pools: this.pools,
       metrics: this.metrics,
+      tables: { builder: this.tables, minCost: OFF_THREAD_MIN_COST },
       sources: {
         config: () => this.config,
         generation: () => this.generation,
@@ -189,6 +193,7 @@ class Worker {
       }
       const drained = await this.data?.dataPlane.drain(this.config.node.drainTimeout);
       this.routing?.close();
+      await this.tables.close();
       await this.sticky?.close();
       await this.pools.closeAll(drained?.forced ?? false);
       this.channel.flush();

@@ -59,7 +59,11 @@ export class MaglevBalancer implements Balancer {
   private readonly h = new Uint32Array(2);
   private shareCache: ReadonlyMap<UpstreamId, number> | undefined;
 
-  constructor(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}) {
+  /**
+   * `table`: the lookup table a build of the same (snapshot, opts) made elsewhere (a builder thread,
+   * balance/parts.ts): taken as it is after a size check, so only the O(upstreams) part runs here.
+   */
+  constructor(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, table?: Uint32Array) {
     validateOptions(opts);
     const m = opts.tableSize ?? DEFAULT_MAGLEV_TABLE_SIZE;
     if (!isPrime(m) || m > MAX_MAGLEV_TABLE_SIZE) {
@@ -81,6 +85,11 @@ export class MaglevBalancer implements Balancer {
       this.table = new Uint32Array(0);
       return;
     }
+    if (table !== undefined) {
+      if (table.length !== m) throw new BalanceInvalidError(`maglev: a prebuilt table of ${table.length} slots for tableSize ${m}`);
+      this.table = table;
+      return;
+    }
 
     const next = new Float64Array(n); // current slot of each permutation
     const skip = new Float64Array(n);
@@ -92,20 +101,26 @@ export class MaglevBalancer implements Balancer {
       hash64Into(this.ids[u]!, h, 1);
       skip[u] = mod64(h[0]!, h[1]!, m - 1) + 1;
     }
-    const table = new Uint32Array(m).fill(EMPTY);
+    // Shared memory: a builder thread hands the table back without a copy (balance/parts.ts).
+    const out = new Uint32Array(new SharedArrayBuffer(m * 4)).fill(EMPTY);
     let filled = 0;
     for (let round = 1; filled < m; round++) {
       for (let u = 0; u < n && filled < m; u++) {
         if (round * weights[u]! < taken[u]!) continue;
         taken[u]! += maxWeight;
         let c = next[u]!;
-        while (table[c] !== EMPTY) c = (c + skip[u]!) % m;
-        table[c] = u;
+        while (out[c] !== EMPTY) c = (c + skip[u]!) % m;
+        out[c] = u;
         next[u] = (c + skip[u]!) % m;
         filled++;
       }
     }
-    this.table = table;
+    this.table = out;
+  }
+
+  /** The lookup table (a builder thread posts it back; see `table` in the constructor). */
+  get tablePart(): Uint32Array {
+    return this.table;
   }
 
   get tableSize(): number {

@@ -48,6 +48,23 @@ const RING_SPACE = 4294967296;
 /** Seed of the deterministic fallback random source, used when the context brings none. */
 const FALLBACK_SEED = 0x72696e67; // "ring"
 
+/** A ring as arrays: positions ascending, and the owner (index into the id order) of each. */
+export interface RingParts {
+  readonly points: Uint32Array;
+  readonly owners: Uint32Array;
+}
+
+/** What a ring is derived from: its upstreams (id order), their point counts, and its arrays. */
+export interface RingSource extends RingParts {
+  readonly ids: readonly UpstreamId[];
+  readonly counts: Uint32Array;
+}
+
+/** Shared memory, so a ring crosses to and from a builder thread without a copy. */
+function sharedU32(n: number): Uint32Array {
+  return new Uint32Array(new SharedArrayBuffer(n * 4));
+}
+
 export class RingHashBalancer implements Balancer {
   readonly name = 'ring-hash' as const;
   private readonly ids: readonly UpstreamId[];
@@ -67,7 +84,7 @@ export class RingHashBalancer implements Balancer {
    * small sort instead of generating and sorting every point. The result is the same ring a full build
    * makes (same positions, same tie order).
    */
-  constructor(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, previous?: RingHashBalancer) {
+  constructor(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, previous?: RingHashBalancer | RingSource, ring?: RingParts) {
     validateOptions(opts);
     const cands = validateCandidates(snapshot);
     if (cands.length > MAX_RING_UPSTREAMS) throw new BalanceInvalidError(`ring-hash supports at most ${MAX_RING_UPSTREAMS} upstreams`);
@@ -90,7 +107,14 @@ export class RingHashBalancer implements Balancer {
     this.counts = Uint32Array.from(counts);
     // Points are generated in owner order (= id order) and sorted by position with a stable radix
     // sort, so equal positions keep id order: the ring is a pure function of the membership set.
-    [this.points, this.owners] = (previous && RingHashBalancer.derived(previous, this.ids, this.counts, size)) || sortedPoints(this.ids, this.counts, size, undefined);
+    if (ring !== undefined) {
+      // Built elsewhere from the same (snapshot, opts) (a builder thread, balance/parts.ts): only sizes are checked.
+      if (ring.points.length !== size || ring.owners.length !== size) throw new BalanceInvalidError(`ring-hash: a prebuilt ring of ${ring.points.length} points for ${size}`);
+      [this.points, this.owners] = [ring.points, ring.owners];
+    } else {
+      const prev = previous instanceof RingHashBalancer ? previous.source : previous;
+      [this.points, this.owners] = (prev && RingHashBalancer.derived(prev, this.ids, this.counts, size)) || sortedPoints(this.ids, this.counts, size, undefined);
+    }
     this.walker = new SlotWalker(this.ids, weights, totalWeight, opts.boundedLoad);
   }
 
@@ -99,7 +123,7 @@ export class RingHashBalancer implements Balancer {
    * renumbered: both id lists are in id order, so the renumbering keeps tie order) merged with the sorted
    * points of the others. Undefined when most of the ring is new (a full build is as cheap).
    */
-  private static derived(prev: RingHashBalancer, ids: readonly UpstreamId[], counts: Uint32Array, size: number): [Uint32Array, Uint32Array] | undefined {
+  private static derived(prev: RingSource, ids: readonly UpstreamId[], counts: Uint32Array, size: number): [Uint32Array, Uint32Array] | undefined {
     const p = prev;
     const index = new Map<UpstreamId, number>();
     ids.forEach((id, i) => index.set(id, i));
@@ -115,8 +139,8 @@ export class RingHashBalancer implements Balancer {
     }
     if (keptPoints * 2 < size) return undefined;
     const [fp, fo] = sortedPoints(ids, counts, size - keptPoints, kept);
-    const pos = new Uint32Array(size);
-    const own = new Uint32Array(size);
+    const pos = sharedU32(size);
+    const own = sharedU32(size);
     const pp = p.points, po = p.owners, m = pp.length, f = fp.length;
     let i = 0, j = 0, k = 0;
     for (;;) {
@@ -135,6 +159,16 @@ export class RingHashBalancer implements Balancer {
       own[k++] = fo[j++]!;
     }
     return [pos, own];
+  }
+
+  /** The ring's arrays (a builder thread posts them back; see `ring` in the constructor). */
+  get ringParts(): RingParts {
+    return { points: this.points, owners: this.owners };
+  }
+
+  /** What a ring replacing this one derives from (sent to a builder thread; the arrays are shared memory). */
+  get source(): RingSource {
+    return { ids: this.ids, counts: this.counts, points: this.points, owners: this.owners };
   }
 
   /** Number of points on the ring. */
@@ -203,8 +237,8 @@ export class RingHashBalancer implements Balancer {
 
 /** The points of the upstreams not `skip`ped, sorted by (position, owner). */
 function sortedPoints(ids: readonly UpstreamId[], counts: Uint32Array, size: number, skip: Uint8Array | undefined): [Uint32Array, Uint32Array] {
-  const pos = new Uint32Array(size);
-  const own = new Uint32Array(size);
+  const pos = sharedU32(size);
+  const own = sharedU32(size);
   const h = new Uint32Array(2);
   let k = 0;
   for (let u = 0; u < ids.length; u++) {
@@ -238,7 +272,7 @@ export function vnodePosition(hi: number, lo: number, j: number): number {
 function radixSortByPosition(pos: Uint32Array, own: Uint32Array): [Uint32Array, Uint32Array] {
   const n = pos.length;
   let srcP = pos, srcO = own;
-  let dstP = new Uint32Array(n), dstO = new Uint32Array(n);
+  let dstP = sharedU32(n), dstO = sharedU32(n);
   const count = new Uint32Array(65537);
   for (let shift = 0; shift < 32; shift += 16) {
     count.fill(0);
@@ -255,6 +289,6 @@ function radixSortByPosition(pos: Uint32Array, own: Uint32Array): [Uint32Array, 
   return [srcP, srcO];
 }
 
-export function createRingHashBalancer(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, previous?: RingHashBalancer): RingHashBalancer {
-  return new RingHashBalancer(snapshot, opts, previous);
+export function createRingHashBalancer(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, previous?: RingHashBalancer | RingSource, ring?: RingParts): RingHashBalancer {
+  return new RingHashBalancer(snapshot, opts, previous, ring);
 }

@@ -92,6 +92,11 @@ export interface SnapshotResources {
   runtime(service: ServiceName, spec: UpstreamSpec, opts: PoolOptions): UpstreamRuntime;
   /** The resolver handle of a sticky service's current settings. */
   sticky(service: ServiceName, svc: ServiceConfig): StickyView | undefined;
+  /**
+   * A balancer for these inputs built elsewhere (routing-refresh.ts: a big ring or Maglev table made
+   * off the event loop), or undefined to build it here. `key` is the inputs' fingerprint.
+   */
+  balancer?(svc: ServiceConfig, candidates: readonly PickCandidate[], previous: Balancer | undefined, key: string): Balancer | undefined;
 }
 
 export function bodyLimitsOf(config: Config): BodyLimits {
@@ -142,7 +147,9 @@ function buildService(name: ServiceName, svc: ServiceConfig, inputs: RoutingInpu
     candidates.push(rt.eligibleSinceMs === undefined ? { id: spec.id, weight: spec.weight } : { id: spec.id, weight: spec.weight, eligibleSinceMs: rt.eligibleSinceMs });
   }
   const balancerKey = balancerKeyOf(svc, candidates);
-  const balancer = before !== undefined && before.balancerKey === balancerKey ? before.balancer : buildBalancer(svc, candidates, before?.balancer);
+  const balancer = before !== undefined && before.balancerKey === balancerKey
+    ? before.balancer
+    : resources.balancer?.(svc, candidates, before?.balancer, balancerKey) ?? buildBalancer(svc, candidates, before?.balancer);
   // Without a health view: a member this snapshot holds as active or draining (its own specs, not the
   // runtime's, which a later snapshot updates).
   const served = elig ? undefined : new Set(members.filter((m) => m.state !== 'disabled').map((m) => m.id));
@@ -164,8 +171,9 @@ function buildService(name: ServiceName, svc: ServiceConfig, inputs: RoutingInpu
 }
 
 /** A new balancer; a ring-hash one derives its ring from the ring it replaces (only changed upstreams' points are made). */
-function buildBalancer(svc: ServiceConfig, candidates: readonly PickCandidate[], previous: Balancer | undefined): Balancer {
-  const opts: BalancerOptions = {
+/** The balancer options a service's config gives (one mapping for every build, here or off-thread). */
+export function balancerOptionsOf(svc: ServiceConfig): BalancerOptions {
+  return {
     boundedLoad: svc.boundedLoad,
     minRingSize: svc.ringSize,
     tableSize: svc.maglevTableSize,
@@ -173,6 +181,10 @@ function buildBalancer(svc: ServiceConfig, candidates: readonly PickCandidate[],
     peakEwma: svc.peakEwma,
     slowStartMs: svc.slowStart,
   };
+}
+
+function buildBalancer(svc: ServiceConfig, candidates: readonly PickCandidate[], previous: Balancer | undefined): Balancer {
+  const opts = balancerOptionsOf(svc);
   if (svc.balancer === 'ring-hash' && previous instanceof RingHashBalancer) return createRingHashBalancer({ candidates }, opts, previous);
   return createBalancer(svc.balancer, { candidates }, opts);
 }
