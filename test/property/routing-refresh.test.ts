@@ -20,6 +20,8 @@ import { buildRoutingSnapshot, type RoutingSnapshot } from '../../src/proxy/rout
 import type { StickyView } from '../../src/proxy/sticky-view.js';
 import { UpstreamPools } from '../../src/proxy/upstream-pools.js';
 import { UpstreamRuntime } from '../../src/proxy/upstream-runtime.js';
+import { buildTable } from '../../src/balance/table-build.js';
+import type { TableBuilder } from '../../src/proxy/table-builds.js';
 
 const pools = new UpstreamPools();
 afterAll(() => pools.closeAll(true));
@@ -180,93 +182,155 @@ function pureBuild(inputs: Inputs, through: number): RoutingSnapshot {
   );
 }
 
+/** A refresh over `Inputs`, with the deferral run by hand and the ops a peer would turn into events. */
+function world(tables?: { builder: TableBuilder; minCost: number }) {
+  const inputs = new Inputs();
+  const deferred: Array<() => void> = [];
+  const batches: SequencedEvent[][] = [];
+  const counts = { requested: 0 };
+  const refresh: RoutingRefresh = new RoutingRefresh({
+    pools,
+    metrics,
+    defer: (fn) => deferred.push(fn),
+    nowMs: () => 0,
+    ...(tables ? { tables } : {}),
+    sources: {
+      config: () => inputs.config,
+      generation: () => inputs.generation,
+      membership: () => inputs.membership,
+      eligibility: (s) => inputs.eligibility(s),
+      // As the peer's prepareRouting: the health module takes the new members and reports a change
+      // per service (HealthMonitor.onChange fires synchronously inside setService).
+      prepare: (batch) => {
+        if (!batch.some((e) => e.event.kind !== 'health')) return;
+        for (const name of inputs.configure()) {
+          refresh.request({ kind: 'health', service: name });
+          counts.requested++;
+        }
+      },
+      sticky: (service, svc) => stickyFor(service, svc.sticky!.ttl),
+    },
+    onApplied: (_s, batch) => batches.push([...batch]),
+  });
+  const apply = (o: Exclude<Op, { kind: 'turn' }>) => {
+    switch (o.kind) {
+      case 'reload':
+        inputs.config = CONFIGS[o.config]!;
+        inputs.generation++;
+        refresh.request({ kind: 'reload' });
+        break;
+      case 'put': {
+        let reg = inputs.membership.get(o.service);
+        if (!reg) inputs.membership.set(o.service, (reg = new Map()));
+        reg.set(o.id, { url: `http://127.0.0.1:${9100 + o.id.length}`, weight: o.weight, state: o.state });
+        refresh.request({ kind: 'membership' });
+        break;
+      }
+      case 'delete':
+        inputs.membership.get(o.service)?.delete(o.id);
+        refresh.request({ kind: 'membership' });
+        break;
+      case 'health':
+        inputs.setHealth(o.service, o.down, o.panic);
+        refresh.request({ kind: 'health', service: o.service });
+        break;
+    }
+    counts.requested++;
+  };
+  const held: Array<[RoutingSnapshot, unknown]> = [];
+  const check = () => {
+    const s = refresh.snapshot!;
+    expect(s.through).toBe(counts.requested);
+    expect(routesAs(s)).toEqual(routesAs(pureBuild(inputs, counts.requested)));
+    held.push([s, routesAs(s)]);
+  };
+  const start = () => {
+    refresh.request({ kind: 'start' });
+    counts.requested++;
+    refresh.flushNow();
+  };
+  const end = () => {
+    const seqs = batches.flat().map((e) => e.seq);
+    expect(seqs).toEqual(Array.from({ length: counts.requested }, (_, i) => i + 1));
+    for (const [s, seen] of held) expect(routesAs(s)).toEqual(seen);
+  };
+  return { refresh, deferred, apply, check, start, end };
+}
+
+/** Answers every table job on the next microtask: the held-batch logic, without a thread. */
+let tableJobs = 0;
+const promptBuilder: TableBuilder = {
+  build: async (job) => {
+    tableJobs++;
+    return buildTable(job);
+  },
+  close: async () => undefined,
+};
+
 describe('RoutingRefresh: random event sequences', () => {
   it('after each turn the snapshot is the pure build of the latest inputs; every event applied exactly once; held snapshots never change', () => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
-        const inputs = new Inputs();
-        const deferred: Array<() => void> = [];
-        const batches: SequencedEvent[][] = [];
-        let requested = 0;
-        const refresh: RoutingRefresh = new RoutingRefresh({
-          pools,
-          metrics,
-          defer: (fn) => deferred.push(fn),
-          nowMs: () => 0,
-          sources: {
-            config: () => inputs.config,
-            generation: () => inputs.generation,
-            membership: () => inputs.membership,
-            eligibility: (s) => inputs.eligibility(s),
-            // As the peer's prepareRouting: the health module takes the new members and reports a change
-            // per service (HealthMonitor.onChange fires synchronously inside setService).
-            prepare: (batch) => {
-              if (!batch.some((e) => e.event.kind !== 'health')) return;
-              for (const name of inputs.configure()) {
-                refresh.request({ kind: 'health', service: name });
-                requested++;
-              }
-            },
-            sticky: (service, svc) => stickyFor(service, svc.sticky!.ttl),
-          },
-          onApplied: (_s, batch) => batches.push([...batch]),
-        });
+        const w = world();
         const turn = () => {
-          const fns = deferred.splice(0);
+          const fns = w.deferred.splice(0);
           expect(fns.length).toBeLessThanOrEqual(1); // one rebuild scheduled per turn, however many events
           for (const fn of fns) fn();
         };
-        refresh.request({ kind: 'start' });
-        requested++;
-        refresh.flushNow();
+        w.start();
         turn();
-        const held: Array<[RoutingSnapshot, unknown]> = [];
-        const check = () => {
-          const s = refresh.snapshot!;
-          expect(s.through).toBe(requested);
-          expect(routesAs(s)).toEqual(routesAs(pureBuild(inputs, requested)));
-          held.push([s, routesAs(s)]);
-        };
-        check();
+        w.check();
         for (const o of ops) {
-          switch (o.kind) {
-            case 'reload':
-              inputs.config = CONFIGS[o.config]!;
-              inputs.generation++;
-              refresh.request({ kind: 'reload' });
-              requested++;
-              break;
-            case 'put': {
-              let reg = inputs.membership.get(o.service);
-              if (!reg) inputs.membership.set(o.service, (reg = new Map()));
-              reg.set(o.id, { url: `http://127.0.0.1:${9100 + o.id.length}`, weight: o.weight, state: o.state });
-              refresh.request({ kind: 'membership' });
-              requested++;
-              break;
-            }
-            case 'delete':
-              inputs.membership.get(o.service)?.delete(o.id);
-              refresh.request({ kind: 'membership' });
-              requested++;
-              break;
-            case 'health':
-              inputs.setHealth(o.service, o.down, o.panic);
-              refresh.request({ kind: 'health', service: o.service });
-              requested++;
-              break;
-            case 'turn':
-              turn();
-              check();
-              break;
+          if (o.kind !== 'turn') w.apply(o);
+          else {
+            turn();
+            w.check();
           }
         }
         turn();
-        check();
-        const seqs = batches.flat().map((e) => e.seq);
-        expect(seqs).toEqual(Array.from({ length: requested }, (_, i) => i + 1));
-        for (const [s, seen] of held) expect(routesAs(s)).toEqual(seen);
+        w.check();
+        w.end();
       }),
       { numRuns: 150 },
     );
+  });
+
+  it('the same with every hash table built off the loop: events arriving while a table is made join its rebuild, and nothing is lost', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
+        const w = world({ builder: promptBuilder, minCost: 1 });
+        // A turn, then every turn the table builds cause, until the refresh is idle.
+        const settle = async () => {
+          for (let i = 0; i < 20; i++) {
+            const fns = w.deferred.splice(0);
+            expect(fns.length).toBeLessThanOrEqual(1);
+            for (const fn of fns) fn();
+            await new Promise((r) => setImmediate(r));
+            if (w.deferred.length === 0) return;
+          }
+          throw new Error('the refresh did not settle');
+        };
+        w.start();
+        await settle();
+        w.check();
+        let turns = 0;
+        for (const o of ops) {
+          if (o.kind !== 'turn') w.apply(o);
+          else if (turns++ % 2 === 0) {
+            // Start the rebuild (its table jobs go out) and keep applying: the next events land while
+            // the tables are being made.
+            for (const fn of w.deferred.splice(0)) fn();
+          } else {
+            await settle();
+            w.check();
+          }
+        }
+        await settle();
+        w.check();
+        w.end();
+      }),
+      { numRuns: 100 },
+    );
+    expect(tableJobs).toBeGreaterThan(20); // the path ran (a table is made only when its inputs change)
   });
 });
