@@ -8,6 +8,8 @@
  * - a backend whose /healthz turns 500 shows as unhealthy within 2 s WITHOUT a page reload (the page
  *   lives on /api/v1/events; a window marker set before the flip must survive), and comes back;
  * - a rejected reload shows its file:line:column lines, and a later good one clears them;
+ * - the workers panel is hidden on a single-process peer, and on a `node.workers: 2` peer lists both
+ *   workers (pid, state, the requests they served) without sideways scrolling at 390 px;
  * - the page logs no console error and throws no page error throughout.
  * It writes test-artifacts/dashboard.png for humans (gitignored).
  *
@@ -117,6 +119,9 @@ describe.skipIf(!HAS_CHROMIUM)(TITLE, () => {
     expect(await page.textContent('#raft-body')).toContain('not configured');
     expect(await page.getAttribute('#sticky', 'data-sticky')).toBe('not-configured');
     expect(await page.textContent('#sticky-body')).toContain('not configured');
+    // A single-process peer has no `workers` in its status: no workers panel.
+    expect(await page.isHidden('#workers')).toBe(true);
+    expect(await page.getAttribute('#workers', 'data-workers')).toBe('absent');
     expect(await page.getAttribute('#config-generation', 'data-generation')).toBe('1');
     expect(await page.getAttribute('#config', 'data-reload')).toBe('ok');
     await page.waitForSelector('#feed[data-feed="live"]', { timeout: 5000 });
@@ -162,6 +167,39 @@ describe.skipIf(!HAS_CHROMIUM)(TITLE, () => {
     await page.waitForSelector('#config[data-reload="ok"]', { timeout: 5000 });
     expect(await page.$$('#reload-errors li')).toHaveLength(0);
     expect(Number(await page.getAttribute('#config-generation', 'data-generation'))).toBeGreaterThan(1);
+  });
+
+  it('lists each worker of a node.workers: 2 peer, with its requests, readable at 390 px', async () => {
+    const [dp, ap] = [await freePort(), await freePort()];
+    const multi = await startPeer(`
+node: { id: gw-workers, listen: 127.0.0.1:${dp}, admin: { listen: 127.0.0.1:${ap} }, accessLog: false, workers: 2 }
+routes: [{ match: { pathPrefix: / }, service: web }]
+services:
+  web:
+    upstreams: [{ id: a, url: ${backends[0]!.url} }]
+`, { dataPort: dp, adminPort: ap });
+    const phone = await browser!.newPage({ viewport: { width: 390, height: 844 } });
+    phone.on('pageerror', (err) => pageErrors.push(String(err)));
+    try {
+      await phone.goto(`${multi.adminUrl}/dashboard`);
+      await phone.waitForSelector('#workers[data-workers="2"]', { timeout: 10_000 });
+      await phone.waitForSelector('tr[data-worker="0"][data-state="ready"]', { timeout: 10_000 });
+      await phone.waitForSelector('tr[data-worker="1"][data-state="ready"]', { timeout: 10_000 });
+      const status = (await (await fetch(`${multi.adminUrl}/api/v1/status`)).json()) as { workers: Array<{ index: number; pid: number }> };
+      for (const w of status.workers) {
+        expect(await phone.textContent(`tr[data-worker="${w.index}"] td[data-label="pid"]`)).toContain(String(w.pid));
+      }
+      // Requests served through the data port show up in the workers' rows (heartbeat ≤ 1 s + 2 s poll).
+      for (let i = 0; i < 20; i++) await fetch(`${multi.url}/id`, { headers: { connection: 'close' } }).then((r) => r.text());
+      const served = () => phone.$$eval('#workers td[data-label="requests"]', (tds) => tds.reduce((n, td) => n + Number(td.textContent), 0));
+      await expect.poll(served, { timeout: 10_000 }).toBeGreaterThanOrEqual(20);
+      const widths = await phone.$eval('html', (h) => ({ scroll: h.scrollWidth, client: h.clientWidth }));
+      expect(widths.scroll).toBeLessThanOrEqual(widths.client);
+      await phone.screenshot({ path: new URL('dashboard-workers-390.png', artifactsDir()).pathname, fullPage: true });
+    } finally {
+      await phone.close();
+      await multi.stop();
+    }
   });
 
   it('logs no console error or page error, and writes a screenshot', async () => {

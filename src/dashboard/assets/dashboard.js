@@ -16,7 +16,8 @@
  * - Health is readable without colour: a symbol and a word in every cell, colour only as a second cue.
  * - Stable data attributes for tests and scripts: [data-service], [data-panic], [data-upstream="svc/id"]
  *   with data-health (healthy|unhealthy|unknown), data-ejected, data-state, data-source;
- *   #config[data-reload=ok|rejected], #raft[data-raft], #sticky[data-sticky] (configured|not-configured).
+ *   #config[data-reload=ok|rejected], #raft[data-raft], #sticky[data-sticky] (configured|not-configured),
+ *   #workers[data-workers=absent|N] with tr[data-worker=index][data-state].
  * - Nothing is written to the console: fetch failures show in a banner instead.
  *
  * Sticky panel: status.sticky is `{ configured, store, storeUp, services: { name: resolver stats } }`;
@@ -169,6 +170,7 @@
     renderConfig(st);
     sampleHistory(st.services ?? {}, nowMs);
     renderServices(st.services ?? {}, nowMs);
+    renderWorkers(st.workers);
     renderRaft(st.raft);
     renderSticky(st.sticky);
   }
@@ -302,6 +304,41 @@
     if (h.length > UP_POINTS) h.shift();
     return rate;
   }
+
+  /** One row per data-plane worker (docs/workers.md); the section stays hidden without `workers`. */
+  function renderWorkers(workers) {
+    const section = document.getElementById('workers');
+    const body = document.getElementById('workers-body');
+    if (!Array.isArray(workers)) {
+      section.hidden = true;
+      section.dataset.workers = 'absent';
+      body.replaceChildren();
+      return;
+    }
+    section.hidden = false;
+    section.dataset.workers = String(workers.length);
+    const head = el('tr', null, ...WORKER_COLUMNS.map((h) => el('th', { scope: 'col' }, h)));
+    const rows = workers.map((w) => {
+      const started = typeof w.startedAt === 'string' ? Date.parse(w.startedAt) : NaN;
+      const state = typeof w.state === 'string' ? w.state : 'unknown';
+      return el('tr', { 'data-worker': w.index, 'data-state': state, class: state === 'ready' ? undefined : 'down' },
+        el('th', { scope: 'row' }, `#${w.index ?? '?'}`),
+        cell('pid', w.pid ?? '—', 'num'),
+        cell('state', `${WORKER_STATE_LABEL[state] ?? '?'} ${state}`, state === 'ready' ? 'ok' : 'bad'),
+        cell('restarts', w.restarts ?? '—', w.restarts ? 'num bad' : 'num'),
+        cell('requests', w.requests ?? '—', 'num'),
+        cell('in-flight', w.inFlight ?? '—', 'num'),
+        cell('websockets', w.websockets ?? '—', 'num'),
+        cell('up for', Number.isFinite(started) ? fmtDuration((Date.now() - started) / 1000) : '—', 'num'));
+    });
+    body.replaceChildren(el('table', { class: 'workers cards' },
+      el('caption', null, `${workers.length} data-plane worker${workers.length === 1 ? '' : 's'}`),
+      el('thead', null, head),
+      el('tbody', null, ...(rows.length ? rows : [el('tr', null, el('td', { colspan: WORKER_COLUMNS.length, class: 'muted' }, 'no workers'))]))));
+  }
+
+  const WORKER_COLUMNS = ['worker', 'pid', 'state', 'restarts', 'requests', 'in-flight', 'websockets', 'up for'];
+  const WORKER_STATE_LABEL = { ready: '✔', starting: '…', draining: '⏸' };
 
   function renderRaft(raft) {
     const section = document.getElementById('raft');
