@@ -23,7 +23,7 @@ export interface H2Request {
   readonly pieces?: readonly H2Piece[];
   /** `Expect: 100-continue`: the pieces go only once the server's `100` came (as curl does). */
   readonly expect100?: boolean;
-  /** How the request ends after its pieces: END_STREAM (default), RST_STREAM CANCEL, or not at all. */
+  /** How the request ends after its pieces: END_STREAM (default), RST_STREAM CANCEL (no END_STREAM), or not at all. */
   readonly ending?: 'end' | 'reset' | 'none';
   /** With no pieces and `ending: 'end'`: END_STREAM on HEADERS (default) or a separate empty DATA frame. */
   readonly emptyData?: boolean;
@@ -78,7 +78,10 @@ export function h2Request(session: ClientHttp2Session, r: H2Request): Promise<H2
   const headers: OutgoingHttpHeaders = { ':method': r.method, ':path': r.path, ':authority': r.authority ?? 'conformance.test', ...headerObject(r.headers ?? []) };
   if (r.expect100) headers.expect = '100-continue';
   const endAtOnce = ending === 'end' && pieces.length === 0 && !r.emptyData && !r.expect100;
-  const stream: ClientHttp2Stream = session.request(headers, { endStream: endAtOnce });
+  // Aborting through the signal resets the stream (CANCEL) without ending it first; stream.close()
+  // would send END_STREAM before its RST_STREAM — a complete body, then a cancel.
+  const abort = new AbortController();
+  const stream: ClientHttp2Stream = session.request(headers, { endStream: endAtOnce, signal: abort.signal });
   return new Promise((resolve) => {
     let status = 0;
     let resHeaders: IncomingHttpHeaders = {};
@@ -119,7 +122,7 @@ export function h2Request(session: ClientHttp2Session, r: H2Request): Promise<H2
       if (finished || stream.destroyed) return;
       if (ending === 'end') stream.end();
       // The last DATA frame first, then the reset: the server has the bytes and then learns they are all it gets.
-      else if (ending === 'reset') setTimeout(() => stream.close(constants.NGHTTP2_CANCEL), 50);
+      else if (ending === 'reset') setTimeout(() => abort.abort(), 50);
     };
     if (!endAtOnce) void write();
   });
