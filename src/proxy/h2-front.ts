@@ -8,7 +8,12 @@
  *
  * What this file adds is what only HTTP/2 has (limits in h2-limits.ts, docs/config.md "HTTP/2 limits"):
  * the connection settings, the rapid-reset counter, the stalled-stream reset, the idle-connection close,
- * and the graceful GOAWAY on drain.
+ * and the graceful GOAWAY on drain; and, per stream, what node:http's server does per connection for
+ * HTTP/1.1: an answer complete while the client is still sending a body nobody will read (a local 413
+ * or 408, an upstream that answered early) ends the stream with RST_STREAM NO_ERROR (RFC 9113 §8.1) —
+ * the HTTP/2 form of closing the connection after the answer. node:http2 does this itself only for a
+ * body never read; otherwise the stream, and one of the connection's concurrent-stream slots, stayed
+ * open until the client finished an upload that is thrown away (forever, for a client that stalled).
  */
 import { constants, createServer, type Http2Server, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -100,6 +105,7 @@ export class H2Front {
     session.on('stream', (stream: ServerHttp2Stream) => {
       this.streams.set(session, (this.streams.get(session) ?? 0) + 1);
       if (this.opts.stallTimeoutMs > 0) stream.setTimeout(this.opts.stallTimeoutMs, () => this.onStreamTimeout(stream));
+      stream.once('finish', () => this.onAnswered(stream));
       stream.once('close', () => {
         this.streams.set(session, (this.streams.get(session) ?? 1) - 1);
         // A premature reset: the client cancelled the stream before its answer's headers went out.
@@ -115,6 +121,15 @@ export class H2Front {
           socket?.destroy();
         });
       });
+    });
+  }
+
+  /** The answer is sent whole: a client still sending is asked to stop (see the file comment). */
+  private onAnswered(stream: ServerHttp2Stream): void {
+    if (stream.endAfterHeaders || stream.closed || stream.destroyed || stream.readableEnded) return;
+    // Let a body end that is already on its way (END_STREAM read in this same turn) close the stream normally.
+    setImmediate(() => {
+      if (!stream.closed && !stream.destroyed && stream.state.remoteClose !== 1) stream.close(NGHTTP2_NO_ERROR);
     });
   }
 
