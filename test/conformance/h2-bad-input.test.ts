@@ -190,3 +190,17 @@ describe('a stream the client resets mid-upload', () => {
     await stillServing();
   });
 });
+
+describe('an upstream that answers before reading the body', () => {
+  it('the client gets that answer, then the stream is ended (RST_STREAM NO_ERROR: stop sending); the attempt is released', async () => {
+    const id = nextCase();
+    const pieces = Array.from({ length: 8 }, () => ({ bytes: body(32_768), pauseMs: 20 }));
+    const r = await h2Request(session, { method: 'POST', path: '/early/403', headers: [['x-case', id], ['content-length', String(1024 * 1024)]], pieces, ending: 'none', timeoutMs: 5_000 });
+    expect(r.status).toBe(403);
+    expect(r.body.toString()).toBe('refused early\n');
+    expect(r.closed, 'the server ended the stream').toBe(true);
+    expect(r.rstCode).toBe(0);
+    await neverComplete(id);
+    await stillServing();
+  });
+});
