@@ -8,7 +8,16 @@
  *
  * What this file adds is what only HTTP/2 has (limits in h2-limits.ts, docs/config.md "HTTP/2 limits"):
  * the connection settings, the rapid-reset counter, the stalled-stream reset, the idle-connection close,
- * and the graceful GOAWAY on drain.
+ * and the graceful GOAWAY on drain; and, per stream, what node:http's server does per connection for
+ * HTTP/1.1:
+ * - `node.requestTimeout`: a stream whose client has not finished sending its request (END_STREAM)
+ *   within it is answered 408 `request-timeout` (reset CANCEL when its answer has already begun); the
+ *   stream's close aborts the upstream attempt, the connection's other streams go on;
+ * - an answer complete while the client is still sending a body nobody will read (a local 413 or 408,
+ *   an upstream that answered early) ends the stream with RST_STREAM NO_ERROR (RFC 9113 §8.1) — the
+ *   HTTP/2 form of closing the connection after the answer. node:http2 does this itself only for a body
+ *   never read; otherwise the stream, and one of the connection's concurrent-stream slots, stayed open
+ *   until the client finished an upload that is thrown away (forever, for a client that stalled).
  */
 import { constants, createServer, type Http2Server, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,6 +26,8 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { H2_LIMITS, ResetCounter } from './h2-limits.js';
 import { H2Request } from './h2-request.js';
+import { writeLocal } from './forward.js';
+import { requestIdFor } from './headers.js';
 
 export interface H2Options {
   /** `node.maxHeaderSize`: the decoded header list (SETTINGS_MAX_HEADER_LIST_SIZE). */
@@ -27,6 +38,8 @@ export interface H2Options {
   readonly idleTimeoutMs: number;
   /** `node.bodyIdleTimeout`: a stream whose response has bytes waiting and none sent for this long is reset (0: never). */
   readonly stallTimeoutMs: number;
+  /** `node.requestTimeout`: the whole request (headers and body) must arrive within this (0: never). */
+  readonly requestTimeoutMs: number;
 }
 
 /** The HTTP/1.1 handler's entry points (server.ts), typed as node:http's: H2Request and
@@ -58,8 +71,14 @@ export class H2Front {
       Http2ServerRequest: H2Request,
     });
     const asH1 = (req: H2Request, res: Http2ServerResponse) => [req as unknown as IncomingMessage, res as unknown as ServerResponse] as const;
-    this.server.on('request', (req: H2Request, res: Http2ServerResponse) => handlers.request(...asH1(req, res), false));
-    this.server.on('checkContinue', (req: H2Request, res: Http2ServerResponse) => handlers.request(...asH1(req, res), true));
+    this.server.on('request', (req: H2Request, res: Http2ServerResponse) => {
+      this.boundRequest(req, res);
+      handlers.request(...asH1(req, res), false);
+    });
+    this.server.on('checkContinue', (req: H2Request, res: Http2ServerResponse) => {
+      this.boundRequest(req, res);
+      handlers.request(...asH1(req, res), true);
+    });
     this.server.on('checkExpectation', (req: H2Request, res: Http2ServerResponse) => handlers.expectation(...asH1(req, res)));
     this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
     this.server.on('sessionError', (err: Error) => this.log.debug({ err }, 'http2 connection error'));
@@ -100,6 +119,7 @@ export class H2Front {
     session.on('stream', (stream: ServerHttp2Stream) => {
       this.streams.set(session, (this.streams.get(session) ?? 0) + 1);
       if (this.opts.stallTimeoutMs > 0) stream.setTimeout(this.opts.stallTimeoutMs, () => this.onStreamTimeout(stream));
+      stream.once('finish', () => this.onAnswered(stream));
       stream.once('close', () => {
         this.streams.set(session, (this.streams.get(session) ?? 1) - 1);
         // A premature reset: the client cancelled the stream before its answer's headers went out.
@@ -115,6 +135,36 @@ export class H2Front {
           socket?.destroy();
         });
       });
+    });
+  }
+
+  /** `node.requestTimeout` for a request whose body is still to come (see the file comment). */
+  private boundRequest(req: H2Request, res: Http2ServerResponse): void {
+    const ms = this.opts.requestTimeoutMs;
+    const stream = req.stream;
+    if (ms <= 0 || stream.endAfterHeaders) return;
+    const timer = setTimeout(() => this.onRequestTimeout(req, res), ms);
+    const clear = (): void => clearTimeout(timer);
+    stream.once('end', clear);
+    stream.once('close', clear);
+  }
+
+  private onRequestTimeout(req: H2Request, res: Http2ServerResponse): void {
+    const stream = req.stream;
+    // The client has sent it all (its END_STREAM may wait in our buffers, unread): not its fault.
+    if (stream.destroyed || stream.closed || stream.state.remoteClose === 1) return;
+    this.metrics.localResponses.labels('', '408', 'request-timeout').inc();
+    this.log.debug({ id: stream.id }, 'http2 request not received within node.requestTimeout');
+    if (res.headersSent) stream.close(NGHTTP2_CANCEL);
+    else writeLocal(res as unknown as ServerResponse, 408, 'request-timeout', 'request timeout', requestIdFor(req.headers['x-request-id']), true);
+  }
+
+  /** The answer is sent whole: a client still sending is asked to stop (see the file comment). */
+  private onAnswered(stream: ServerHttp2Stream): void {
+    if (stream.endAfterHeaders || stream.closed || stream.destroyed || stream.readableEnded) return;
+    // Let a body end that is already on its way (END_STREAM read in this same turn) close the stream normally.
+    setImmediate(() => {
+      if (!stream.closed && !stream.destroyed && stream.state.remoteClose !== 1) stream.close(NGHTTP2_NO_ERROR);
     });
   }
 

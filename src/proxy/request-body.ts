@@ -22,6 +22,11 @@
  * `limit` (what was read is queued as the first chunk and the rest streams as usual), or the client's
  * stream failed (the first read reports it). The same 'data' listener reads in both modes; the size
  * limit and the idle timeout apply while buffering too (buffering is waiting on the client).
+ *
+ * The chunk that completes a Content-Length is held until the client's stream has ended: an upstream
+ * that has all the declared bytes takes the request as complete, and an HTTP/2 client can still send
+ * more than it declared, a malformed request nghttp2 answers with a stream error only then (RFC 9113
+ * §8.1.1). Over HTTP/1.1 the end comes with that chunk (llhttp stops at the length), so nothing waits.
  */
 import type { IncomingMessage } from 'node:http';
 
@@ -42,6 +47,9 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
   private bufferLimit = 0;
   private ready: (() => void) | undefined;
   private queued: Buffer | undefined;
+  /** The body's last chunk by its Content-Length, until the stream ends (see the file comment). */
+  private held: Buffer | undefined;
+  private readonly declared: number;
   private ended = false;
   private failed: Error | undefined;
   /** The error the client's own stream ended with (reset mid-body, bad chunk framing), if any. */
@@ -57,7 +65,10 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
     /** Bytes allowed; Infinity when a Content-Length under the limit was already checked. */
     private readonly maxBytes: number,
     private readonly idleMs: number,
-  ) {}
+  ) {
+    const cl = req.headers['content-length'];
+    this.declared = cl === undefined ? -1 : Number(cl);
+  }
 
   /** Some of the body has left the client's stream and is not held whole (a retry could not resend it). */
   get started(): boolean {
@@ -113,6 +124,7 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
       this.req.off('error', this.onError);
     }
     this.queued = undefined;
+    this.held = undefined;
     this.buffered = undefined;
     this.ready = undefined;
     // Reading the rest and dropping it keeps the connection usable (Node's own _dump does the same).
@@ -145,6 +157,14 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
       this.req.pause();
       return this.endBuffering();
     }
+    if (this.bytes === this.declared) {
+      this.held = chunk;
+      return;
+    }
+    this.deliver(chunk);
+  };
+
+  private deliver(chunk: Buffer): void {
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
@@ -154,7 +174,7 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
     // undici has not asked yet (its socket is draining): hold this chunk and stop reading.
     this.queued = chunk;
     this.req.pause();
-  };
+  }
 
   private readonly onEnd = (): void => {
     this.ended = true;
@@ -164,6 +184,9 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
       this.whole = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered, this.bytes);
       return this.endBuffering();
     }
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) this.deliver(held);
     const w = this.waiting;
     if (w !== undefined && this.queued === undefined) {
       this.waiting = undefined;
@@ -172,6 +195,7 @@ export class RequestBody implements AsyncIterable<Buffer>, AsyncIterator<Buffer>
   };
 
   private readonly onError = (err: Error): void => {
+    this.held = undefined;
     this.failed = err;
     this.failedWith = err;
     this.clearTimer();

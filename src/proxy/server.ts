@@ -118,7 +118,7 @@ export class DataPlane {
     const o = this.opts;
     const h2 = http2
       ? new H2Front(
-        { maxHeaderBytes: o.maxHeaderBytes, maxHeadersCount: o.maxHeadersCount, idleTimeoutMs: o.keepAliveTimeoutMs, stallTimeoutMs: o.bodyIdleTimeoutMs },
+        { maxHeaderBytes: o.maxHeaderBytes, maxHeadersCount: o.maxHeadersCount, idleTimeoutMs: o.keepAliveTimeoutMs, stallTimeoutMs: o.bodyIdleTimeoutMs, requestTimeoutMs: o.requestTimeoutMs },
         { request: (req, res, expectsContinue) => this.onRequest(this.full, req, res, expectsContinue), expectation: (req, res) => this.onExpectation(req, res) },
         this.metrics,
         this.log,

@@ -1,6 +1,6 @@
 /**
- * The external clients of the conformance suite, spawned as real processes: curl with its defaults
- * and Python's http.client (an inline script). Each run is bounded in time.
+ * The external clients of the conformance suite, spawned as real processes: curl with its defaults,
+ * Python's http.client (an inline script) and nghttp (HTTP/2). Each run is bounded in time.
  */
 import { spawn } from 'node:child_process';
 
@@ -37,4 +37,9 @@ export function curl(args: readonly string[], timeoutMs = 20_000): Promise<Run> 
 /** `python3 -c <script> <args>`. */
 export function python(script: string, args: readonly string[], timeoutMs = 20_000): Promise<Run> {
   return run('python3', ['-c', script, ...args], timeoutMs);
+}
+
+/** `nghttp <args>` (nghttp2's client, Debian nghttp2-client): the response body on stdout. */
+export function nghttp(args: readonly string[], timeoutMs = 20_000): Promise<Run> {
+  return run('nghttp', args, timeoutMs);
 }

@@ -24,6 +24,8 @@ export interface PeerShape {
   readonly serviceExtra?: readonly string[];
   /** More routes: path prefix → a one-upstream service of that name. */
   readonly extraRoutes?: ReadonlyArray<{ readonly prefix: string; readonly name: string; readonly url: string }>;
+  /** The TLS listener (HTTP/2 offered by ALPN) whatever MESHGATE_CONFORMANCE_TRANSPORT says: the h2-* cases. */
+  readonly tls?: boolean;
 }
 
 export async function startConformancePeer(backendUrl: string, shape: PeerShape = {}): Promise<ConformancePeer> {
@@ -34,11 +36,11 @@ export async function startConformancePeer(backendUrl: string, shape: PeerShape 
   const dead = await deadPort();
   const dir = tempDir('meshgate-conformance-');
   let tls: { port: number; ca: string; lines: string[] } | undefined;
-  if (TRANSPORT === 'https') {
+  if (TRANSPORT === 'https' || shape.tls === true) {
     const ca = createTestCa(dir);
     const pair = ca.issue('peer', ['conformance.test']);
     const tlsPort = await freePort();
-    tls = { port: tlsPort, ca: readFileSync(ca.cert, 'utf8'), lines: ['  tls:', `    listen: 127.0.0.1:${tlsPort}`, `    certificates: [{ cert: ${pair.cert}, key: ${pair.key} }]`] };
+    tls = { port: tlsPort, ca: readFileSync(ca.cert, 'utf8'), lines: ['  tls:', `    listen: 127.0.0.1:${tlsPort}`, `    certificates: [{ cert: ${pair.cert}, key: ${pair.key} }]`, '    http2: true'] };
   }
   const yaml = [
     'node:',
