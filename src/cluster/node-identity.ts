@@ -5,6 +5,7 @@
  */
 import { ClusterIdentity, deriveClusterId, type PeerAddressEntry } from './identity.js';
 import type { ClusterLogger } from './logger.js';
+import type { NodeIo } from './node-io.js';
 import { firstBootCheck } from './probe.js';
 import type { ConfState, NodeId } from './raft/types.js';
 import type { TransportIdentity } from './transport.js';
@@ -19,16 +20,17 @@ export const REMOVED_GRACE_MS = 3_000;
 export class NodeIdentity {
   /** A joiner (or a data dir from before cluster ids) takes the cluster id of the first peer that reaches it. */
   private mayAdopt = false;
-  /** Peers removed from the configuration, with when (performance.now()): admitted for REMOVED_GRACE_MS. */
+  /** Peers removed from the configuration, with when (io.now()): admitted for REMOVED_GRACE_MS. */
   private readonly removedAt = new Map<NodeId, number>();
 
   private constructor(
     private readonly file: ClusterIdentity,
     private readonly log: ClusterLogger,
+    private readonly io: Pick<NodeIo, 'now' | 'timers' | 'fs' | 'probe'>,
   ) {}
 
-  static async open(dataDir: string, log: ClusterLogger): Promise<NodeIdentity> {
-    return new NodeIdentity(await ClusterIdentity.open(dataDir), log);
+  static async open(dataDir: string, log: ClusterLogger, io: Pick<NodeIo, 'now' | 'timers' | 'fs' | 'probe'>): Promise<NodeIdentity> {
+    return new NodeIdentity(await ClusterIdentity.open(dataDir, io.fs), log, io);
   }
 
   get clusterIdHex(): string | undefined {
@@ -46,7 +48,17 @@ export class NodeIdentity {
     const derived = listed ? deriveClusterId(o.bootstrap) : undefined;
     if (o.storageEmpty) {
       const peers = o.bootstrap.filter((p) => p.id !== o.id);
-      await firstBootCheck({ self: o.id, derived, peers, secret: Buffer.from(o.secret, 'utf8'), log: this.log });
+      const { io } = this;
+      await firstBootCheck({
+        self: o.id,
+        derived,
+        peers,
+        secret: Buffer.from(o.secret, 'utf8'),
+        log: this.log,
+        probe: io.probe,
+        now: io.now,
+        sleep: (ms) => new Promise<void>((r) => void io.timers.setTimeout(r, ms)),
+      });
     } else if (!this.file.clusterId && derived) {
       // A data dir from before cluster ids (transport v1): a bootstrap peer derives it, a joiner adopts it.
       await this.file.setClusterId(derived);
@@ -69,7 +81,7 @@ export class NodeIdentity {
         const { voters, learners } = o.confState();
         if ((voters.length === 0 && learners.length === 0) || voters.includes(peer) || learners.includes(peer)) return true;
         const removed = this.removedAt.get(peer);
-        return removed !== undefined && performance.now() - removed < REMOVED_GRACE_MS;
+        return removed !== undefined && this.io.now() - removed < REMOVED_GRACE_MS;
       },
       admit: async (peer, clusterId) => {
         if (!this.file.clusterId) {
@@ -85,7 +97,7 @@ export class NodeIdentity {
 
   /** A removed peer is forgotten, so it can be added back under its id once its data is gone. */
   forget(peer: NodeId): void {
-    this.removedAt.set(peer, performance.now());
+    this.removedAt.set(peer, this.io.now());
     this.file.forget(peer).catch((err: unknown) => this.log.warn({ err, peer }, 'raft: could not update the identity file'));
   }
 }
