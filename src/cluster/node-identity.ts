@@ -69,8 +69,15 @@ export class NodeIdentity {
     return bootstrapNow;
   }
 
-  /** The transport's view: our cluster id, and who may talk to us (the applied configuration). */
-  forTransport(o: { term: () => number; confState: () => ConfState }): TransportIdentity {
+  /**
+   * The transport's view: our cluster id, and who may talk to us: the applied configuration, and the
+   * peers of the driver's address book (`known`: cluster.bootstrap, a snapshot's peer table and applied
+   * adds, less applied removals). The address book matters to a peer whose applied configuration lags:
+   * a learner that installs a snapshot taken before the current leader joined holds a configuration
+   * without that leader, and would refuse the very appends that tell it the leader is a member (found
+   * by the driver simulator, '2 voters + 2 spares' seed 3).
+   */
+  forTransport(o: { term: () => number; confState: () => ConfState; known: (peer: NodeId) => boolean }): TransportIdentity {
     return {
       clusterId: () => this.file.clusterId,
       term: o.term,
@@ -79,7 +86,7 @@ export class NodeIdentity {
       // raise our term), except while we have none: a joiner must hear from the leader to get one.
       isMember: (peer) => {
         const { voters, learners } = o.confState();
-        if ((voters.length === 0 && learners.length === 0) || voters.includes(peer) || learners.includes(peer)) return true;
+        if ((voters.length === 0 && learners.length === 0) || voters.includes(peer) || learners.includes(peer) || o.known(peer)) return true;
         const removed = this.removedAt.get(peer);
         return removed !== undefined && this.io.now() - removed < REMOVED_GRACE_MS;
       },

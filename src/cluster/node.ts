@@ -272,7 +272,7 @@ export class RaftNode {
       listen: this.opts.listen,
       secret: this.opts.secret,
       logger: this.log,
-      identity: this.identity.forTransport({ term: () => this.term, confState: () => this.confState }),
+      identity: this.identity.forTransport({ term: () => this.term, confState: () => this.confState, known: (peer) => this.peers.has(peer) }),
       onMessage: (from, payload) => this.onPeerMessage(from, payload),
       onUnreachable: (peer) => {
         if (!this.stopped && this.raw) this.raw.reportUnreachable(peer);
