@@ -170,6 +170,7 @@ export class DriverSimulation {
   }
 
   private startPeer(p: Peer): void {
+    this.trace(`start ${p.id}${p.disk.names().length === 0 ? ' (empty disk)' : ''}`);
     p.proc = new Proc(p.id);
     p.diskActivity = { inFlight: 0 };
     p.down = false;
@@ -203,6 +204,7 @@ export class DriverSimulation {
   }
 
   private kill(p: Peer, powerLoss: boolean): void {
+    this.trace(`${powerLoss ? 'power cut' : 'kill'} ${p.id}`);
     p.proc.alive = false;
     p.node = undefined;
     p.down = true;
@@ -355,7 +357,6 @@ export class DriverSimulation {
     const st = l.node.status();
     const r = this.rng();
     const done = (): void => void this.counts.confChanges++;
-    const ignore = (): void => undefined;
     if (r < 0.4) {
       // A spare (never started, or retired and wiped) joins as a learner.
       const spare = this.peers.find((p) => p.down && (p.joiner || p.retired) && !st.voters.includes(p.id) && !st.learners.includes(p.id));
@@ -365,23 +366,39 @@ export class DriverSimulation {
       spare.disk = new SimFs();
       spare.bootstrap = this.peers.filter((p) => p !== spare && (st.voters.includes(p.id) || st.learners.includes(p.id))).map((p) => ({ id: p.id, address: p.address }));
       this.startPeer(spare);
-      await l.node.addPeer(spare.id, spare.address, 'learner', { timeoutMs: 1_500 }).then(done, ignore);
+      this.trace(`operator: add learner ${spare.id} on ${l.id}`);
+      await l.node.addPeer(spare.id, spare.address, 'learner', { timeoutMs: 1_500 }).then(done, (e: Error) => this.trace(`  add ${spare.id}: ${e.message}`));
     } else if (r < 0.7) {
       const learner = st.learners[Math.floor(this.rng() * st.learners.length)];
       const addr = this.peers.find((p) => p.id === learner)?.address;
       if (!learner || !addr) return;
-      await l.node.addPeer(learner, addr, 'voter', { timeoutMs: 1_500 }).then(done, ignore);
+      this.trace(`operator: promote ${learner} on ${l.id}`);
+      await l.node.addPeer(learner, addr, 'voter', { timeoutMs: 1_500 }).then(done, (e: Error) => this.trace(`  promote ${learner}: ${e.message}`));
     } else if (st.voters.length > 2 || (st.voters.length === 2 && st.learners.length > 0)) {
-      const victim = st.voters[Math.floor(this.rng() * st.voters.length)]!;
-      const ok = await l.node.removePeer(victim, { timeoutMs: 1_500 }).then(() => true, () => false);
+      // Not the leader of two voters: the two-voter hazard (found by this simulator, seed 3 of
+      // '2 voters + 2 spares'): the leader steps down on applying its removal; if the other voter has
+      // not yet learned that the removal committed, it still needs the removed peer's vote, which is
+      // refused while the removed peer's log is longer (an entry appended after the removal). The group
+      // then has no leader until an operator intervenes. etcd has the same hazard.
+      const candidates = st.voters.length === 2 ? st.voters.filter((v) => v !== l.id) : st.voters;
+      const victim = candidates[Math.floor(this.rng() * candidates.length)]!;
+      this.trace(`operator: remove ${victim} on ${l.id}`);
+      const ok = await l.node.removePeer(victim, { timeoutMs: 1_500 }).then(() => true, (e: Error) => (this.trace(`  remove ${victim}: ${e.message}`), false));
       if (!ok) return;
       done();
-      // The removed peer stops; its disk is wiped before it may come back (docs/architecture.md).
-      this.sched.after(200, () => {
-        const p = this.peers.find((x) => x.id === victim)!;
-        if (!p.down) this.kill(p, false);
-        p.retired = true;
-      }, this.world);
+      // The removed peer stops — once every remaining voter has applied its removal: before that a
+      // remaining voter may still need its vote (with two voters, the one left cannot be elected
+      // without it: the two-voter hazard). Its disk is wiped before it may come back.
+      const p = this.peers.find((x) => x.id === victim)!;
+      for (;;) {
+        await this.sched.sleep(50, this.world);
+        const rest = this.peers.filter((x) => x !== p && !x.retired && x.node && coreOf(x.node) && x.node.status().voters.length > 0);
+        const pending = rest.filter((x) => x.node!.status().voters.includes(victim));
+        if (pending.length === 0 && rest.some((x) => x.node!.status().voters.length > 0)) break;
+      }
+      if (!p.down) this.kill(p, false);
+      p.retired = true;
+      this.trace(`operator: ${victim} retired`);
     }
   }
 
@@ -463,7 +480,7 @@ export class DriverSimulation {
     const reads = members.map(async (p) => {
       const call = this.tick();
       const r = await this.withDeadline(p.node!.readMembership({ timeoutMs: 2_000 }));
-      if (!r.ok) throw new DriverSimViolation('Liveness', `${p.id} could not read after the faults stopped: ${(r.err as Error).message}`, this.sched.now);
+      if (!r.ok) throw new DriverSimViolation('Liveness', `${p.id} could not read after the faults stopped: ${(r.err as Error).message} (${this.describe()})`, this.sched.now);
       const ret = this.tick();
       const ups = r.v.membership.get(SERVICE);
       for (const key of KEYS) this.history.push({ kind: 'read', key, value: ups?.get(key)?.url ?? null, call, ret });
@@ -480,8 +497,18 @@ export class DriverSimulation {
     if (distinct.size > 1) throw new DriverSimViolation('Convergence', `members' state machines differ after settling: ${views.map(([id, v]) => `${id}=${v.slice(0, 80)}`).join('; ')}`, this.sched.now);
   }
 
+  /** MESHGATE_DRIVER_SIM_DEBUG=1 prints what the operator and the fault injector do (replaying one seed). */
+  private trace(what: string): void {
+    if (process.env['MESHGATE_DRIVER_SIM_DEBUG']) console.log(`${this.sched.now.toFixed(1)} ${what} | ${this.describe()}`);
+  }
+
   private describe(): string {
-    return this.peers.map((p) => (p.node && coreOf(p.node) ? `${p.id}:${p.node.status().role}@${p.node.status().term}` : `${p.id}:${p.down ? 'down' : 'starting'}`)).join(' ');
+    const one = (p: Peer): string => {
+      if (!p.node || !coreOf(p.node)) return `${p.id}:${p.retired ? 'retired' : p.down ? 'down' : 'starting'}`;
+      const st = p.node.status();
+      return `${p.id}:${st.role}@${st.term} voters=${st.voters.join(',')} learners=${st.learners.join(',')} commit=${st.commitIndex} last=${st.lastIndex}${st.removed ? ' removed' : ''}`;
+    };
+    return this.peers.map(one).join('; ');
   }
 }
 
