@@ -27,6 +27,12 @@
  * shared with the proxy data path, so a leader stalled past the minimum timeout loses leadership; that is
  * harmless to routing (which keeps the last membership) and docs/config.md says when to raise the tick.
  *
+ * Outside world: time, timers, randomness, the transport, the data dir's filesystem and the first-boot
+ * probe come through `io` (node-io.ts; the real ones by default), so the driver simulator
+ * (test/sim/driver/) runs this very code under virtual time, an in-process network and a crashing disk.
+ * Beside this file: node-snapshot.ts (the snapshot payload), node-waiters.ts (callers and their
+ * deadlines), membership-diff.ts (what a snapshot install changed), node-identity.ts (cluster identity).
+ *
  * Bootstrap: on first boot (empty dataDir) a peer first runs the identity check of identity.ts (it may
  * refuse: a wiped data dir must come back as a new member); then a peer listed in `bootstrap` writes the
  * derived cluster id and an index-0 snapshot holding the bootstrap voters and their addresses (etcd
@@ -72,6 +78,7 @@ import { checkConfChangeEntry, RejectionLog, type RejectedEntry } from './reject
 import { DiskStorage, type DiskStorageOptions } from './storage.js';
 import { NodeIdentity } from './node-identity.js';
 import { nodeIo, type NodeIo, type NodeTransport, type TimerHandle } from './node-io.js';
+import { armWaiter, type Waiter } from './node-waiters.js';
 import { decodeNodeSnapshot, encodeNodeSnapshot } from './node-snapshot.js';
 import { flattenMembership, membershipDiff } from './membership-diff.js';
 import type { RaftMutationForTest } from './raft/config.js';
@@ -190,14 +197,6 @@ export interface MembershipUpdate {
   readonly index: number;
   readonly changes: readonly MembershipChange[];
   readonly membership: ClusterMembership;
-}
-
-interface Waiter<T> {
-  resolve: (v: T) => void;
-  reject: (e: Error) => void;
-  timer: TimerHandle;
-  /** Removes the waiter from the collection holding it when it times out (it may move between them). */
-  forget: () => void;
 }
 
 export class RaftNode {
@@ -611,18 +610,7 @@ export class RaftNode {
   }
 
   private waiter<T>(map: Map<string, Waiter<T>>, key: string, resolve: (v: T) => void, reject: (e: Error) => void, what: string, timeoutMs?: number): Waiter<T> {
-    const ms = timeoutMs ?? this.opts.proposalTimeoutMs ?? DEFAULT_PROPOSAL_TIMEOUT_MS;
-    const w: Waiter<T> = {
-      resolve,
-      reject,
-      timer: this.io.timers.setTimeout(() => {
-        w.forget();
-        reject(new RaftTimeoutError(what, ms));
-      }, ms),
-      forget: () => map.delete(key),
-    };
-    map.set(key, w);
-    return w;
+    return armWaiter(this.io.timers, map, key, resolve, reject, what, timeoutMs ?? this.opts.proposalTimeoutMs ?? DEFAULT_PROPOSAL_TIMEOUT_MS);
   }
 
   /** A proposal, conf change or read made on this peer is still waiting for its answer. */
