@@ -403,7 +403,7 @@ export class DriverSimulation {
   }
 
   // ---- clients ------------------------------------------------------------------------------------
-  private tick(): number {
+  private stampNow(): number {
     // Strictly increasing real-time stamps: virtual time plus the order events happened in.
     this.stamp = Math.max(this.stamp + 1e-6, this.sched.now);
     return this.stamp;
@@ -441,10 +441,10 @@ export class DriverSimulation {
       if (this.rng() < 0.65) {
         const key = KEYS[Math.floor(this.rng() * KEYS.length)]!;
         const value = `http://10.1.0.1:${1024 + ++this.values}`;
-        const call = this.tick();
+        const call = this.stampNow();
         const r = await this.withDeadline(node.propose({ op: 'put-upstream', service: SERVICE, id: key, url: value, clientId: `c${c}`, seq: ++seq }));
         if (r.ok && r.v.result.ok && !r.v.result.duplicate) {
-          this.history.push({ kind: 'write', key, value, call, ret: this.tick() });
+          this.history.push({ kind: 'write', key, value, call, ret: this.stampNow() });
           this.counts.writesAcked++;
         } else if (!r.ok && isNotApplied(r.err)) {
           // Refused before it reached the core: certainly not applied, not part of the history.
@@ -453,10 +453,10 @@ export class DriverSimulation {
           this.counts.writesUnknown++;
         }
       } else {
-        const call = this.tick();
+        const call = this.stampNow();
         const r = await this.withDeadline(node.readMembership({ timeoutMs: 2_000 }));
         if (!r.ok) continue;
-        const ret = this.tick();
+        const ret = this.stampNow();
         this.counts.reads++;
         const ups = r.v.membership.get(SERVICE);
         for (const key of KEYS) this.history.push({ kind: 'read', key, value: ups?.get(key)?.url ?? null, call, ret });
@@ -478,10 +478,10 @@ export class DriverSimulation {
     // Every member reads the registers through ReadIndex: part of the history, so it must agree with
     // every acknowledged write (nothing acknowledged lost, nothing stale).
     const reads = members.map(async (p) => {
-      const call = this.tick();
+      const call = this.stampNow();
       const r = await this.withDeadline(p.node!.readMembership({ timeoutMs: 2_000 }));
       if (!r.ok) throw new DriverSimViolation('Liveness', `${p.id} could not read after the faults stopped: ${(r.err as Error).message} (${this.describe()})`, this.sched.now);
-      const ret = this.tick();
+      const ret = this.stampNow();
       const ups = r.v.membership.get(SERVICE);
       for (const key of KEYS) this.history.push({ kind: 'read', key, value: ups?.get(key)?.url ?? null, call, ret });
     });
