@@ -5,6 +5,10 @@
  *    is the one first seen committed there (term, type and bytes), across crashes, restarts and snapshots;
  *  - Leader Completeness, which is what "a committed entry is never lost after a crash-restart" means to a
  *    client: a peer that becomes leader holds every entry committed so far (or a snapshot past it);
+ *  - a leader's progress is true: what it believes a follower of its term holds (match) is in that
+ *    follower's log, with the leader's term at that index (a follower acks only what is durable, so
+ *    this holds across the follower's crashes too). It catches a wrong ack when it is counted, before
+ *    a later crash has to turn it into a lost entry;
  *  - fail closed only for a reason: a peer that stops (storage failure, a core invariant broken by a
  *    message, a driver exception) fails the seed, since the simulator injects no disk errors.
  * The state of a peer is read from the production objects it runs (RaftNode's core and log), through
@@ -70,11 +74,27 @@ export class SafetyChecker {
           this.leaders.set(r.term, p.id);
           this.leaderTerms++;
         }
+        this.progressIsTrue(p.id, r.term, log, raw, peers);
         const key = `${p.id}@${r.term}`;
         if (!this.leaderSeen.has(key)) {
           this.leaderSeen.add(key);
           this.leaderCompleteness(p.id, r.term, log);
         }
+      }
+    }
+  }
+
+  private progressIsTrue(id: NodeId, term: number, log: { termOr0(i: number): number }, raw: RawNode, peers: readonly CheckedPeer[]): void {
+    const progress = raw.status().progress ?? {};
+    for (const [fid, pr] of Object.entries(progress)) {
+      if (fid === id || pr.match === 0) continue;
+      const f = peers.find((q) => q.id === fid)?.node;
+      const fr = f && coreOf(f)?.raftForTest();
+      if (!fr || fr.term !== term) continue;
+      const want = log.termOr0(pr.match);
+      const have = fr.raftLog.termOr0(pr.match);
+      if (pr.match > fr.raftLog.lastIndex() || (want !== 0 && have !== 0 && want !== have)) {
+        throw new DriverSimViolation('LeaderProgress', `${id} (term ${term}) counts ${fid} as holding index ${pr.match} (term ${want}), but ${fid}'s log has ${pr.match > fr.raftLog.lastIndex() ? `only ${fr.raftLog.lastIndex()} entries` : `term ${have} there`}`, this.now());
       }
     }
   }
