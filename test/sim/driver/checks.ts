@@ -1,8 +1,10 @@
 /**
  * Safety invariants of the driver simulator, checked after every task (Raft §5.2–5.4; raft.md R-C2):
  *  - Election Safety: at most one leader per term;
- *  - State Machine Safety / Log Matching on the committed prefix: every peer's entry at a committed index
- *    is the one first seen committed there (term, type and bytes), across crashes, restarts and snapshots;
+ *  - State Machine Safety: every peer's entry at a committed index is the one first seen committed there
+ *    (term, type and bytes), across crashes, restarts and snapshots;
+ *  - Log Matching: two entries anywhere with the same index and term are the same entry (checked on
+ *    every entry as it appears in any peer's log; the prefix half follows by induction, Raft §5.3);
  *  - Leader Completeness, which is what "a committed entry is never lost after a crash-restart" means to a
  *    client: a peer that becomes leader holds every entry committed so far (or a snapshot past it);
  *  - a leader's progress is true: what it believes a follower of its term holds (match) is in that
@@ -38,11 +40,15 @@ export interface CheckedPeer {
   readonly node: RaftNode | undefined;
   /** Highest committed index of this node instance already compared with the committed record. */
   checkedCommit: number;
+  /** Log Matching: entries up to this index (of this term there) were already checked. */
+  checkedLog?: { index: number; term: number };
 }
 
 export class SafetyChecker {
   private readonly leaders = new Map<number, NodeId>();
   private readonly committed = new Map<number, string>();
+  /** "index:term" → the entry first seen there, in any log. */
+  private readonly seen = new Map<string, string>();
   private maxCommitted = 0;
   private readonly leaderSeen = new Set<string>();
   leaderTerms = 0;
@@ -67,6 +73,7 @@ export class SafetyChecker {
         for (const e of ents) this.recordCommitted(p.id, e);
         p.checkedCommit = log.committed;
       }
+      this.logMatching(p, log);
       if (r.role === 'leader') {
         const holder = this.leaders.get(r.term);
         if (holder !== undefined && holder !== p.id) throw new DriverSimViolation('ElectionSafety', `${holder} and ${p.id} both leaders of term ${r.term}`, this.now());
@@ -97,6 +104,22 @@ export class SafetyChecker {
         throw new DriverSimViolation('LeaderProgress', `${id} (term ${term}) counts ${fid} as holding index ${pr.match} (term ${want}), but ${fid}'s log has ${pr.match > fr.raftLog.lastIndex() ? `only ${fr.raftLog.lastIndex()} entries` : `term ${have} there`}`, this.now());
       }
     }
+  }
+
+  private logMatching(p: CheckedPeer, log: { committed: number; firstIndex(): number; lastIndex(): number; termOr0(i: number): number; slice(lo: number, hi: number): Entry[] }): void {
+    let from = p.checkedLog && log.termOr0(p.checkedLog.index) === p.checkedLog.term ? p.checkedLog.index + 1 : Math.min(p.checkedLog?.index ?? 0, log.committed) + 1;
+    from = Math.max(from, log.firstIndex());
+    const last = log.lastIndex();
+    if (from <= last) {
+      for (const e of log.slice(from, last + 1)) {
+        const at = `${e.index}:${e.term}`;
+        const k = entryKey(e);
+        const was = this.seen.get(at);
+        if (was === undefined) this.seen.set(at, k);
+        else if (was !== k) throw new DriverSimViolation('LogMatching', `${p.id} holds another entry at index ${e.index} term ${e.term} than one seen before`, this.now());
+      }
+    }
+    p.checkedLog = { index: last, term: log.termOr0(last) };
   }
 
   private recordCommitted(id: NodeId, e: Entry): void {

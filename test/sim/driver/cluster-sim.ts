@@ -175,6 +175,7 @@ export class DriverSimulation {
     p.diskActivity = { inFlight: 0 };
     p.down = false;
     p.checkedCommit = 0;
+    p.checkedLog = undefined;
     const bootstrap = p.bootstrap;
     const node = new RaftNode({
       id: p.id,
