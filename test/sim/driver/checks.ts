@@ -91,10 +91,11 @@ export class SafetyChecker {
     }
   }
 
-  private progressIsTrue(id: NodeId, term: number, log: { termOr0(i: number): number }, raw: RawNode, peers: readonly CheckedPeer[]): void {
+  private progressIsTrue(id: NodeId, term: number, log: { termOr0(i: number): number; lastIndex(): number }, raw: RawNode, peers: readonly CheckedPeer[]): void {
     const progress = raw.status().progress ?? {};
     for (const [fid, pr] of Object.entries(progress)) {
       if (fid === id || pr.match === 0) continue;
+      if (pr.match > log.lastIndex()) throw new DriverSimViolation('LeaderProgress', `${id} (term ${term}) counts ${fid} as holding index ${pr.match}, past its own last index ${log.lastIndex()}`, this.now());
       const f = peers.find((q) => q.id === fid)?.node;
       const fr = f && coreOf(f)?.raftForTest();
       if (!fr || fr.term !== term) continue;
