@@ -21,7 +21,8 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { CLUSTER_ID_BYTES, type ProbeReply } from './handshake.js';
 import type { NodeId } from './raft/types.js';
-import { readDataDirFile, writeDataDirFile } from './storage.js';
+import { nodeFs, readDataDirFile, writeDataDirFile } from './storage.js';
+import type { StorageFs } from './storage-fs.js';
 
 export const IDENTITY_FILE = 'cluster.json';
 const IDENTITY_FORMAT = 1;
@@ -50,12 +51,14 @@ export class ClusterIdentity {
     private readonly dir: string,
     private cid: Buffer | undefined,
     private readonly heard: Set<NodeId>,
+    private readonly fs: StorageFs,
   ) {}
 
-  static async open(dataDir: string): Promise<ClusterIdentity> {
+  /** `fs`: the data dir's filesystem (the driver simulator passes its simulated disk). */
+  static async open(dataDir: string, fs: StorageFs = nodeFs): Promise<ClusterIdentity> {
     const dir = path.resolve(dataDir);
-    const text = await readDataDirFile(path.join(dir, IDENTITY_FILE));
-    if (text === undefined) return new ClusterIdentity(dir, undefined, new Set());
+    const text = await readDataDirFile(path.join(dir, IDENTITY_FILE), fs);
+    if (text === undefined) return new ClusterIdentity(dir, undefined, new Set(), fs);
     let doc: { format?: unknown; clusterId?: unknown; heard?: unknown };
     try {
       doc = JSON.parse(text) as typeof doc;
@@ -68,7 +71,7 @@ export class ClusterIdentity {
       Array.isArray(doc.heard) &&
       doc.heard.every((h) => typeof h === 'string');
     if (!ok) throw new IdentityError(`${path.join(dir, IDENTITY_FILE)} is not a format-${IDENTITY_FORMAT} identity file`);
-    return new ClusterIdentity(dir, doc.clusterId === null ? undefined : Buffer.from(doc.clusterId as string, 'hex'), new Set(doc.heard as string[]));
+    return new ClusterIdentity(dir, doc.clusterId === null ? undefined : Buffer.from(doc.clusterId as string, 'hex'), new Set(doc.heard as string[]), fs);
   }
 
   get clusterId(): Buffer | undefined {
@@ -108,7 +111,7 @@ export class ClusterIdentity {
       if (this.failure) throw this.failure;
       const doc = { format: IDENTITY_FORMAT, clusterId: this.cid?.toString('hex') ?? null, heard: [...this.heard].sort() };
       try {
-        await writeDataDirFile(this.dir, IDENTITY_FILE, `${JSON.stringify(doc)}\n`);
+        await writeDataDirFile(this.dir, IDENTITY_FILE, `${JSON.stringify(doc)}\n`, this.fs);
       } catch (err) {
         this.failure = err as Error;
         throw err;

@@ -5,6 +5,7 @@
  */
 import { ClusterIdentity, deriveClusterId, type PeerAddressEntry } from './identity.js';
 import type { ClusterLogger } from './logger.js';
+import type { NodeIo } from './node-io.js';
 import { firstBootCheck } from './probe.js';
 import type { ConfState, NodeId } from './raft/types.js';
 import type { TransportIdentity } from './transport.js';
@@ -19,16 +20,17 @@ export const REMOVED_GRACE_MS = 3_000;
 export class NodeIdentity {
   /** A joiner (or a data dir from before cluster ids) takes the cluster id of the first peer that reaches it. */
   private mayAdopt = false;
-  /** Peers removed from the configuration, with when (performance.now()): admitted for REMOVED_GRACE_MS. */
+  /** Peers removed from the configuration, with when (io.now()): admitted for REMOVED_GRACE_MS. */
   private readonly removedAt = new Map<NodeId, number>();
 
   private constructor(
     private readonly file: ClusterIdentity,
     private readonly log: ClusterLogger,
+    private readonly io: Pick<NodeIo, 'now' | 'timers' | 'fs' | 'probe'>,
   ) {}
 
-  static async open(dataDir: string, log: ClusterLogger): Promise<NodeIdentity> {
-    return new NodeIdentity(await ClusterIdentity.open(dataDir), log);
+  static async open(dataDir: string, log: ClusterLogger, io: Pick<NodeIo, 'now' | 'timers' | 'fs' | 'probe'>): Promise<NodeIdentity> {
+    return new NodeIdentity(await ClusterIdentity.open(dataDir, io.fs), log, io);
   }
 
   get clusterIdHex(): string | undefined {
@@ -46,7 +48,17 @@ export class NodeIdentity {
     const derived = listed ? deriveClusterId(o.bootstrap) : undefined;
     if (o.storageEmpty) {
       const peers = o.bootstrap.filter((p) => p.id !== o.id);
-      await firstBootCheck({ self: o.id, derived, peers, secret: Buffer.from(o.secret, 'utf8'), log: this.log });
+      const { io } = this;
+      await firstBootCheck({
+        self: o.id,
+        derived,
+        peers,
+        secret: Buffer.from(o.secret, 'utf8'),
+        log: this.log,
+        probe: io.probe,
+        now: io.now,
+        sleep: (ms) => new Promise<void>((r) => void io.timers.setTimeout(r, ms)),
+      });
     } else if (!this.file.clusterId && derived) {
       // A data dir from before cluster ids (transport v1): a bootstrap peer derives it, a joiner adopts it.
       await this.file.setClusterId(derived);
@@ -57,8 +69,15 @@ export class NodeIdentity {
     return bootstrapNow;
   }
 
-  /** The transport's view: our cluster id, and who may talk to us (the applied configuration). */
-  forTransport(o: { term: () => number; confState: () => ConfState }): TransportIdentity {
+  /**
+   * The transport's view: our cluster id, and who may talk to us: the applied configuration, and the
+   * peers of the driver's address book (`known`: cluster.bootstrap, a snapshot's peer table and applied
+   * adds, less applied removals). The address book matters to a peer whose applied configuration lags:
+   * a learner that installs a snapshot taken before the current leader joined holds a configuration
+   * without that leader, and would refuse the very appends that tell it the leader is a member (found
+   * by the driver simulator, '2 voters + 2 spares' seed 3).
+   */
+  forTransport(o: { term: () => number; confState: () => ConfState; known: (peer: NodeId) => boolean }): TransportIdentity {
     return {
       clusterId: () => this.file.clusterId,
       term: o.term,
@@ -67,9 +86,9 @@ export class NodeIdentity {
       // raise our term), except while we have none: a joiner must hear from the leader to get one.
       isMember: (peer) => {
         const { voters, learners } = o.confState();
-        if ((voters.length === 0 && learners.length === 0) || voters.includes(peer) || learners.includes(peer)) return true;
+        if ((voters.length === 0 && learners.length === 0) || voters.includes(peer) || learners.includes(peer) || o.known(peer)) return true;
         const removed = this.removedAt.get(peer);
-        return removed !== undefined && performance.now() - removed < REMOVED_GRACE_MS;
+        return removed !== undefined && this.io.now() - removed < REMOVED_GRACE_MS;
       },
       admit: async (peer, clusterId) => {
         if (!this.file.clusterId) {
@@ -85,7 +104,7 @@ export class NodeIdentity {
 
   /** A removed peer is forgotten, so it can be added back under its id once its data is gone. */
   forget(peer: NodeId): void {
-    this.removedAt.set(peer, performance.now());
+    this.removedAt.set(peer, this.io.now());
     this.file.forget(peer).catch((err: unknown) => this.log.warn({ err, peer }, 'raft: could not update the identity file'));
   }
 }

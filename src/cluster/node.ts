@@ -27,13 +27,18 @@
  * shared with the proxy data path, so a leader stalled past the minimum timeout loses leadership; that is
  * harmless to routing (which keeps the last membership) and docs/config.md says when to raise the tick.
  *
+ * Outside world: time, timers, randomness, the transport, the data dir's filesystem and the first-boot
+ * probe come through `io` (node-io.ts; the real ones by default), so the driver simulator
+ * (test/sim/driver/) runs this very code under virtual time, an in-process network and a crashing disk.
+ * Beside this file: node-snapshot.ts (the snapshot payload), node-waiters.ts (callers and their
+ * deadlines), membership-diff.ts (what a snapshot install changed), node-identity.ts (cluster identity).
+ *
  * Bootstrap: on first boot (empty dataDir) a peer first runs the identity check of identity.ts (it may
  * refuse: a wiped data dir must come back as a new member); then a peer listed in `bootstrap` writes the
  * derived cluster id and an index-0 snapshot holding the bootstrap voters and their addresses (etcd
  * --initial-cluster). A peer not listed starts empty and waits for the leader to add it (POST
  * /api/v1/cluster/peers) and send it the log or a snapshot; it takes the leader's cluster id.
  */
-import { randomBytes } from 'node:crypto';
 import { decodeMessage, encodeMessage } from './codec.js';
 import {
   BadCommandError,
@@ -72,7 +77,12 @@ import {
 import { checkConfChangeEntry, RejectionLog, type RejectedEntry } from './rejections.js';
 import { DiskStorage, type DiskStorageOptions } from './storage.js';
 import { NodeIdentity } from './node-identity.js';
-import { PeerTransport, type TransportOptions, type TransportStats } from './transport.js';
+import { nodeIo, type NodeIo, type NodeTransport, type TimerHandle } from './node-io.js';
+import { armWaiter, type Waiter } from './node-waiters.js';
+import { decodeNodeSnapshot, encodeNodeSnapshot } from './node-snapshot.js';
+import { flattenMembership, membershipDiff } from './membership-diff.js';
+import type { RaftMutationForTest } from './raft/config.js';
+import type { TransportOptions, TransportStats } from './transport.js';
 import { createSeededRandom } from '../lib/rng.js';
 import type { ClusterMembership } from '../model/index.js';
 import { checkPeerId, parsePeerAddress } from '../model/validate/index.js';
@@ -118,7 +128,19 @@ export interface RaftNodeOptions {
   readonly timings?: RaftTimings;
   readonly storageForTest?: Pick<DiskStorageOptions, 'syncForTest' | 'fs'>;
   readonly transportForTest?: Pick<TransportOptions, 'backoffBaseMs' | 'backoffMaxMs' | 'queueLimit'>;
+  /** Clock, timers, randomness, transport, filesystem and probe (node-io.ts); default the real ones. */
+  readonly io?: Partial<NodeIo>;
+  /** Test-only broken behaviours of the core and of this driver, to prove the simulator catches them. */
+  readonly mutationsForTest?: ReadonlySet<RaftMutationForTest | DriverMutationForTest>;
 }
+
+/**
+ * Deliberately broken driver behaviours (raft.md R-C5), run only by test/sim/driver/mutations.test.ts:
+ * - 'send-before-durable': every role's messages (votes, acks) leave before the Ready's write is durable;
+ * - 'apply-before-persist': committed entries and snapshots are applied (and callers answered) before the
+ *   Ready's write is durable.
+ */
+export type DriverMutationForTest = 'send-before-durable' | 'apply-before-persist';
 
 export interface RaftTimings {
   /** A committed entry or snapshot this peer could not apply (recorded, skipped; the log goes on). */
@@ -177,67 +199,24 @@ export interface MembershipUpdate {
   readonly membership: ClusterMembership;
 }
 
-interface Waiter<T> {
-  resolve: (v: T) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-  /** Removes the waiter from the collection holding it when it times out (it may move between them). */
-  forget: () => void;
-}
-
-const SNAPSHOT_FORMAT = 1;
-
-/** Snapshot data = u8 version | u32 n | n bytes of JSON {peers} | membership snapshot bytes. */
-function encodeNodeSnapshot(peers: ReadonlyMap<NodeId, string>, fsm: Uint8Array): Uint8Array {
-  const json = Buffer.from(JSON.stringify({ peers: Object.fromEntries(peers) }));
-  const out = Buffer.alloc(5 + json.length + fsm.length);
-  out.writeUInt8(SNAPSHOT_FORMAT, 0);
-  out.writeUInt32LE(json.length, 1);
-  json.copy(out, 5);
-  out.set(fsm, 5 + json.length);
-  return out;
-}
-
-/** Reads a node snapshot; never throws (a snapshot is applied or refused, issue 13). Bad peer entries are left out. */
-function decodeNodeSnapshot(data: Uint8Array): { ok: true; peers: Map<NodeId, string>; fsm: Uint8Array; dropped: string[] } | { ok: false; message: string } {
-  if (data.length === 0) return { ok: true, peers: new Map(), fsm: data, dropped: [] };
-  const b = Buffer.from(data.buffer, data.byteOffset, data.length);
-  if (b.length < 5 || b.readUInt8(0) !== SNAPSHOT_FORMAT) return { ok: false, message: `unsupported node snapshot format ${b.length ? b.readUInt8(0) : 'empty'}` };
-  const n = b.readUInt32LE(1);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(b.subarray(5, 5 + n).toString('utf8'));
-  } catch {
-    return { ok: false, message: 'node snapshot peer table is not valid JSON' };
-  }
-  const table = (parsed as { peers?: unknown } | null)?.peers;
-  if (typeof table !== 'object' || table === null) return { ok: false, message: 'node snapshot has no peer table' };
-  const peers = new Map<NodeId, string>();
-  const dropped: string[] = [];
-  for (const [id, addr] of Object.entries(table)) {
-    if (checkPeerId(id).ok && parsePeerAddress(addr).ok) peers.set(id, addr as string);
-    else dropped.push(`peer ${id}`);
-  }
-  return { ok: true, peers, fsm: b.subarray(5 + n), dropped };
-}
-
 export class RaftNode {
   private readonly opts: RaftNodeOptions;
   private readonly log: ClusterLogger;
   private readonly tickMs: number;
   private readonly electionTick: number;
-  private readonly bootId = randomBytes(4).toString('hex');
+  private readonly io: NodeIo;
+  private readonly bootId: string;
   private storage!: DiskStorage;
   private mem!: MemoryStorage;
   private raw!: RawNode;
-  private transport!: PeerTransport;
+  private transport!: NodeTransport;
   private identity!: NodeIdentity;
   private readonly fsm = new MembershipStateMachine();
   private readonly rejections = new RejectionLog();
   private readonly peers = new Map<NodeId, string>();
   private readonly lastContact = new Map<NodeId, number>();
   private confState: ConfState = { voters: [], learners: [] };
-  private ticker: NodeJS.Timeout | undefined;
+  private ticker: TimerHandle | undefined;
   private started = false;
   private stopped = false;
   private failure: StorageFailedError | undefined;
@@ -271,6 +250,8 @@ export class RaftNode {
     this.log = opts.logger ?? noopLogger;
     this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
     this.electionTick = opts.electionTick ?? DEFAULT_ELECTION_TICK;
+    this.io = nodeIo(opts.io);
+    this.bootId = randomU32(this.io).toString(16).padStart(8, '0');
   }
 
   /** Opens storage, recovers, starts the transport and the tick timer. */
@@ -280,17 +261,17 @@ export class RaftNode {
     const { id } = this.opts;
     for (const p of this.opts.bootstrap) this.peers.set(p.id, p.address);
 
-    this.storage = await DiskStorage.open({ dataDir: this.opts.dataDir, nodeId: id, logger: this.log, ...this.opts.storageForTest });
+    this.storage = await DiskStorage.open({ dataDir: this.opts.dataDir, nodeId: id, logger: this.log, fs: this.io.fs, ...this.opts.storageForTest });
     this.term = this.storage.recovered.hardState.term;
     // Identity (identity.ts): the transport listens first, so peers probing at their own first boot get
     // an answer from us while we probe them; nothing is admitted until we have a cluster id.
-    this.identity = await NodeIdentity.open(this.opts.dataDir, this.log);
-    this.transport = new PeerTransport({
+    this.identity = await NodeIdentity.open(this.opts.dataDir, this.log, this.io);
+    this.transport = this.io.transport({
       id,
       listen: this.opts.listen,
       secret: this.opts.secret,
       logger: this.log,
-      identity: this.identity.forTransport({ term: () => this.term, confState: () => this.confState }),
+      identity: this.identity.forTransport({ term: () => this.term, confState: () => this.confState, known: (peer) => this.peers.has(peer) }),
       onMessage: (from, payload) => this.onPeerMessage(from, payload),
       onUnreachable: (peer) => {
         if (!this.stopped && this.raw) this.raw.reportUnreachable(peer);
@@ -328,7 +309,8 @@ export class RaftNode {
       storage: this.mem,
       electionTick: this.electionTick,
       heartbeatTick: this.opts.heartbeatTick ?? DEFAULT_HEARTBEAT_TICK,
-      rand: createSeededRandom(randomBytes(4).readUInt32LE(0)),
+      rand: createSeededRandom(randomU32(this.io)),
+      mutationsForTest: coreMutations(this.opts.mutationsForTest),
       preVote: true,
       checkQuorum: true,
       applied: this.applied,
@@ -343,13 +325,14 @@ export class RaftNode {
     // (1 in electionTick) would campaign at once and split the vote. In the failover bench, 3 of 60 runs
     // needed a second election before (one traced: two campaigns began in the same millisecond), 1 of 80
     // after this and the vote-dial and lost-wake-up fixes.
-    this.ticker = setTimeout(() => {
+    const timers = this.io.timers;
+    this.ticker = timers.setTimeout(() => {
       if (this.stopped) return;
-      this.ticker = setInterval(() => this.onTick(), this.tickMs);
-      this.ticker.unref();
+      this.ticker = timers.setInterval(() => this.onTick(), this.tickMs);
+      this.ticker.unref?.();
       this.onTick();
-    }, (randomBytes(2).readUInt16LE(0) / 65_536) * this.tickMs);
-    this.ticker.unref();
+    }, this.io.random() * this.tickMs);
+    this.ticker.unref?.();
     this.scheduleReady();
   }
 
@@ -378,10 +361,10 @@ export class RaftNode {
     if (data.length > MAX_COMMAND_BYTES) return Promise.reject(new BadCommandError(`command is ${data.length} bytes, above ${MAX_COMMAND_BYTES}`));
     return new Promise<ProposeResult>((resolve, reject) => {
       const observe = this.opts.timings?.proposeSeconds;
-      const started = observe ? performance.now() : 0;
+      const started = observe ? this.io.now() : 0;
       const done = observe
         ? (r: ProposeResult): void => {
-            observe((performance.now() - started) / 1000);
+            observe((this.io.now() - started) / 1000);
             resolve(r);
           }
         : resolve;
@@ -410,7 +393,7 @@ export class RaftNode {
       for (const b of batch) {
         const w = this.proposals.get(b.pid);
         if (!w) continue;
-        clearTimeout(w.timer);
+        this.io.timers.clearTimeout(w.timer);
         this.proposals.delete(b.pid);
         w.reject(mapped);
       }
@@ -434,7 +417,7 @@ export class RaftNode {
       try {
         this.raw.readIndex(ctx);
       } catch (err) {
-        clearTimeout(w.timer);
+        this.io.timers.clearTimeout(w.timer);
         this.reads.delete(ctx);
         reject(this.mapCoreError(err));
         return;
@@ -519,7 +502,7 @@ export class RaftNode {
         waiter: {
           resolve,
           reject,
-          timer: setTimeout(() => {
+          timer: this.io.timers.setTimeout(() => {
             entry.waiter.forget();
             reject(new RaftTimeoutError(`leadership transfer to ${want}`, timeoutMs));
           }, timeoutMs),
@@ -540,7 +523,7 @@ export class RaftNode {
 
   status(): RaftNodeStatus {
     const st = this.raw.status();
-    const now = performance.now();
+    const now = this.io.now();
     const linkById = new Map(this.transport.peerStatus().map((p) => [p.id, p]));
     const ids = new Set<NodeId>([...st.voters, ...st.learners, ...this.peers.keys()]);
     ids.delete(this.opts.id);
@@ -627,18 +610,7 @@ export class RaftNode {
   }
 
   private waiter<T>(map: Map<string, Waiter<T>>, key: string, resolve: (v: T) => void, reject: (e: Error) => void, what: string, timeoutMs?: number): Waiter<T> {
-    const ms = timeoutMs ?? this.opts.proposalTimeoutMs ?? DEFAULT_PROPOSAL_TIMEOUT_MS;
-    const w: Waiter<T> = {
-      resolve,
-      reject,
-      timer: setTimeout(() => {
-        w.forget();
-        reject(new RaftTimeoutError(what, ms));
-      }, ms),
-      forget: () => map.delete(key),
-    };
-    map.set(key, w);
-    return w;
+    return armWaiter(this.io.timers, map, key, resolve, reject, what, timeoutMs ?? this.opts.proposalTimeoutMs ?? DEFAULT_PROPOSAL_TIMEOUT_MS);
   }
 
   /** A proposal, conf change or read made on this peer is still waiting for its answer. */
@@ -665,7 +637,7 @@ export class RaftNode {
       try {
         this.raw.proposeConfChange(cc);
       } catch (err) {
-        clearTimeout(w.timer);
+        this.io.timers.clearTimeout(w.timer);
         this.confWaiters.delete(key);
         reject(this.mapCoreError(err));
         return;
@@ -697,7 +669,7 @@ export class RaftNode {
       this.log.warn({ peer: from, claimed: m.from, to: m.to }, 'raft: message with mismatched sender or destination dropped');
       return;
     }
-    this.lastContact.set(from, performance.now());
+    this.lastContact.set(from, this.io.now());
     try {
       this.raw.step(m);
     } catch (err) {
@@ -765,30 +737,39 @@ export class RaftNode {
 
   private async handleReady(rd: Ready): Promise<void> {
     const writes = rd.snapshot !== undefined || rd.entries.length > 0;
-    let unsent = rd.sendBeforePersist && writes ? [] : rd.messages;
+    const early = (rd.sendBeforePersist && writes) || this.mutated('send-before-durable');
+    let unsent = early ? [] : rd.messages;
+    const answered = this.answered;
+    const applyEarly = this.mutated('apply-before-persist');
+    const changes = applyEarly ? this.applyReady(rd) : [];
     // 1. Durability first.
     if (writes) {
-      const started = performance.now();
+      const started = this.io.now();
       const written = this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, mustSync: rd.mustSync });
       // A leader replicates while it writes (thesis §10.2.1): the followers' fsyncs overlap its own.
-      if (rd.sendBeforePersist) this.sendMessages(rd.messages);
+      if (early) this.sendMessages(rd.messages);
       await written;
-      if (!rd.snapshot) this.opts.timings?.walAppendSeconds?.((performance.now() - started) / 1000);
+      if (!rd.snapshot) this.opts.timings?.walAppendSeconds?.((this.io.now() - started) / 1000);
       if (this.stopped) return;
       if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
       if (rd.entries.length > 0) this.mem.append(rd.entries);
       if (rd.hardState) this.mem.setHardState(rd.hardState);
     } else if (rd.hardState && rd.mustSync) {
-      const started = performance.now();
-      await this.storage.persist({ hardState: rd.hardState, mustSync: true });
-      this.opts.timings?.walAppendSeconds?.((performance.now() - started) / 1000);
+      const started = this.io.now();
+      const written = this.storage.persist({ hardState: rd.hardState, mustSync: true });
+      if (early) this.sendMessages(rd.messages);
+      await written;
+      this.opts.timings?.walAppendSeconds?.((this.io.now() - started) / 1000);
       if (this.stopped) return;
       this.mem.setHardState(rd.hardState);
-    } else if (rd.hardState) {
-      // A commit index alone is neither fsynced nor waited for (a quorum can tell it again after a
-      // crash); the storage queue keeps it in order with later writes, and a failure still stops us.
-      this.storage.persist({ hardState: rd.hardState, mustSync: false }).catch((err: unknown) => this.failStopped(err));
-      this.mem.setHardState(rd.hardState);
+    } else {
+      if (rd.hardState) {
+        // A commit index alone is neither fsynced nor waited for (a quorum can tell it again after a
+        // crash); the storage queue keeps it in order with later writes, and a failure still stops us.
+        this.storage.persist({ hardState: rd.hardState, mustSync: false }).catch((err: unknown) => this.failStopped(err));
+        this.mem.setHardState(rd.hardState);
+      }
+      if (early) this.sendMessages(rd.messages);
     }
     if (rd.hardState) this.term = rd.hardState.term;
 
@@ -803,21 +784,7 @@ export class RaftNode {
     }
 
     // 3. Apply.
-    const answered = this.answered;
-    const changes: MembershipChange[] = [];
-    if (rd.snapshot) {
-      changes.push(...this.restoreSnapshot(rd.snapshot, true));
-      this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'raft: installed snapshot from the leader');
-    }
-    for (const e of rd.committedEntries) this.applyEntry(e, changes);
-    for (const rs of rd.readStates) {
-      const w = this.reads.get(rs.context);
-      if (!w) continue;
-      this.reads.delete(rs.context);
-      this.readsAwaitingApply.set(rs.context, { index: rs.index, waiter: w });
-      w.forget = () => this.readsAwaitingApply.delete(rs.context);
-    }
-    this.releaseReads();
+    if (!applyEarly) changes.push(...this.applyReady(rd));
 
     // 4. Advance.
     this.raw.advance(rd);
@@ -840,12 +807,12 @@ export class RaftNode {
         // read that already has its index (readsAwaitingApply) stays valid and completes on apply.
         for (const [ctx, w] of [...this.reads]) {
           this.reads.delete(ctx);
-          clearTimeout(w.timer);
+          this.io.timers.clearTimeout(w.timer);
           w.reject(new ErrReadIndexDropped(`the leader changed (now ${this.lead === NONE ? 'none' : this.lead}) while it waited; retry`));
         }
         for (const lw of [...this.leaderWaiters]) {
           if (lw.check()) {
-            clearTimeout(lw.waiter.timer);
+            this.io.timers.clearTimeout(lw.waiter.timer);
             this.leaderWaiters.delete(lw);
             lw.waiter.resolve(this.lead);
           }
@@ -859,10 +826,33 @@ export class RaftNode {
       // the apply (raw-node.ts, step 2). When the apply answered callers, let their replies leave first
       // (they are microtasks away): on a 2-core machine each loopback send can hand the CPU to the peer
       // it wakes, which measured ~0.3 ms per message in front of the reply.
-      if (this.answered !== answered) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.answered !== answered) await new Promise<void>((resolve) => this.io.timers.setImmediate(resolve));
       if (!this.stopped) this.sendMessages(unsent);
     }
     await this.maybeSnapshot();
+  }
+
+  /** Step 3 of a Ready: the snapshot, then the committed entries, then the read states it granted. */
+  private applyReady(rd: Ready): MembershipChange[] {
+    const changes: MembershipChange[] = [];
+    if (rd.snapshot) {
+      changes.push(...this.restoreSnapshot(rd.snapshot, true));
+      this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'raft: installed snapshot from the leader');
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e, changes);
+    for (const rs of rd.readStates) {
+      const w = this.reads.get(rs.context);
+      if (!w) continue;
+      this.reads.delete(rs.context);
+      this.readsAwaitingApply.set(rs.context, { index: rs.index, waiter: w });
+      w.forget = () => this.readsAwaitingApply.delete(rs.context);
+    }
+    this.releaseReads();
+    return changes;
+  }
+
+  private mutated(m: DriverMutationForTest): boolean {
+    return this.opts.mutationsForTest?.has(m) ?? false;
   }
 
   /**
@@ -891,7 +881,7 @@ export class RaftNode {
       this.recordRejected({ index: e.index, kind: 'conf-change', reason: checked.message });
       const w = checked.key === undefined ? undefined : this.confWaiters.get(checked.key);
       if (w) {
-        clearTimeout(w.timer);
+        this.io.timers.clearTimeout(w.timer);
         this.confWaiters.delete(checked.key!);
         w.reject(new BadCommandError(checked.message));
       }
@@ -928,7 +918,7 @@ export class RaftNode {
     }
     const w = this.confWaiters.get(`${cc.kind}:${cc.node}`);
     if (w) {
-      clearTimeout(w.timer);
+      this.io.timers.clearTimeout(w.timer);
       this.confWaiters.delete(`${cc.kind}:${cc.node}`);
       w.resolve({ index: e.index });
     }
@@ -945,7 +935,7 @@ export class RaftNode {
     }
     const w = proposalId === undefined ? undefined : this.proposals.get(proposalId);
     if (w) {
-      clearTimeout(w.timer);
+      this.io.timers.clearTimeout(w.timer);
       this.proposals.delete(proposalId!);
       this.answered++;
       w.resolve({ index: e.index, result });
@@ -968,7 +958,7 @@ export class RaftNode {
 
   /** Replaces state machine and address book from a snapshot; returns the membership diff. */
   private restoreSnapshot(s: Snapshot, diff: boolean): MembershipChange[] {
-    const before = diff ? flatten(this.fsm.view()) : new Map<string, string>();
+    const before = diff ? flattenMembership(this.fsm.view()) : undefined;
     // Total like an entry: what cannot be read is recorded as rejected, the rest is restored.
     const node = decodeNodeSnapshot(s.data);
     const restored = node.ok ? this.fsm.restore(node.fsm) : node;
@@ -987,21 +977,8 @@ export class RaftNode {
     }
     this.applied = Math.max(this.applied, s.metadata.index);
     this.lastSnapshotIndex = s.metadata.index;
-    if (!diff) return [];
-    const after = flatten(this.fsm.view());
-    const changes: MembershipChange[] = [];
-    for (const [k, v] of after) {
-      if (before.get(k) !== v) {
-        const [service, upstream] = JSON.parse(k) as [string, string];
-        changes.push({ service, upstream, change: 'put', value: this.fsm.get(service, upstream) });
-      }
-    }
-    for (const k of before.keys()) {
-      if (!after.has(k)) {
-        const [service, upstream] = JSON.parse(k) as [string, string];
-        changes.push({ service, upstream, change: 'delete' });
-      }
-    }
+    if (!before) return [];
+    const changes = membershipDiff(before, this.fsm.view(), (svc, up) => this.fsm.get(svc, up));
     for (const c of changes) this.opts.events?.emit('membership:changed', { service: c.service, upstream: c.upstream, change: c.change, index: s.metadata.index });
     return changes;
   }
@@ -1010,7 +987,7 @@ export class RaftNode {
     for (const [ctx, r] of this.readsAwaitingApply) {
       if (r.index <= this.applied) {
         this.readsAwaitingApply.delete(ctx);
-        clearTimeout(r.waiter.timer);
+        this.io.timers.clearTimeout(r.waiter.timer);
         this.answered++;
         r.waiter.resolve(r.index);
       }
@@ -1059,7 +1036,7 @@ export class RaftNode {
     if (lead === NONE) return 'no raft leader is known';
     if (this.removed || this.failure) return 'this peer is not a member';
     const window = 2 * this.electionTick * this.tickMs;
-    const now = performance.now();
+    const now = this.io.now();
     const up = new Set(this.transport.peerStatus().filter((p) => p.connected).map((p) => p.id));
     const reachable = (id: NodeId): boolean => id === this.opts.id || (up.has(id) && now - (this.lastContact.get(id) ?? -Infinity) <= window);
     if (lead !== this.opts.id) return reachable(lead) ? undefined : `the leader ${lead} is unreachable`;
@@ -1085,7 +1062,7 @@ export class RaftNode {
   private stop(reason: Error): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.ticker) clearInterval(this.ticker);
+    if (this.ticker) this.io.timers.clearInterval(this.ticker);
     this.ticker = undefined;
     const all: Waiter<never>[] = [
       ...(this.proposals.values() as Iterable<Waiter<never>>),
@@ -1100,7 +1077,7 @@ export class RaftNode {
     this.confWaiters.clear();
     this.leaderWaiters.clear();
     for (const w of all) {
-      clearTimeout(w.timer);
+      this.io.timers.clearTimeout(w.timer);
       w.reject(reason);
     }
     if (this.quorum) {
@@ -1110,8 +1087,13 @@ export class RaftNode {
   }
 }
 
-function flatten(m: ClusterMembership): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [svc, ups] of m) for (const [id, u] of ups) out.set(JSON.stringify([svc, id]), JSON.stringify(u));
-  return out;
+function randomU32(io: NodeIo): number {
+  return Math.floor(io.random() * 2 ** 32) >>> 0;
+}
+
+const DRIVER_MUTATIONS: ReadonlySet<string> = new Set<DriverMutationForTest>(['send-before-durable', 'apply-before-persist']);
+
+function coreMutations(all: ReadonlySet<string> | undefined): ReadonlySet<RaftMutationForTest> | undefined {
+  if (!all) return undefined;
+  return new Set([...all].filter((m) => !DRIVER_MUTATIONS.has(m)) as RaftMutationForTest[]);
 }

@@ -79,18 +79,25 @@ export async function firstBootCheck(opts: {
   secret: Uint8Array;
   log: ClusterLogger;
   waitMs?: number;
+  /** The driver simulator's probe, clock and timers (node-io.ts); default the real ones. */
+  probe?: typeof probePeer;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }): Promise<void> {
-  const deadline = performance.now() + (opts.waitMs ?? FIRST_BOOT_WAIT_MS);
+  const probe = opts.probe ?? probePeer;
+  const now = opts.now ?? (() => performance.now());
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = now() + (opts.waitMs ?? FIRST_BOOT_WAIT_MS);
   for (let round = 0; ; round++) {
     const answers = new Map<NodeId, ProbeAnswer>();
-    await Promise.all(opts.peers.map(async (p) => answers.set(p.id, await probePeer({ self: opts.self, peer: p.id, address: p.address, secret: opts.secret }))));
+    await Promise.all(opts.peers.map(async (p) => answers.set(p.id, await probe({ self: opts.self, peer: p.id, address: p.address, secret: opts.secret }))));
     const d = decideFirstBoot(opts.self, opts.derived, answers);
     if (d.action === 'start') return;
     if (d.action === 'refuse') throw new IdentityError(d.reason);
-    if (performance.now() > deadline) {
+    if (now() > deadline) {
       throw new IdentityError(`cluster.dataDir is empty and ${d.why}; refusing to start rather than risk a lost vote. Start this peer again once ${d.missing.join(', ')} answer(s), or re-add it as a new member (docs/architecture.md, "Cluster identity").`);
     }
     if (round === 0) opts.log.warn({ missing: d.missing }, `raft: first boot waits: ${d.why}`);
-    await new Promise((r) => setTimeout(r, FIRST_BOOT_RETRY_MS));
+    await sleep(FIRST_BOOT_RETRY_MS);
   }
 }

@@ -776,17 +776,17 @@ async function fsyncDir(fs: StorageFs, dir: string, sync: (fh: StorageFile, kind
  * dir's one importer of node:fs. `readDataDirFile` gives undefined when the file does not exist;
  * `writeDataDirFile` resolves once the file and its directory entry are durable (R-E3).
  */
-export async function readDataDirFile(file: string): Promise<string | undefined> {
+export async function readDataDirFile(file: string, fs: StorageFs = nodeFs): Promise<string | undefined> {
   try {
-    return Buffer.from(await nodeFs.readFile(file)).toString('utf8');
+    return Buffer.from(await fs.readFile(file)).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
 }
 
-export function writeDataDirFile(dir: string, name: string, content: string): Promise<void> {
-  return writeFileDurably(nodeFs, dir, name, Buffer.from(content, 'utf8'), (fh) => fh.sync());
+export function writeDataDirFile(dir: string, name: string, content: string, fs: StorageFs = nodeFs): Promise<void> {
+  return writeFileDurably(fs, dir, name, Buffer.from(content, 'utf8'), (fh) => fh.sync());
 }
 
 /** temp file → write → fsync → rename → fsync dir (R-E3). */

@@ -22,16 +22,21 @@ export function freshBase(commit: string): number {
   return 1_000_000 + (h % 1_000_000_000);
 }
 
-export function seedsToRun(defaultCount: number): number[] {
-  const one = process.env['MESHGATE_SIM_SEED'];
+/**
+ * The seeds one simulator test runs. `env` names its variables (the driver simulator has its own, so a
+ * long run of one simulator does not lengthen the other) and `regression` its kept failing seeds.
+ */
+export function seedsToRun(defaultCount: number, o: { env?: string; regression?: readonly number[]; freshWindow?: number } = {}): number[] {
+  const env = o.env ?? 'MESHGATE_SIM';
+  const one = process.env[`${env}_SEED`];
   if (one !== undefined && one !== '') return [Number(one)];
-  const n = Number(process.env['MESHGATE_SIM_SEEDS'] ?? defaultCount);
+  const n = Number(process.env[`${env}_SEEDS`] ?? defaultCount);
   const seeds = new Set(Array.from({ length: n }, (_, i) => i + 1));
-  for (const s of REGRESSION_SEEDS) seeds.add(s);
+  for (const s of o.regression ?? REGRESSION_SEEDS) seeds.add(s);
   const fresh = process.env['MESHGATE_SIM_FRESH'];
   if (fresh) {
     const base = freshBase(fresh);
-    for (let i = 0; i < FRESH_WINDOW; i++) seeds.add(base + i);
+    for (let i = 0; i < (o.freshWindow ?? FRESH_WINDOW); i++) seeds.add(base + i);
   }
   return [...seeds];
 }

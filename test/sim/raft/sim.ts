@@ -138,11 +138,12 @@ type Ev =
   | { k: 'heal-link'; key: string }
   | { k: 'flap'; key: string; until: number };
 
-class Heap {
-  private a: { t: number; s: number; e: Ev }[] = [];
+/** Min-heap of timed events; ties run in push order, so a seed replays exactly. Also the driver simulator's queue. */
+export class Heap<E = Ev> {
+  private a: { t: number; s: number; e: E }[] = [];
   private seq = 0;
   get size(): number { return this.a.length; }
-  push(t: number, e: Ev): void {
+  push(t: number, e: E): void {
     const a = this.a;
     a.push({ t, s: this.seq++, e });
     let i = a.length - 1;
@@ -151,7 +152,7 @@ class Heap {
       if (less(a[i]!, a[p]!)) { [a[i], a[p]] = [a[p]!, a[i]!]; i = p; } else break;
     }
   }
-  pop(): { t: number; e: Ev } | undefined {
+  pop(): { t: number; e: E } | undefined {
     const a = this.a;
     if (a.length === 0) return undefined;
     const top = a[0]!;

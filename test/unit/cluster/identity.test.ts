@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterIdentity, decideFirstBoot, deriveClusterId, IDENTITY_FILE, type ProbeAnswer } from '../../../src/cluster/identity.js';
+import { noopLogger } from '../../../src/cluster/logger.js';
+import { NodeIdentity, REMOVED_GRACE_MS } from '../../../src/cluster/node-identity.js';
+import { realNodeIo } from '../../../src/cluster/node-io.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -99,5 +102,25 @@ describe('decideFirstBoot', () => {
   it('a joiner (no derived id) only refuses on heard-from', () => {
     expect(decide({ 'gw-2': ans({ clusterId: Buffer.alloc(16, 9), term: 3 }), 'gw-3': ans({ term: 3 }) }, null).action).toBe('start');
     expect(decide({ 'gw-2': ans({ term: 3, heardFromYou: true }) }, null).action).toBe('refuse');
+  });
+});
+
+describe('NodeIdentity admission (who may send frames)', () => {
+  it('admits the applied configuration and the address book, refuses other ids, and a removed peer after its grace', async () => {
+    // A lagging learner: its snapshot's configuration predates the current leader gw-9, which it knows
+    // from its address book (cluster.bootstrap); without the book it refused the leader for ever.
+    let now = 0;
+    const book = new Set(['gw-9']);
+    const id = await NodeIdentity.open(await dir(), noopLogger, { ...realNodeIo, now: () => now });
+    const t = id.forTransport({ term: () => 3, confState: () => ({ voters: ['gw-1', 'gw-2'], learners: ['gw-3'] }), known: (p) => book.has(p) });
+    expect(['gw-1', 'gw-2', 'gw-3', 'gw-9'].map((p) => t.isMember(p))).toEqual([true, true, true, true]);
+    expect(t.isMember('gw-removed')).toBe(false);
+    // Applying a removal drops the peer from the book (node.ts) and starts its grace here.
+    book.delete('gw-9');
+    id.forget('gw-9');
+    now += REMOVED_GRACE_MS - 1;
+    expect(t.isMember('gw-9')).toBe(true);
+    now += 2;
+    expect(t.isMember('gw-9')).toBe(false);
   });
 });

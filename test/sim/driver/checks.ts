@@ -1,0 +1,151 @@
+/**
+ * Safety invariants of the driver simulator, checked after every task (Raft §5.2–5.4; raft.md R-C2):
+ *  - Election Safety: at most one leader per term;
+ *  - State Machine Safety: every peer's entry at a committed index is the one first seen committed there
+ *    (term, type and bytes), across crashes, restarts and snapshots;
+ *  - Log Matching: two entries anywhere with the same index and term are the same entry (checked on
+ *    every entry as it appears in any peer's log; the prefix half follows by induction, Raft §5.3);
+ *  - Leader Completeness, which is what "a committed entry is never lost after a crash-restart" means to a
+ *    client: a peer that becomes leader holds every entry committed so far (or a snapshot past it);
+ *  - a leader's progress is true: what it believes a follower of its term holds (match) is in that
+ *    follower's log, with the leader's term at that index (a follower acks only what is durable, so
+ *    this holds across the follower's crashes too). It catches a wrong ack when it is counted, before
+ *    a later crash has to turn it into a lost entry;
+ *  - fail closed only for a reason: a peer that stops (storage failure, a core invariant broken by a
+ *    message, a driver exception) fails the seed, since the simulator injects no disk errors.
+ * The state of a peer is read from the production objects it runs (RaftNode's core and log), through
+ * the one cast in coreOf.
+ */
+import type { RaftNode } from '../../../src/cluster/node.js';
+import type { RawNode } from '../../../src/cluster/raft/raw-node.js';
+import type { Entry, NodeId } from '../../../src/cluster/raft/types.js';
+
+export class DriverSimViolation extends Error {
+  constructor(readonly invariant: string, detail: string, readonly time: number) {
+    super(`${invariant} violated at t=${time.toFixed(1)}ms: ${detail}`);
+  }
+}
+
+/** The core a RaftNode drives (private there; read-only here). Undefined until start() has built it. */
+export function coreOf(node: RaftNode): RawNode | undefined {
+  return (node as unknown as { raw?: RawNode }).raw;
+}
+
+function entryKey(e: Entry): string {
+  return `${e.term}|${e.type}|${Buffer.from(e.data).toString('base64')}`;
+}
+
+export interface CheckedPeer {
+  readonly id: NodeId;
+  readonly node: RaftNode | undefined;
+  /** Highest committed index of this node instance already compared with the committed record. */
+  checkedCommit: number;
+  /** Log Matching: entries up to this index (of this term there) were already checked. */
+  checkedLog?: { index: number; term: number };
+}
+
+export class SafetyChecker {
+  private readonly leaders = new Map<number, NodeId>();
+  private readonly committed = new Map<number, string>();
+  /** "index:term" → the entry first seen there, in any log. */
+  private readonly seen = new Map<string, string>();
+  private maxCommitted = 0;
+  private readonly leaderSeen = new Set<string>();
+  leaderTerms = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  get committedEntries(): number {
+    return this.committed.size;
+  }
+
+  check(peers: readonly CheckedPeer[]): void {
+    for (const p of peers) {
+      const node = p.node;
+      const raw = node && coreOf(node);
+      if (!node || !raw) continue;
+      if (node.failed) throw new DriverSimViolation('FailClosedWithoutCause', `${p.id} stopped: ${node.failed.message}`, this.now());
+      const r = raw.raftForTest();
+      const log = r.raftLog;
+      if (log.committed > p.checkedCommit) {
+        const from = Math.max(p.checkedCommit + 1, log.firstIndex());
+        const ents = from <= log.committed ? log.slice(from, log.committed + 1) : [];
+        for (const e of ents) this.recordCommitted(p.id, e);
+        p.checkedCommit = log.committed;
+      }
+      this.logMatching(p, log);
+      if (r.role === 'leader') {
+        const holder = this.leaders.get(r.term);
+        if (holder !== undefined && holder !== p.id) throw new DriverSimViolation('ElectionSafety', `${holder} and ${p.id} both leaders of term ${r.term}`, this.now());
+        if (holder === undefined) {
+          this.leaders.set(r.term, p.id);
+          this.leaderTerms++;
+        }
+        this.progressIsTrue(p.id, r.term, log, raw, peers);
+        const key = `${p.id}@${r.term}`;
+        if (!this.leaderSeen.has(key)) {
+          this.leaderSeen.add(key);
+          this.leaderCompleteness(p.id, r.term, log);
+        }
+      }
+    }
+  }
+
+  private progressIsTrue(id: NodeId, term: number, log: { termOr0(i: number): number; lastIndex(): number }, raw: RawNode, peers: readonly CheckedPeer[]): void {
+    const progress = raw.status().progress ?? {};
+    for (const [fid, pr] of Object.entries(progress)) {
+      if (fid === id || pr.match === 0) continue;
+      if (pr.match > log.lastIndex()) throw new DriverSimViolation('LeaderProgress', `${id} (term ${term}) counts ${fid} as holding index ${pr.match}, past its own last index ${log.lastIndex()}`, this.now());
+      const f = peers.find((q) => q.id === fid)?.node;
+      const fr = f && coreOf(f)?.raftForTest();
+      if (!fr || fr.term !== term) continue;
+      const want = log.termOr0(pr.match);
+      const have = fr.raftLog.termOr0(pr.match);
+      if (pr.match > fr.raftLog.lastIndex() || (want !== 0 && have !== 0 && want !== have)) {
+        throw new DriverSimViolation('LeaderProgress', `${id} (term ${term}) counts ${fid} as holding index ${pr.match} (term ${want}), but ${fid}'s log has ${pr.match > fr.raftLog.lastIndex() ? `only ${fr.raftLog.lastIndex()} entries` : `term ${have} there`}`, this.now());
+      }
+    }
+  }
+
+  private logMatching(p: CheckedPeer, log: { committed: number; firstIndex(): number; lastIndex(): number; termOr0(i: number): number; slice(lo: number, hi: number): Entry[] }): void {
+    let from = p.checkedLog && log.termOr0(p.checkedLog.index) === p.checkedLog.term ? p.checkedLog.index + 1 : Math.min(p.checkedLog?.index ?? 0, log.committed) + 1;
+    from = Math.max(from, log.firstIndex());
+    const last = log.lastIndex();
+    if (from <= last) {
+      for (const e of log.slice(from, last + 1)) {
+        const at = `${e.index}:${e.term}`;
+        const k = entryKey(e);
+        const was = this.seen.get(at);
+        if (was === undefined) this.seen.set(at, k);
+        else if (was !== k) throw new DriverSimViolation('LogMatching', `${p.id} holds another entry at index ${e.index} term ${e.term} than one seen before`, this.now());
+      }
+    }
+    p.checkedLog = { index: last, term: log.termOr0(last) };
+  }
+
+  private recordCommitted(id: NodeId, e: Entry): void {
+    const k = entryKey(e);
+    const was = this.committed.get(e.index);
+    if (was === undefined) {
+      this.committed.set(e.index, k);
+      this.maxCommitted = Math.max(this.maxCommitted, e.index);
+    } else if (was !== k) {
+      throw new DriverSimViolation('StateMachineSafety', `${id} committed index ${e.index} as ${k.slice(0, 60)}, first committed as ${was.slice(0, 60)}`, this.now());
+    }
+  }
+
+  private leaderCompleteness(id: NodeId, term: number, log: { firstIndex(): number; lastIndex(): number; slice(lo: number, hi: number): Entry[] }): void {
+    if (this.maxCommitted === 0) return;
+    if (log.lastIndex() < this.maxCommitted) {
+      throw new DriverSimViolation('LeaderCompleteness', `${id} leads term ${term} with last index ${log.lastIndex()}, but index ${this.maxCommitted} was committed (an acknowledged entry lost)`, this.now());
+    }
+    const from = Math.max(1, log.firstIndex());
+    if (from > this.maxCommitted) return;
+    for (const e of log.slice(from, this.maxCommitted + 1)) {
+      const want = this.committed.get(e.index);
+      if (want !== undefined && want !== entryKey(e)) {
+        throw new DriverSimViolation('LeaderCompleteness', `${id} leads term ${term} with another entry at committed index ${e.index}`, this.now());
+      }
+    }
+  }
+}
