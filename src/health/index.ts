@@ -85,6 +85,8 @@ export interface HealthMonitorOptions {
 interface ServiceEntry {
   readonly name: ServiceName;
   specs: readonly UpstreamSpec[];
+  /** The ids of `specs`: upstreamHealth is asked once per upstream (status, metrics), so O(1) here keeps that O(n), not O(n²). */
+  specIds: ReadonlySet<UpstreamId>;
   panicThresholdPercent: number;
   checker: ActiveChecker | undefined;
   detector: OutlierDetector | undefined;
@@ -129,7 +131,7 @@ export class HealthMonitor {
     let s = this.services.get(service);
     if (s === undefined) {
       const entry: ServiceEntry = {
-        name: service, specs: [], panicThresholdPercent: DEFAULT_PANIC_THRESHOLD_PERCENT,
+        name: service, specs: [], specIds: new Set(), panicThresholdPercent: DEFAULT_PANIC_THRESHOLD_PERCENT,
         checker: undefined, detector: undefined, eligibility: new ServiceEligibility(),
         signals: {
           health: (id) => entry.checker?.health(id) ?? 'unknown',
@@ -143,6 +145,7 @@ export class HealthMonitor {
     const panic = cfg.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD_PERCENT;
     if (!(panic >= 0 && panic <= 100)) throw new RangeError('panicThresholdPercent must be in [0, 100]');
     s.specs = [...cfg.upstreams];
+    s.specIds = new Set(s.specs.map((u) => u.id));
     s.panicThresholdPercent = panic;
     const served = s.specs.filter((u) => u.state !== 'disabled');
     const nowMs = this.now();
@@ -221,7 +224,7 @@ export class HealthMonitor {
 
   upstreamHealth(service: ServiceName, upstream: UpstreamId): UpstreamHealthView | undefined {
     const s = this.services.get(service);
-    if (s === undefined || !s.specs.some((u) => u.id === upstream)) return undefined;
+    if (s === undefined || !s.specIds.has(upstream)) return undefined;
     const active = s.checker?.view(upstream);
     const outlier = s.detector?.host(upstream, this.now());
     return {
