@@ -51,6 +51,11 @@ export interface H2Handlers {
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_CANCEL } = constants;
 
+/** One listener for every stream ('finish' passes no argument; `this` is the stream): no closure per request. */
+function onStreamFinish(this: ServerHttp2Stream): void {
+  H2Front.answered(this);
+}
+
 export class H2Front {
   readonly server: Http2Server;
   private readonly sessions = new Set<ServerHttp2Session>();
@@ -119,7 +124,8 @@ export class H2Front {
     session.on('stream', (stream: ServerHttp2Stream) => {
       this.streams.set(session, (this.streams.get(session) ?? 0) + 1);
       if (this.opts.stallTimeoutMs > 0) stream.setTimeout(this.opts.stallTimeoutMs, () => this.onStreamTimeout(stream));
-      stream.once('finish', () => this.onAnswered(stream));
+      // A request with no body (END_STREAM on its HEADERS) has nothing left to stop.
+      if (!stream.endAfterHeaders) stream.once('finish', onStreamFinish);
       stream.once('close', () => {
         this.streams.set(session, (this.streams.get(session) ?? 1) - 1);
         // A premature reset: the client cancelled the stream before its answer's headers went out.
@@ -160,8 +166,8 @@ export class H2Front {
   }
 
   /** The answer is sent whole: a client still sending is asked to stop (see the file comment). */
-  private onAnswered(stream: ServerHttp2Stream): void {
-    if (stream.endAfterHeaders || stream.closed || stream.destroyed || stream.readableEnded) return;
+  static answered(stream: ServerHttp2Stream): void {
+    if (stream.closed || stream.destroyed || stream.readableEnded) return;
     // Let a body end that is already on its way (END_STREAM read in this same turn) close the stream normally.
     setImmediate(() => {
       if (!stream.closed && !stream.destroyed && stream.state.remoteClose !== 1) stream.close(NGHTTP2_NO_ERROR);
