@@ -42,6 +42,7 @@ export function driverTotals(results: DriverSimResult[]) {
     partitions: sum((r) => r.partitions),
     leaderTerms: sum((r) => r.leaderTerms),
     confChanges: sum((r) => r.confChanges),
+    twoVoterWedges: sum((r) => r.twoVoterWedges),
     writesAcked: sum((r) => r.writesAcked),
     writesUnknown: sum((r) => r.writesUnknown),
     reads: sum((r) => r.reads),
