@@ -145,6 +145,13 @@ export class Raft {
     if (!pr || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     if (prevIndex < this.raftLog.firstIndex() - 1) return this.maybeSendSnapshot(to); // compacted away
+    // A peer starting from an empty log needs the configuration as of our snapshot: when that snapshot
+    // is past index 0 but the log still starts at 1 (the driver snapshots without compacting while
+    // fewer entries than it keeps exist), an append from index 1 would carry no configuration at all
+    // (genesisSnapshot only covers an index-0 snapshot), and the joiner, once promoted, would count
+    // itself a majority of a configuration without the bootstrap voters (driver simulator, 3 voters
+    // + 2 spares with membership churn, seed 113: an acknowledged entry lost).
+    if (prevIndex === 0 && this.raftLog.storage.snapshot().metadata.index > 0) return this.maybeSendSnapshot(to);
     let prevTerm: number;
     let ents: Entry[];
     try {

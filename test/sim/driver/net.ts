@@ -62,6 +62,8 @@ interface Conn {
   lastArrival: number;
   /** Admission (identity.admit) must finish before the first frame is delivered; frames chain on it. */
   ready: Promise<boolean>;
+  /** Admission refused: the listener closed the connection (the dialer redials, as PeerTransport does). */
+  refused: boolean;
 }
 
 interface Queued {
@@ -135,7 +137,7 @@ export class SimNetwork {
 
   /** A connection is usable while its listener is the same live process and the link is not cut. */
   usable(from: NodeId, c: Conn): boolean {
-    return this.reach(from, c.to.id) === c.to;
+    return !c.refused && this.reach(from, c.to.id) === c.to;
   }
 
   /** The first-boot probe (probe.ts) answered from the listener's identity, like its PROBE_REPLY. */
@@ -268,8 +270,18 @@ class SimTransport implements NodeTransport {
       this.net.stats.refusedHandshakes++;
       return undefined;
     }
-    const ready = id ? id.admit(this.opts.id, mine).then(() => true, () => false) : Promise.resolve(true);
-    return { to, lastArrival: 0, ready };
+    const conn: Conn = { to, lastArrival: 0, ready: Promise.resolve(true), refused: false };
+    if (id) {
+      conn.ready = id.admit(this.opts.id, mine).then(
+        () => true,
+        () => {
+          conn.refused = true;
+          this.net.stats.refusedHandshakes++;
+          return false;
+        },
+      );
+    }
+    return conn;
   }
 
   private flush(l: Link): void {

@@ -10,7 +10,14 @@
 import { seedsToRun } from '../raft/run-seeds.js';
 import { runDriverSeed, type DriverSimOptions, type DriverSimResult } from './cluster-sim.js';
 
-export const DRIVER_REGRESSION_SEEDS: readonly number[] = [];
+/**
+ * Seeds that found something, run in every configuration (each matters in one):
+ *   3   (2 voters + 2 spares, churn) a learner behind a snapshot refused the new leader (node-identity.ts);
+ *   62  (2 voters + 2 spares, churn) the two-voter hazard's power-cut variant (counted as a wedge);
+ *   113 (3 voters + 2 spares, churn) a joiner replicated from index 1 without any configuration, was
+ *       promoted and lost an acknowledged entry (raft.ts maybeSendAppend now sends the snapshot).
+ */
+export const DRIVER_REGRESSION_SEEDS: readonly number[] = [3, 62, 113];
 export const DRIVER_FRESH_WINDOW = 5;
 
 export function driverSeeds(defaultCount: number): number[] {
@@ -42,6 +49,7 @@ export function driverTotals(results: DriverSimResult[]) {
     partitions: sum((r) => r.partitions),
     leaderTerms: sum((r) => r.leaderTerms),
     confChanges: sum((r) => r.confChanges),
+    twoVoterWedges: sum((r) => r.twoVoterWedges),
     writesAcked: sum((r) => r.writesAcked),
     writesUnknown: sum((r) => r.writesUnknown),
     reads: sum((r) => r.reads),
