@@ -101,8 +101,12 @@ export class RedisConnection {
     );
     const onError = (err: Error): void => {
       this.errors++;
-      this.watch.noteError(err.message);
-      notify?.({ type: 'error', message: err.message });
+      // ioredis' "Failed to refresh slots cache." (ClusterAllFailedError) carries the node error that
+      // caused it: say that too, or the generic line hides a wrong password behind itself.
+      const cause = (err as Error & { lastNodeError?: Error | null }).lastNodeError;
+      const message = cause?.message ? `${err.message} (last node error: ${cause.message})` : err.message;
+      this.watch.noteError(message);
+      notify?.({ type: 'error', message });
     };
     this.client.on('error', onError);
     // Cluster: a node's own errors (wrong password, refused) come as 'node error', not 'error'.
