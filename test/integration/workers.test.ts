@@ -208,7 +208,7 @@ describe('node.workers: 2', () => {
       expect(ejected.ejected).toBe(true);
       // The last few may already have been in flight, or routed before the ejection reached both workers.
       expect(bad.hits).toBeGreaterThanOrEqual(6);
-      expect(bad.hits).toBeLessThanOrEqual(9);
+      expect(bad.hits).toBeLessThanOrEqual(10); // per-worker counting: at least 12
     } finally {
       await Promise.all([bad.close(), good.close()]);
     }
