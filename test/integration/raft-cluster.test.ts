@@ -205,9 +205,16 @@ describe('raft cluster of three RaftNodes on loopback', () => {
     expect(n4.membership().get('api')?.has('u1')).toBe(true);
     expect(leader.node!.status().learners).toContain('gw-4');
 
-    await leader.node!.addPeer('gw-4', m4.address, 'voter');
+    // Promote once the leader itself sees the learner caught up (its match, not the learner's own
+    // applied index: the leader's ack may still be on its way, and the catch-up gate reads the leader's).
+    await waitFor(() => {
+      const st = agreedLeader()?.node!.status();
+      const match = st?.peers.find((p) => p.id === 'gw-4')?.match ?? 0;
+      return st !== undefined && match >= st.commitIndex;
+    }, () => `leader does not see gw-4 caught up: ${describeCluster()}`);
+    await agreedLeader()!.node!.addPeer('gw-4', m4.address, 'voter');
     await waitFor(() => n4.status().voters.includes('gw-4'), () => JSON.stringify(n4.status().voters));
-    expect(leader.node!.status().voters).toEqual(['gw-1', 'gw-2', 'gw-3', 'gw-4']);
+    expect(agreedLeader()!.node!.status().voters).toEqual(['gw-1', 'gw-2', 'gw-3', 'gw-4']);
     const r = await n4.propose(put('from-gw-4'));
     expect(r.result.ok).toBe(true);
 
