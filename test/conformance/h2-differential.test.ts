@@ -10,8 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
+import { hashedBytes } from './lib/bodies.js';
 import { startRecordingBackend, endToEnd, type RecordingBackend, type Received } from './lib/http-backend.js';
 import { chunked, head, send, type Piece } from './lib/http-raw.js';
 import { startConformancePeer, type ConformancePeer } from './lib/http-peer.js';
@@ -55,13 +55,7 @@ type Shape = typeof shapeArb extends fc.Arbitrary<infer T> ? T : never;
 
 function bodyOf(s: Shape): Buffer {
   if (!s.hasBody) return Buffer.alloc(0);
-  const out = Buffer.allocUnsafe(s.size);
-  let block = Buffer.alloc(0);
-  for (let off = 0, i = 0; off < s.size; off += block.length, i++) {
-    block = createHash('sha256').update(`${s.bodySeed}:${i}`).digest();
-    block.copy(out, off);
-  }
-  return out;
+  return hashedBytes(s.size, s.bodySeed);
 }
 
 /** The body cut at the shape's offsets (each part one or more DATA frames, or one chunk). */

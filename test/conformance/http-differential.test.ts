@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
+import { hashedBytes } from './lib/bodies.js';
 import { startRecordingBackend, endToEnd, type RecordingBackend, type Received } from './lib/http-backend.js';
 import { chunked, head, send, type Piece } from './lib/http-raw.js';
 import { startConformancePeer, type ConformancePeer } from './lib/http-peer.js';
@@ -52,13 +52,7 @@ let caseNo = 0;
 /** Deterministic bytes for a shape (the same body goes direct and through meshgate). */
 function bodyOf(s: Shape): Buffer {
   if (s.framing === 'none') return Buffer.alloc(0);
-  const out = Buffer.allocUnsafe(s.size);
-  let block = Buffer.alloc(0);
-  for (let off = 0, i = 0; off < s.size; off += block.length, i++) {
-    block = createHash('sha256').update(`${s.bodySeed}:${i}`).digest();
-    block.copy(out, off);
-  }
-  return out;
+  return hashedBytes(s.size, s.bodySeed);
 }
 
 function pieces(s: Shape, caseId: string): Piece[] {

@@ -5,10 +5,10 @@
  * uploads. The recording backend's byte count and sha256 must equal what the client sent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/meshgate.js';
+import { MiB, bytesOf, sha } from './lib/bodies.js';
 import { startRecordingBackend, type RecordingBackend } from './lib/http-backend.js';
 import { chunked, head, send, type Piece } from './lib/http-raw.js';
 import { startConformancePeer, type ConformancePeer } from './lib/http-peer.js';
@@ -33,20 +33,6 @@ function prng(seed: number): () => number {
   return () => (s = (s * 48271) % 2147483647) / 2147483647;
 }
 
-function bytesOf(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-const MiB = 1024 * 1024;
 /** 1 B … 8 MiB: the edges, the 1 MiB curl Expect threshold either side, a few odd sizes. */
 const SIZES = [1, 2, 1000, 65_535, 65_537, MiB - 1, MiB + 1, 3 * MiB + 17, 8 * MiB];
 
