@@ -22,17 +22,24 @@ afterAll(async () => {
 describe('client gone before a delayed non-101 answer', () => {
   it('the peer survives FIN, destroy and RST, three times each, and keeps serving', async () => {
     const pid = rig.peer.proc.pid;
-    const before = rig.a.refusalsWritten;
+    const before = rig.a.refusalsWritten + rig.a.refusalsSkipped;
     const leaves: Array<(s: import('node:net').Socket) => void> = [(s) => s.end(), (s) => s.destroy(), (s) => s.resetAndDestroy()];
     for (let round = 0; round < 3; round++) {
       for (const leave of leaves) {
+        const seen = rig.a.seen.length;
         const sock = await openAndSend(rig.dataPort, upgradeRequest('/refuse?ms=150&status=403'));
         sock.on('error', () => undefined);
+        // The client leaves once its upgrade is at the backend (an RST sent earlier can discard the
+        // request in the kernel before meshgate reads it, and then nothing is proxied at all).
+        await waitFor(() => rig.a.seen.length > seen, 5_000, () => 'the upgrade did not reach the backend', rig.peer.exited);
         leave(sock);
       }
     }
-    // Every refusal reached meshgate after its client had gone: the moment the crash happened.
-    await waitFor(() => rig.a.refusalsWritten >= before + 9, 5_000, () => `backend wrote ${rig.a.refusalsWritten - before} refusals`, rig.peer.exited);
+    // Every refusal came back after its client had gone (the moment the crash happened), unless
+    // meshgate had already closed that upstream socket for the gone client.
+    const done = () => rig.a.refusalsWritten + rig.a.refusalsSkipped - before;
+    await waitFor(() => done() >= 9, 5_000, () => `backend answered ${done()} of 9 upgrades`, rig.peer.exited);
+    expect(rig.a.refusalsWritten).toBeGreaterThan(0);
     // Let meshgate process those answers; the process must still be this one, and serving.
     const res = await exchange(rig.dataPort, plainRequest('/plain', [['Connection', 'close']]));
     expect(res.status).toBe(200);

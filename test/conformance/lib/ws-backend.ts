@@ -34,6 +34,8 @@ export interface WsBackend {
   readonly openWebSockets: number;
   /** Handshakes answered with a refusal whose client had already gone (the crash scenario). */
   readonly refusalsWritten: number;
+  /** Refusals not written because the proxy had already closed that upstream socket (its client left first). */
+  readonly refusalsSkipped: number;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function startWsBackend(name: string): Promise<WsBackend> {
   const held = new Set<Duplex>();
   const sockets = new Set<Socket>();
   let refusalsWritten = 0;
+  let refusalsSkipped = 0;
   const server: Server = createServer((req, res) => {
     seen.push({ kind: 'http', url: req.url ?? '', rawHeaders: req.rawHeaders });
     req.resume();
@@ -73,7 +76,10 @@ export async function startWsBackend(name: string): Promise<WsBackend> {
       const chunked = url.searchParams.get('chunked') === '1';
       const cut = url.searchParams.get('cut') === '1';
       setTimeout(() => {
-        if (socket.destroyed) return;
+        if (socket.destroyed) {
+          refusalsSkipped++;
+          return;
+        }
         if (cut) {
           socket.write(`HTTP/1.1 ${status} Refused\r\nContent-Length: 100000\r\n\r\n${REFUSAL_BODY}`, () => (socket as Socket).resetAndDestroy());
           return;
@@ -103,6 +109,9 @@ export async function startWsBackend(name: string): Promise<WsBackend> {
     },
     get refusalsWritten() {
       return refusalsWritten;
+    },
+    get refusalsSkipped() {
+      return refusalsSkipped;
     },
     close: () =>
       new Promise<void>((resolve) => {
