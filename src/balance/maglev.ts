@@ -16,6 +16,9 @@
  *   ("Maglev hashing ... gives up minimal disruption for balance").
  * - Exclusions and bounded loads (bounded-load.ts) walk the table onward from the key's slot; table
  *   order is pseudo-random, so overflow spreads instead of piling on one neighbour.
+ * - An update (one upstream joins, leaves or changes weight) takes the other upstreams' permutations
+ *   from the balancer it replaces and runs the fill whole: the fill cannot be patched and still give
+ *   the table a full build gives (maglev-table.ts says why).
  *
  * Invariant: the table is immutable after construction.
  */
@@ -26,6 +29,7 @@ import { SlotWalker } from './bounded-load.js';
 import { validateCandidates, validateOptions } from './candidates.js';
 import { BalanceInvalidError } from './errors.js';
 import { hash64Into } from './hash.js';
+import { fillTable, mod64, permutationsOf, type MaglevPermutations } from './maglev-table.js';
 
 /** Envoy's default `table_size`, prime (Maglev §3.4 uses 65537 in its evaluation, §5.3). */
 export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
@@ -34,8 +38,6 @@ export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
  * Istio caps at 5,000,011 (istio/api#3175), well inside.
  */
 export const MAX_MAGLEV_TABLE_SIZE = 67_108_864;
-const TWO32 = 4294967296;
-const EMPTY = 0xffffffff;
 const FALLBACK_SEED = 0x6d61676c; // "magl"
 
 export function isPrime(n: number): boolean {
@@ -45,25 +47,30 @@ export function isPrime(n: number): boolean {
   return true;
 }
 
-/** (hi × 2^32 + lo) mod m for m ≤ MAX_MAGLEV_TABLE_SIZE, exact in doubles. */
-function mod64(hi: number, lo: number, m: number): number {
-  return ((hi % m) * (TWO32 % m) + (lo % m)) % m;
+/** A finished table and the permutations it was filled from (what a builder thread posts back). */
+export interface MaglevParts {
+  readonly table: Uint32Array;
+  readonly permutations: MaglevPermutations;
 }
 
 export class MaglevBalancer implements Balancer {
   readonly name = 'maglev' as const;
   private readonly ids: readonly UpstreamId[];
   private readonly table: Uint32Array;
+  private readonly perms: MaglevPermutations;
   private readonly walker: SlotWalker;
   private readonly ownRandom: Random = createSeededRandom(FALLBACK_SEED);
   private readonly h = new Uint32Array(2);
   private shareCache: ReadonlyMap<UpstreamId, number> | undefined;
 
   /**
-   * `table`: the lookup table a build of the same (snapshot, opts) made elsewhere (a builder thread,
-   * balance/parts.ts): taken as it is after a size check, so only the O(upstreams) part runs here.
+   * `previous`: the balancer (or its permutations) this one replaces: the permutations of upstreams
+   * both have are taken from it, only the fill runs (maglev-table.ts says why the fill cannot be
+   * reused). `parts`: the table and permutations a build of the same (snapshot, opts) made elsewhere
+   * (a builder thread, balance/table-build.ts): taken as they are after a size check, so only the
+   * O(upstreams) part runs here.
    */
-  constructor(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, table?: Uint32Array) {
+  constructor(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, previous?: MaglevBalancer | MaglevPermutations, parts?: MaglevParts) {
     validateOptions(opts);
     const m = opts.tableSize ?? DEFAULT_MAGLEV_TABLE_SIZE;
     if (!isPrime(m) || m > MAX_MAGLEV_TABLE_SIZE) {
@@ -83,44 +90,30 @@ export class MaglevBalancer implements Balancer {
     this.walker = new SlotWalker(this.ids, weights, totalWeight, opts.boundedLoad);
     if (n === 0) {
       this.table = new Uint32Array(0);
+      this.perms = permutationsOf(this.ids, m);
       return;
     }
-    if (table !== undefined) {
-      if (table.length !== m) throw new BalanceInvalidError(`maglev: a prebuilt table of ${table.length} slots for tableSize ${m}`);
-      this.table = table;
-      return;
-    }
-
-    const next = new Float64Array(n); // current slot of each permutation
-    const skip = new Float64Array(n);
-    const taken = new Float64Array(n); // Envoy's target_weight_: picks so far × max weight
-    const h = this.h;
-    for (let u = 0; u < n; u++) {
-      hash64Into(this.ids[u]!, h, 0);
-      next[u] = mod64(h[0]!, h[1]!, m);
-      hash64Into(this.ids[u]!, h, 1);
-      skip[u] = mod64(h[0]!, h[1]!, m - 1) + 1;
-    }
-    // Shared memory: a builder thread hands the table back without a copy (balance/parts.ts).
-    const out = new Uint32Array(new SharedArrayBuffer(m * 4)).fill(EMPTY);
-    let filled = 0;
-    for (let round = 1; filled < m; round++) {
-      for (let u = 0; u < n && filled < m; u++) {
-        if (round * weights[u]! < taken[u]!) continue;
-        taken[u]! += maxWeight;
-        let c = next[u]!;
-        while (out[c] !== EMPTY) c = (c + skip[u]!) % m;
-        out[c] = u;
-        next[u] = (c + skip[u]!) % m;
-        filled++;
+    if (parts !== undefined) {
+      if (parts.table.length !== m || parts.permutations.ids.length !== n) {
+        throw new BalanceInvalidError(`maglev: prebuilt parts of ${parts.table.length} slots and ${parts.permutations.ids.length} upstreams for tableSize ${m} and ${n} upstreams`);
       }
+      this.table = parts.table;
+      this.perms = parts.permutations;
+      return;
     }
-    this.table = out;
+    const before = previous instanceof MaglevBalancer ? previous.perms : previous;
+    this.perms = permutationsOf(this.ids, m, before);
+    this.table = fillTable(this.perms, weights, maxWeight);
   }
 
-  /** The lookup table (a builder thread posts it back; see `table` in the constructor). */
-  get tablePart(): Uint32Array {
-    return this.table;
+  /** The table and permutations (a builder thread posts them back; see `parts` in the constructor). */
+  get parts(): MaglevParts {
+    return { table: this.table, permutations: this.perms };
+  }
+
+  /** What a balancer replacing this one takes from it (sent to a builder thread; shared memory). */
+  get permutations(): MaglevPermutations {
+    return this.perms;
   }
 
   get tableSize(): number {
@@ -159,6 +152,6 @@ export class MaglevBalancer implements Balancer {
   }
 }
 
-export function createMaglevBalancer(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}): MaglevBalancer {
-  return new MaglevBalancer(snapshot, opts);
+export function createMaglevBalancer(snapshot: UpstreamSnapshot, opts: BalancerOptions = {}, previous?: MaglevBalancer | MaglevPermutations): MaglevBalancer {
+  return new MaglevBalancer(snapshot, opts, previous);
 }

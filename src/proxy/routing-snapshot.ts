@@ -23,7 +23,7 @@
  * - Total: an upstream whose pool cannot be made is left out, and a service whose balancer cannot be
  *   built keeps its previous ServiceSnapshot (or has none), each listed in `problems`.
  */
-import { RingHashBalancer, createBalancer, createRingHashBalancer } from '../balance/index.js';
+import { MaglevBalancer, RingHashBalancer, createBalancer, createMaglevBalancer, createRingHashBalancer } from '../balance/index.js';
 import type { Balancer, BalancerOptions, PickCandidate, UpstreamLoad } from '../balance/balancer.js';
 import type { Config, ServiceConfig } from '../config/schema.js';
 import type { ClusterMembership, ServiceName, UpstreamId, UpstreamSpec } from '../model/index.js';
@@ -170,7 +170,6 @@ function buildService(name: ServiceName, svc: ServiceConfig, inputs: RoutingInpu
   });
 }
 
-/** A new balancer; a ring-hash one derives its ring from the ring it replaces (only changed upstreams' points are made). */
 /** The balancer options a service's config gives (one mapping for every build, here or off-thread). */
 export function balancerOptionsOf(svc: ServiceConfig): BalancerOptions {
   return {
@@ -183,9 +182,15 @@ export function balancerOptionsOf(svc: ServiceConfig): BalancerOptions {
   };
 }
 
+/**
+ * A new balancer; a ring-hash one derives its ring from the ring it replaces (only changed upstreams'
+ * points are made), a Maglev one takes the permutations of the upstreams it shares with the one it
+ * replaces (only the fill runs).
+ */
 function buildBalancer(svc: ServiceConfig, candidates: readonly PickCandidate[], previous: Balancer | undefined): Balancer {
   const opts = balancerOptionsOf(svc);
   if (svc.balancer === 'ring-hash' && previous instanceof RingHashBalancer) return createRingHashBalancer({ candidates }, opts, previous);
+  if (svc.balancer === 'maglev' && previous instanceof MaglevBalancer) return createMaglevBalancer({ candidates }, opts, previous);
   return createBalancer(svc.balancer, { candidates }, opts);
 }
 

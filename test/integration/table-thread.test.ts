@@ -1,15 +1,17 @@
 /**
  * The builder thread (proxy/table-builds.ts, compiled: it needs dist/) makes the same ring-hash ring
- * and Maglev table as a build on the event loop, for a full build and for a ring derived from the one
- * it replaces, and its tables arrive in shared memory (no copy back).
+ * and Maglev table as a build on the event loop, for a full build and for a ring or table derived from
+ * the one it replaces, and its tables arrive in shared memory (no copy back).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 
 const dist = new URL('../../dist/src/', import.meta.url).href;
 type Mod = Record<string, unknown>;
-const { ThreadTableBuilder } = (await import(`${dist}proxy/table-builds.js`)) as { ThreadTableBuilder: new () => { build(j: unknown): Promise<{ kind: string; ring?: { points: Uint32Array; owners: Uint32Array }; table?: Uint32Array }>; close(): Promise<void> } };
-const tb = (await import(`${dist}balance/table-build.js`)) as Mod & { buildTable(j: unknown): { ring?: { points: Uint32Array; owners: Uint32Array }; table?: Uint32Array }; tableJob(k: string, c: unknown, o: unknown, p: unknown): unknown };
+type MaglevParts = { table: Uint32Array; permutations: { offset: Int32Array; skip: Int32Array } };
+const { ThreadTableBuilder } = (await import(`${dist}proxy/table-builds.js`)) as { ThreadTableBuilder: new () => { build(j: unknown): Promise<{ kind: string; ring?: { points: Uint32Array; owners: Uint32Array }; parts?: MaglevParts }>; close(): Promise<void> } };
+const tb = (await import(`${dist}balance/table-build.js`)) as Mod & { buildTable(j: unknown): { ring?: { points: Uint32Array; owners: Uint32Array }; parts?: MaglevParts }; tableJob(k: string, c: unknown, o: unknown, p: unknown): unknown };
 const { RingHashBalancer } = (await import(`${dist}balance/ring-hash.js`)) as { RingHashBalancer: new (s: unknown, o?: unknown, p?: unknown) => unknown };
+const { MaglevBalancer } = (await import(`${dist}balance/maglev.js`)) as { MaglevBalancer: new (s: unknown, o?: unknown, p?: unknown) => unknown };
 
 const builder = new ThreadTableBuilder();
 afterAll(() => builder.close());
@@ -38,6 +40,16 @@ describe('the table builder thread', () => {
   it('a Maglev table of 1,000 upstreams: the same slots', async () => {
     const job = tb.tableJob('maglev', candidates(1000), {}, undefined);
     const [thread, here] = [await builder.build(job), tb.buildTable(job)];
-    expect(same(thread.table!, here.table!)).toBe(true);
+    expect(thread.parts!.table.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(same(thread.parts!.table, here.parts!.table)).toBe(true);
+  });
+
+  it('a Maglev table updated from its predecessor (one upstream added): the same slots and permutations as a full build here', async () => {
+    const before = new MaglevBalancer({ candidates: candidates(1000) }, {});
+    const job = tb.tableJob('maglev', candidates(1001), {}, before);
+    const [thread, here] = [await builder.build(job), tb.buildTable(tb.tableJob('maglev', candidates(1001), {}, undefined))];
+    expect(same(thread.parts!.table, here.parts!.table)).toBe(true);
+    expect(thread.parts!.permutations.offset).toEqual(here.parts!.permutations.offset);
+    expect(thread.parts!.permutations.skip).toEqual(here.parts!.permutations.skip);
   });
 });
