@@ -6,7 +6,8 @@
  * snapshot) → admin → data plane.
  *
  * Routing: the peer owns no routing state of its own. Start, reload, membership apply and health
- * changes each hand RoutingRefresh (proxy/routing-refresh.ts) an event; it rebuilds the one routing
+ * changes each hand RoutingRefresh (proxy/routing-refresh.ts, built by app/routing-part.ts as in a
+ * worker) an event; it rebuilds the one routing
  * snapshot in a later event-loop turn, from this peer's running config, the committed membership and
  * the health module's eligibility, after `prepareRouting` has given the health module the new members. Stop order is the reverse, with the data plane drained first
  * (DESIGN.md §6: stop accepting, finish in-flight up to the drain timeout, hand Raft leadership over,
@@ -22,13 +23,11 @@ import { EventBus } from '../observability/events.js';
 import { createAccessLog, createLogger, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { logStateChanges } from '../observability/state-log.js';
-import { followUpstreamSet, wireControlMetrics, wireInFlight } from './peer-metrics.js';
+import { followUpstreamSet, wireControlMetrics } from './peer-metrics.js';
 import { HealthMonitor } from '../health/index.js';
 import { createHealthProbe, type HealthProbeHandle } from '../proxy/health-probe.js';
-import { OFF_THREAD_MIN_COST, RoutingRefresh, type SequencedEvent } from '../proxy/routing-refresh.js';
+import type { RoutingRefresh, SequencedEvent } from '../proxy/routing-refresh.js';
 import type { RoutingSnapshot } from '../proxy/routing-snapshot.js';
-import { UpstreamPools } from '../proxy/upstream-pools.js';
-import { ThreadTableBuilder } from '../proxy/table-builds.js';
 import { ServiceStates } from '../proxy/service-state.js';
 import { AdminServer } from '../admin/server.js';
 import { EventStreams } from '../admin/sse.js';
@@ -44,6 +43,7 @@ import { certificatesOf } from './config-files.js';
 import type { CertificateSet } from '../tls/certificates.js';
 import { splitHostPort } from '../lib/listen.js';
 import { createDataPart, type DataPart } from './data-part.js';
+import { createRoutingPart, type RoutingPart } from './routing-part.js';
 import { WorkerFleet, workerCountOf, type FleetParts } from './worker-fleet.js';
 
 export interface ReloadOutcome {
@@ -72,9 +72,7 @@ export class Peer {
   lastReload: ReloadOutcome | undefined;
   private accessLog: AccessLog | undefined;
   private readonly random = createSeededRandom(randomInt(2 ** 31));
-  private readonly pools = new UpstreamPools();
-  /** Big ring-hash / Maglev tables are built on this thread, not the event loop (issue 14). */
-  private readonly tables = new ThreadTableBuilder();
+  private routingPart: RoutingPart | undefined;
   private routing!: RoutingRefresh;
   private states!: ServiceStates;
   private health!: HealthMonitor;
@@ -137,26 +135,15 @@ export class Peer {
       this.cluster = await startClusterPart(cfg, this.bus, this.log, this.metrics, () => this.routing?.request({ kind: 'membership' }));
     }
     this.sticky = createStickyPart(cfg, this.bus, this.log, this.metrics, this.random);
-    this.routing = new RoutingRefresh({
-      pools: this.pools,
-      metrics: this.metrics,
-      tables: { builder: this.tables, minCost: OFF_THREAD_MIN_COST },
-      sources: {
-        config: () => this.config,
-        generation: () => this.generation,
-        membership: () => this.cluster?.membership(),
-        eligibility: (service) => this.health.eligibility(service),
-        prepare: (batch) => this.prepareRouting(batch),
-        sticky: (service, svc) => this.sticky.viewFor(service, svc),
-      },
-      onApplied: (snapshot, batch, previous) => this.routingApplied(snapshot, batch, previous),
-      // Never thrown back into the Raft apply path or a health callback (issue 13): the last snapshot keeps serving.
-      onFailed: (err) => this.log.error({ err }, 'routing rebuild failed; the previous routing snapshot keeps serving'),
-    });
-    wireInFlight(this.metrics, this.routing);
-    this.routing.request({ kind: 'start' });
-    const first = this.routing.flushNow();
-    if (!first.ok) throw first.error;
+    this.routingPart = createRoutingPart({ metrics: this.metrics, log: this.log, sticky: this.sticky }, {
+      config: () => this.config,
+      generation: () => this.generation,
+      membership: () => this.cluster?.membership(),
+      eligibility: (service) => this.health.eligibility(service),
+      prepare: (batch) => this.prepareRouting(batch),
+    }, (snapshot, batch, previous) => this.routingApplied(snapshot, batch, previous));
+    this.routing = this.routingPart.refresh;
+    this.routingPart.start();
     // A write is answered once this peer routes by it (the rebuild runs a turn after the Raft apply).
     // With workers: once every worker routes by it too (DESIGN.md §10).
     this.writes = new MembershipWrites(this.cluster, () => this.config, () => this.routing.applied().then(() => this.fleet?.synced()));
@@ -399,13 +386,11 @@ export class Peer {
       const drained = await this.data?.dataPlane.drain(this.config.node.drainTimeout);
       await this.fleet?.stop(this.config.node.drainTimeout);
       await this.cluster?.stop();
-      this.routing?.close();
-      await this.tables.close();
+      await this.routingPart?.close(drained?.forced ?? false);
       await this.sticky?.close();
       this.health?.close();
       await this.probe?.close();
       await this.admin?.close();
-      await this.pools.closeAll(drained?.forced ?? false);
       this.log.info({ forced: drained?.forced ?? false, ms: Date.now() - t0 }, 'stopped');
       flushLogs();
     })();

@@ -21,17 +21,16 @@ import { EventBus } from '../observability/events.js';
 import { createAccessLog, createLogger, flushLogs, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { createSeededRandom } from '../lib/rng.js';
-import { OFF_THREAD_MIN_COST, RoutingRefresh } from '../proxy/routing-refresh.js';
+import type { RoutingRefresh } from '../proxy/routing-refresh.js';
 import type { Eligibility } from '../proxy/routing.js';
-import { UpstreamPools } from '../proxy/upstream-pools.js';
-import { ThreadTableBuilder } from '../proxy/table-builds.js';
 import { ServiceStates } from '../proxy/service-state.js';
 import { CertificateSet, type LoadedCertificate } from '../tls/certificates.js';
 import { PrimaryChannel } from '../workers/channel.js';
 import type { CertificateWire, EligibilityWire, RoutingState, ToWorker, WorkerStats } from '../workers/protocol.js';
 import { createDataPart, type DataPart } from './data-part.js';
+import { createRoutingPart, type RoutingPart } from './routing-part.js';
 import { createStickyPart, type StickyPart } from './sticky-part.js';
-import { followUpstreamSet, wireInFlight } from './peer-metrics.js';
+import { followUpstreamSet } from './peer-metrics.js';
 import { VERSION } from './version.js';
 
 export function runWorker(): void {
@@ -58,15 +57,13 @@ class Worker {
   readonly metrics = new Metrics({ version: VERSION });
   private readonly bus = new EventBus();
   private readonly random = createSeededRandom(randomInt(2 ** 31));
-  private readonly pools = new UpstreamPools();
-  /** Big ring-hash / Maglev tables are built on this thread, not the event loop (issue 14). */
-  private readonly tables = new ThreadTableBuilder();
   private log!: Logger;
   private config!: Config;
   private generation = 0;
   private membership: ClusterMembership | undefined;
   private readonly eligibility = new Map<string, Eligibility>();
   private certificates: CertificateSet | undefined;
+  private routingPart: RoutingPart | undefined;
   private routing!: RoutingRefresh;
   private states!: ServiceStates;
   private sticky!: StickyPart;
@@ -86,26 +83,16 @@ class Worker {
     this.states = new ServiceStates((service, kind, upstream) => this.bus.emit('breaker:open', { service, kind, ...(upstream ? { upstream } : {}) }), init.count);
     this.states.configure(cfg.services);
     this.sticky = createStickyPart(cfg, this.bus, this.log, this.metrics, this.random, (op, args, timeoutMs) => this.channel.callPin(op, args, timeoutMs));
-    this.routing = new RoutingRefresh({
-      pools: this.pools,
-      metrics: this.metrics,
-      tables: { builder: this.tables, minCost: OFF_THREAD_MIN_COST },
-      sources: {
-        config: () => this.config,
-        generation: () => this.generation,
-        membership: () => this.membership,
-        eligibility: (service) => this.eligibility.get(service),
-        sticky: (service, svc) => this.sticky.viewFor(service, svc),
-      },
-      onApplied: (snapshot, batch) => {
-        if (batch.some((e) => e.event.kind !== 'health')) followUpstreamSet(this.metrics, this.sticky, snapshot);
-      },
-      onFailed: (err) => this.log.error({ err }, 'routing rebuild failed; the previous routing snapshot keeps serving'),
+    this.routingPart = createRoutingPart({ metrics: this.metrics, log: this.log, sticky: this.sticky }, {
+      config: () => this.config,
+      generation: () => this.generation,
+      membership: () => this.membership,
+      eligibility: (service) => this.eligibility.get(service),
+    }, (snapshot, batch) => {
+      if (batch.some((e) => e.event.kind !== 'health')) followUpstreamSet(this.metrics, this.sticky, snapshot);
     });
-    wireInFlight(this.metrics, this.routing);
-    this.routing.request({ kind: 'start' });
-    const first = this.routing.flushNow();
-    if (!first.ok) throw first.error;
+    this.routing = this.routingPart.refresh;
+    this.routingPart.start();
     const health = {
       eligibility: (service: string) => this.eligibility.get(service),
       recordResult: (service: string, upstream: string, result: { kind: string }) => this.channel.record(service, upstream, result),
@@ -192,10 +179,8 @@ class Worker {
         process.exit(code);
       }
       const drained = await this.data?.dataPlane.drain(this.config.node.drainTimeout);
-      this.routing?.close();
-      await this.tables.close();
+      await this.routingPart?.close(drained?.forced ?? false);
       await this.sticky?.close();
-      await this.pools.closeAll(drained?.forced ?? false);
       this.channel.flush();
       this.channel.close();
       flushLogs();
