@@ -67,6 +67,41 @@ export function admitAttempt(svc: ServiceSnapshot, state: ServiceState, metrics:
   return { ok: true, upstream: rt };
 }
 
+/** What the next attempt of either path is decided from: the request's own routing state. */
+export interface AttemptRoute {
+  readonly svc: ServiceSnapshot;
+  readonly state: ServiceState;
+  readonly attempt: number;
+  /** The sticky pin: the first attempt goes there, a retry to the balancer's pick. */
+  readonly pinnedUpstream: string | undefined;
+  /** See admitAttempt. */
+  readonly lastFailure: LocalAnswer | undefined;
+  pick(): string | undefined;
+}
+
+/**
+ * The next attempt's upstream, admitted (admitAttempt) and counted in flight for the service and the
+ * upstream (what least-request and bounded loads read). On success the caller owns both breaker slots
+ * and both counts: releaseUpstream gives back all but the pending slot, which goes when the answer
+ * head arrives or the attempt fails first.
+ */
+export function admitNext(r: AttemptRoute, metrics: Metrics): Admission {
+  const id = r.pinnedUpstream !== undefined && r.attempt === 0 ? r.pinnedUpstream : r.pick();
+  const admitted = admitAttempt(r.svc, r.state, metrics, id, r.attempt, r.lastFailure);
+  if (admitted.ok) {
+    r.state.inFlight++;
+    admitted.upstream.inFlight++;
+  }
+  return admitted;
+}
+
+/** Gives back the upstream slot and the in-flight counts admitNext took for `rt`. */
+export function releaseUpstream(state: ServiceState, rt: UpstreamRuntime): void {
+  state.inFlight--;
+  rt.inFlight--;
+  state.limits.release(rt.spec.id);
+}
+
 /**
  * A slot of the service's retry budget for the next attempt (Envoy's retry budget), counted as
  * `started` or `budget-exhausted`. The caller holds the slot until that attempt ends.

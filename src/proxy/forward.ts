@@ -33,7 +33,7 @@ import type { AccessLog, Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientIpOf, clientResponseHeaders, protoOf, requestIdFor, upstreamRequestHeaders } from './headers.js';
 import { hasRequestBody } from './request-checks.js';
-import { admitAttempt, pickUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
+import { admitNext, pickUpstream, releaseUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
 import { BODY_DETACHED, RequestBody, type BodyOwner } from './request-body.js';
 import type { CallResult, HashSource, HealthView } from './routing.js';
 import type { BodyLimits, RoutingSnapshot, ServiceSnapshot } from './routing-snapshot.js';
@@ -207,13 +207,10 @@ class Exchange implements BodyOwner {
     // A retry scheduled while the client went away (or was already answered) is not sent.
     if (this.done) return;
     const svc = this.svc;
-    const id = this.pinnedUpstream !== undefined && this.attempt === 0 ? this.pinnedUpstream : this.pick();
-    const admitted = admitAttempt(svc, this.state, this.deps.metrics, id, this.attempt, this.lastFailure);
+    const admitted = admitNext(this, this.deps.metrics);
     if (!admitted.ok) return this.local(admitted.status, admitted.reason, admitted.text);
     const rt = admitted.upstream;
     this.upstream = rt;
-    this.state.inFlight++;
-    rt.inFlight++;
     this.phase = 'waiting';
     this.upstreamAbort = undefined;
     this.sentAt = performance.now();
@@ -329,7 +326,7 @@ class Exchange implements BodyOwner {
     this.phase = 'idle';
     if (phase === 'aborted') return this.releaseAttempt(rt);
     if (phase === 'discarding') {
-      this.releaseUpstream(rt);
+      releaseUpstream(this.state, rt);
       return this.send();
     }
     this.releaseAttempt(rt);
@@ -422,14 +419,8 @@ class Exchange implements BodyOwner {
     }
   }
 
-  private releaseUpstream(rt: UpstreamRuntime): void {
-    this.state.inFlight--;
-    rt.inFlight--;
-    this.state.limits.release(rt.spec.id);
-  }
-
   private releaseAttempt(rt: UpstreamRuntime): void {
-    this.releaseUpstream(rt);
+    releaseUpstream(this.state, rt);
     this.releaseRetrySlot();
   }
 

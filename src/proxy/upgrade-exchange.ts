@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { clientIpOf, clientResponseHeaders, protoOf, upstreamRequestHeaders } from './headers.js';
-import { admitAttempt, pickUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
+import { admitNext, pickUpstream, releaseUpstream, takeRetrySlot, type LocalAnswer } from './attempt-admission.js';
 import { hashKeyOf, unavailableAnswer, type ForwarderDeps } from './forward.js';
 import type { CallResult } from './routing.js';
 import type { ServiceSnapshot } from './routing-snapshot.js';
@@ -28,15 +28,16 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
   /** The protocol asked of the upstream; undefined for h2c, which is forwarded without it. */
   private readonly upgrade: string | undefined;
   private phase: 'routing' | 'handshake' | 'relaying' | 'tunnel' | 'done' = 'routing';
-  private attempt = 0;
+  // Read by admitNext (attempt-admission.ts, AttemptRoute), as the HTTP path's are.
+  attempt = 0;
   private tried: Set<string> | undefined;
-  private pinnedUpstream: string | undefined;
+  pinnedUpstream: string | undefined;
   private fence: number | undefined;
   private setCookie: string | undefined;
   private sessionHeader: readonly [string, string] | undefined;
   private upstream: UpstreamRuntime | undefined;
   /** Why the previous attempt failed (admitAttempt's `lastFailure`). */
-  private lastFailure: LocalAnswer | undefined;
+  lastFailure: LocalAnswer | undefined;
   private handshake: UpstreamHandshake | undefined;
   private tunnel: Tunnel | undefined;
   private sentAt = 0;
@@ -54,7 +55,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     private readonly client: Duplex,
     private readonly head: Buffer,
     readonly svc: ServiceSnapshot,
-    private readonly state: ServiceState,
+    readonly state: ServiceState,
     private readonly requestId: string,
     private readonly owner: { onTunnel(open: boolean): void; onDone(ex: UpgradeExchange): void },
   ) {
@@ -89,15 +90,12 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
   private connect(): void {
     if (this.phase === 'done') return;
     const svc = this.svc;
-    const id = this.pinnedUpstream !== undefined && this.attempt === 0 ? this.pinnedUpstream : this.pick();
-    const admitted = admitAttempt(svc, this.state, this.deps.metrics, id, this.attempt, this.lastFailure);
+    const admitted = admitNext(this, this.deps.metrics);
     if (!admitted.ok) return this.local(admitted.status, admitted.reason, admitted.text);
     const rt = admitted.upstream;
     this.upstream = rt;
     this.slot = rt;
     this.pending = true;
-    this.state.inFlight++;
-    rt.inFlight++;
     const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
       clientIp: this.clientIp,
       proto: protoOf(this.req.socket),
@@ -281,9 +279,7 @@ export class UpgradeExchange implements HandshakeHandler, StickyRequest {
     const rt = this.slot;
     if (rt === undefined) return;
     this.slot = undefined;
-    this.state.inFlight--;
-    rt.inFlight--;
-    this.state.limits.release(rt.spec.id);
+    releaseUpstream(this.state, rt);
   }
 
   private releaseRetrySlot(): void {
