@@ -13,19 +13,8 @@
  */
 import { systemClock, type Clock } from '../lib/clock.js';
 import { monotonicClock } from './monotonic-clock.js';
-import {
-  assertSid,
-  assertUpstreamId,
-  type CreateOptions,
-  type CreateResult,
-  type GetResult,
-  type MoveOptions,
-  type MoveResult,
-  type PinStore,
-  type RenewOptions,
-  type RenewResult,
-  type StoreCallOptions,
-} from './pin-store.js';
+import { assertSid, assertUpstreamId } from './pin-store.js';
+import type { CreateOptions, CreateResult, GetResult, MoveOptions, MoveResult, PinStore, RenewOptions, RenewResult, StoreCallOptions } from './pin-store.js';
 
 interface Entry {
   upstream: string;

@@ -10,19 +10,8 @@
  * by the caller, never a crash).
  */
 import { StoreDataError } from './errors.js';
-import {
-  assertSid,
-  assertUpstreamId,
-  type CreateOptions,
-  type CreateResult,
-  type GetResult,
-  type MoveOptions,
-  type MoveResult,
-  type PinStore,
-  type RenewOptions,
-  type RenewResult,
-  type StoreCallOptions,
-} from './pin-store.js';
+import { assertSid, assertUpstreamId } from './pin-store.js';
+import type { CreateOptions, CreateResult, GetResult, MoveOptions, MoveResult, PinStore, RenewOptions, RenewResult, StoreCallOptions } from './pin-store.js';
 import { RedisConnection, type RedisConnectionOptions } from './redis-connection.js';
 
 export interface RedisPinStoreOptions extends RedisConnectionOptions {
