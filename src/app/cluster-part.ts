@@ -35,8 +35,20 @@ export interface ClusterPart {
   removePeer(id: string): Promise<{ index: number }>;
   transferLeadership(to: string | undefined): Promise<{ leader: string | undefined }>;
   readIndex(): Promise<void>;
+  /** This peer's routing includes everything applied so far (called once routing is first built). */
+  routingCurrent(): void;
+  /** Waits (bounded) until the other members route by entry `index`; see cluster/routed-reports.ts. */
+  peersRouted(index: number): Promise<{ confirmed: string[]; unconfirmed: string[] }>;
   stop(): Promise<void>;
 }
+
+/**
+ * How long an admin write waits for the other peers to confirm they route by it. A reachable peer
+ * applies a committed entry within one append round trip and an fsync (milliseconds); this bounds the
+ * wait when one is stalled (SIGSTOP, a disk that hangs). A peer not heard from for two election
+ * timeouts is not waited for at all.
+ */
+const PEERS_ROUTED_TIMEOUT_MS = 2_000;
 
 export async function startClusterPart(
   cfg: Config,
@@ -44,6 +56,8 @@ export async function startClusterPart(
   log: Logger,
   metrics: Metrics,
   onMembership: () => void,
+  /** Resolves once this peer's routing (every worker's too) includes every change applied so far. */
+  routed: () => Promise<unknown>,
 ): Promise<ClusterPart> {
   const c = cfg.cluster!;
   const node = new RaftNode({
@@ -62,7 +76,11 @@ export async function startClusterPart(
     },
   });
   await node.start();
-  node.onMembershipChange(() => onMembership());
+  node.onMembershipChange((u) => {
+    onMembership();
+    // Reported to the other peers only once routed here, so "confirmed" means "routes by it".
+    void routed().then(() => node.reportRouted(u.index));
+  });
   const seqOf = (clientSeq: string | undefined) => parseClientSeq(clientSeq);
   return {
     membership: () => node.membership(),
@@ -111,6 +129,8 @@ export async function startClusterPart(
     async readIndex() {
       await node.readIndex();
     },
+    routingCurrent: () => node.reportRouted(node.status().appliedIndex),
+    peersRouted: (index) => node.peersRouted(index, PEERS_ROUTED_TIMEOUT_MS),
     async stop() {
       await node.close({ transferLeadership: true });
     },
@@ -140,6 +160,10 @@ export class MembershipWrites {
     private readonly routed: () => Promise<unknown> = () => Promise.resolve(),
   ) {}
 
+  private selfId(): string {
+    return this.config().node.id;
+  }
+
   async put(service: string, id: string, body: unknown, clientSeq: string | undefined): Promise<unknown> {
     if (!this.cluster) throw noCluster();
     if (!Object.hasOwn(this.config().services, service)) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_SERVICE', `unknown service "${service}"`);
@@ -150,8 +174,8 @@ export class MembershipWrites {
     if (!fields.ok) throw badRequest(fields.message);
     const { url, weight = 1, state = 'active' } = fields.value;
     const r = await this.cluster.putUpstream(service, id, { url, weight, state }, clientSeq);
-    await this.routed();
-    return { service, id, url, weight, state, commitIndex: r.index };
+    const peers = await this.everyPeerRoutes(r.index);
+    return { service, id, url, weight, state, commitIndex: r.index, ...peers };
   }
 
   async remove(service: string, id: string, clientSeq: string | undefined): Promise<unknown> {
@@ -160,9 +184,23 @@ export class MembershipWrites {
     const idOk = checkUpstreamId(id);
     if (!idOk.ok) throw badRequest(idOk.message);
     const r = await this.cluster.deleteUpstream(service, id, clientSeq);
+    if (!r.existed) {
+      await this.routed();
+      throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_UPSTREAM', `upstream "${id}" is not registered in the cluster for "${service}"`);
+    }
+    const peers = await this.everyPeerRoutes(r.index);
+    return { service, id, deleted: true, commitIndex: r.index, ...peers };
+  }
+
+  /**
+   * A write is answered once this peer routes by it, and every other peer has said it does too (or
+   * could not say so in time: `unconfirmedPeers`, whose routing may still be the old one for a moment).
+   */
+  private async everyPeerRoutes(index: number): Promise<{ routedBy: string[]; unconfirmedPeers?: string[] }> {
     await this.routed();
-    if (!r.existed) throw new AdminError(404, 'MG_ERR_ADMIN_UNKNOWN_UPSTREAM', `upstream "${id}" is not registered in the cluster for "${service}"`);
-    return { service, id, deleted: true, commitIndex: r.index };
+    const { confirmed, unconfirmed } = await this.cluster!.peersRouted(index);
+    const routedBy = [this.selfId(), ...confirmed].sort();
+    return unconfirmed.length > 0 ? { routedBy, unconfirmedPeers: unconfirmed.sort() } : { routedBy };
   }
 
   async addPeer(body: unknown): Promise<unknown> {

@@ -132,7 +132,7 @@ export class Peer {
     if (cfg.cluster) {
       const { startClusterPart } = await import('./cluster-part.js');
       // The seam between Raft and routing: a committed membership change is one refresh event, nothing more.
-      this.cluster = await startClusterPart(cfg, this.bus, this.log, this.metrics, () => this.routing?.request({ kind: 'membership' }));
+      this.cluster = await startClusterPart(cfg, this.bus, this.log, this.metrics, () => this.routing?.request({ kind: 'membership' }), () => this.routed());
     }
     this.sticky = createStickyPart(cfg, this.bus, this.log, this.metrics, this.random);
     this.routingPart = createRoutingPart({ metrics: this.metrics, log: this.log, sticky: this.sticky }, {
@@ -146,7 +146,7 @@ export class Peer {
     this.routingPart.start();
     // A write is answered once this peer routes by it (the rebuild runs a turn after the Raft apply).
     // With workers: once every worker routes by it too (DESIGN.md §10).
-    this.writes = new MembershipWrites(this.cluster, () => this.config, () => this.routing.applied().then(() => this.fleet?.synced()));
+    this.writes = new MembershipWrites(this.cluster, () => this.config, () => this.routed());
 
     const workers = workerCountOf(cfg.node.workers);
     if (workers > 1) {
@@ -176,6 +176,8 @@ export class Peer {
     const ports = this.fleet ? await this.fleet.start() : await this.data!.listen();
     this.dataPort = ports.dataPort;
     this.tlsPort = ports.tlsPort;
+    // Serving now, by every membership change applied so far (workers: fleet.start waited for them).
+    this.cluster?.routingCurrent();
 
     if (this.opts.watch !== false) {
       // The certificate files too: a renewal that replaces them reloads like an edit of the config.
@@ -185,6 +187,11 @@ export class Peer {
     const dh = splitHostPort(cfg.node.listen)[0];
     this.log.info({ data: `${dh}:${this.dataPort}`, ...(cfg.node.tls ? { tls: `${cfg.node.tls.listen.replace(/:\d+$/, '')}:${this.tlsPort}` } : {}), admin: `${ah}:${this.adminPort}`, ...(this.fleet ? { workers } : {}), version: VERSION }, 'meshgate peer started');
     return { ok: true };
+  }
+
+  /** Resolves once this peer's routing, and with workers every worker's, includes every change so far. */
+  private routed(): Promise<unknown> {
+    return this.routing.applied().then(() => this.fleet?.synced());
   }
 
   /**

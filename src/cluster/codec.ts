@@ -297,3 +297,35 @@ export function decodeMessage(buf: Uint8Array): Message {
   r.done();
   return m;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Routed report (routed-reports.ts): a driver-to-driver frame beside the Raft messages, never given to the
+// core. u8 ROUTED_TYPE (outside MESSAGE_TYPES, so a peer that predates it drops the frame as an unknown
+// message type and nothing else), from, to, index.
+const ROUTED_TYPE = 0xf0;
+
+export interface RoutedReport {
+  readonly from: string;
+  readonly to: string;
+  /** The sender's routing includes every entry up to this index. */
+  readonly index: number;
+}
+
+export function encodeRoutedReport(r: RoutedReport): Buffer {
+  return new BufWriter(32 + r.from.length + r.to.length).u8(ROUTED_TYPE).str(r.from).str(r.to).f64(r.index).finish();
+}
+
+/** True for a payload encodeRoutedReport wrote (decodeMessage takes everything else). */
+export function isRoutedReport(buf: Uint8Array): boolean {
+  return buf.length > 0 && buf[0] === ROUTED_TYPE;
+}
+
+export function decodeRoutedReport(buf: Uint8Array): RoutedReport {
+  const r = new BufReader(buf);
+  if (r.u8() !== ROUTED_TYPE) throw new CodecError('not a routed report');
+  const from = r.str();
+  const to = r.str();
+  const index = r.uint();
+  r.done();
+  return { from, to, index };
+}

@@ -39,7 +39,8 @@
  * --initial-cluster). A peer not listed starts empty and waits for the leader to add it (POST
  * /api/v1/cluster/peers) and send it the log or a snapshot; it takes the leader's cluster id.
  */
-import { decodeMessage, encodeMessage } from './codec.js';
+import { decodeMessage, decodeRoutedReport, encodeMessage, encodeRoutedReport, isRoutedReport } from './codec.js';
+import { RoutedReports, type RoutedOutcome } from './routed-reports.js';
 import {
   BadCommandError,
   ClusterError,
@@ -244,6 +245,12 @@ export class RaftNode {
   private loopDone: Promise<void> = Promise.resolve();
   /** Proposals and reads answered so far (tells handleReady whether an apply resolved a caller). */
   private answered = 0;
+  /** What the other peers last said their routing includes (routed-reports.ts), and what we said. */
+  private readonly routedReports: RoutedReports;
+  private routedSelf = 0;
+  /** reportRouted was called once (the embedder routes by Raft): from then on reports repeat each election timeout. */
+  private routedStarted = false;
+  private ticksSinceRouted = 0;
 
   constructor(opts: RaftNodeOptions) {
     this.opts = opts;
@@ -251,6 +258,7 @@ export class RaftNode {
     this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
     this.electionTick = opts.electionTick ?? DEFAULT_ELECTION_TICK;
     this.io = nodeIo(opts.io);
+    this.routedReports = new RoutedReports(this.io.timers);
     this.bootId = randomU32(this.io).toString(16).padStart(8, '0');
   }
 
@@ -521,6 +529,40 @@ export class RaftNode {
     return () => this.membershipListeners.delete(cb);
   }
 
+  /**
+   * This peer's routing (and every worker's) now includes every entry up to `index`: tell every other
+   * member (routed-reports.ts). Called by the embedder after each membership change is routed.
+   */
+  reportRouted(index: number): void {
+    if (this.stopped || (this.routedStarted && index <= this.routedSelf)) return;
+    this.routedStarted = true;
+    this.routedSelf = Math.max(this.routedSelf, index);
+    this.sendRouted();
+  }
+
+  private sendRouted(): void {
+    this.ticksSinceRouted = 0;
+    const members = new Set<NodeId>([...this.confState.voters, ...this.confState.learners]);
+    members.delete(this.opts.id);
+    for (const to of members) this.transport.send(to, encodeRoutedReport({ from: this.opts.id, to, index: this.routedSelf }));
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until every other member has reported routing by `index`; members this
+   * peer has not heard from within two election timeouts are not waited for and come back unconfirmed.
+   */
+  peersRouted(index: number, timeoutMs: number): Promise<RoutedOutcome> {
+    const window = 2 * this.electionTick * this.tickMs;
+    const now = this.io.now();
+    const reachable: NodeId[] = [];
+    const unreachable: NodeId[] = [];
+    for (const id of new Set<NodeId>([...this.confState.voters, ...this.confState.learners])) {
+      if (id === this.opts.id) continue;
+      (now - (this.lastContact.get(id) ?? -Infinity) <= window ? reachable : unreachable).push(id);
+    }
+    return this.routedReports.waitFor(index, reachable, unreachable, timeoutMs);
+  }
+
   status(): RaftNodeStatus {
     const st = this.raw.status();
     const now = this.io.now();
@@ -651,12 +693,17 @@ export class RaftNode {
     // One tick per timer firing even after an event-loop stall: catching up several ticks at once would
     // fire election timeouts for messages that are sitting unread in our own socket buffers.
     this.raw.tick();
+    // Say again, once per election timeout, what our routing includes: a report lost with a dropped
+    // connection is made good, and followers (which exchange no Raft messages) keep hearing from each
+    // other, so peersRouted can tell a live peer from a gone one.
+    if (this.routedStarted && ++this.ticksSinceRouted >= this.electionTick) this.sendRouted();
     this.updateQuorum();
     this.scheduleReady();
   }
 
   private onPeerMessage(from: NodeId, payload: Uint8Array): void {
     if (this.stopped || !this.raw) return;
+    if (isRoutedReport(payload)) return this.onRoutedReport(from, payload);
     let m;
     try {
       m = decodeMessage(payload);
@@ -686,6 +733,22 @@ export class RaftNode {
       return;
     }
     this.scheduleReady();
+  }
+
+  private onRoutedReport(from: NodeId, payload: Uint8Array): void {
+    let r;
+    try {
+      r = decodeRoutedReport(payload);
+    } catch (err) {
+      this.log.warn({ peer: from, err }, 'raft: undecodable routed report from peer dropped');
+      return;
+    }
+    if (r.from !== from || r.to !== this.opts.id) {
+      this.log.warn({ peer: from, claimed: r.from, to: r.to }, 'raft: routed report with mismatched sender or destination dropped');
+      return;
+    }
+    this.lastContact.set(from, this.io.now());
+    this.routedReports.record(from, r.index);
   }
 
   private scheduleReady(): void {
@@ -1064,6 +1127,7 @@ export class RaftNode {
     this.stopped = true;
     if (this.ticker) this.io.timers.clearInterval(this.ticker);
     this.ticker = undefined;
+    this.routedReports.close();
     const all: Waiter<never>[] = [
       ...(this.proposals.values() as Iterable<Waiter<never>>),
       ...(this.reads.values() as Iterable<Waiter<never>>),

@@ -18,14 +18,17 @@ export function trackConnections(servers: readonly Server[]): () => ConnectionCo
   const live = new Set<Socket>();
   let closedReceived = 0;
   let closedSent = 0;
+  // One listener for every socket (the emitter is `this`), not a closure per connection: with
+  // `Connection: close` clients this runs once per request.
+  function onClose(this: Socket): void {
+    live.delete(this);
+    closedReceived += this.bytesRead;
+    closedSent += this.bytesWritten;
+  }
   const onConnection = (socket: Socket) => {
     if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return;
     live.add(socket);
-    socket.once('close', () => {
-      live.delete(socket);
-      closedReceived += socket.bytesRead;
-      closedSent += socket.bytesWritten;
-    });
+    socket.on('close', onClose);
   };
   for (const server of servers) server.on('connection', onConnection);
   return () => {

@@ -153,7 +153,8 @@ class Exchange implements BodyOwner {
 
   start(): void {
     this.state.budget.onRequestStart();
-    this.res.once('close', () => this.onClientClose());
+    // 'close' comes once per response, so `on` (no onceWrapper per request).
+    this.res.on('close', () => this.onClientClose());
     // Request buffering: a small body (or a chunked one, until it outgrows the buffer) is read before an
     // upstream is picked, so a client trickling it holds no upstream connection. Not with
     // `Expect: 100-continue`: that client sends nothing until an upstream is there (see onConnect).

@@ -112,6 +112,9 @@ export class DataPlane {
   }
 
   private readonly limits: RequestLimits;
+  private readonly requestClosed = (): void => {
+    this.inFlight--;
+  };
 
   /** The HTTPS listener beside the plain one: TLS in front of this same handler, HTTP/2 when `http2`. */
   enableTls(certs: CertificateSet, http2: boolean): TlsListener {
@@ -177,7 +180,9 @@ export class DataPlane {
 
   private onRequest(full: ForwarderDeps, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     this.inFlight++;
-    res.once('close', () => this.inFlight--);
+    // 'close' comes once per response: a plain listener shared by every request (no onceWrapper, no
+    // closure per request).
+    res.on('close', this.requestClosed);
     const bad = requestProblem(req, this.limits);
     if (bad !== undefined) {
       this.metrics.localResponses.labels('', String(bad.status), bad.reason).inc();

@@ -21,11 +21,22 @@
  * for the old primary's socket to die), a reconnect cap of 500 ms (asking a Sentinel is cheap, and the
  * promoted replica should be found within a second of the switch), sentinelCommandTimeout = connectTimeout.
  */
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { SCRIPTS } from './redis-scripts.js';
 import { failoversBetween, nodeName, primariesOf, slotOf, type PrimaryView, type RedisTopology, type TopologyStatus } from './redis-topology.js';
 
 export type RedisClient = Redis | Cluster;
+
+/**
+ * ioredis, loaded on first use: a peer without a Redis store never loads it (about 9 MiB of resident
+ * memory per process, measured at start; it is CommonJS, so a synchronous require keeps createClient
+ * synchronous).
+ */
+let ioredis: typeof import('ioredis') | undefined;
+function lib(): typeof import('ioredis') {
+  return (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'));
+}
 
 export interface ClientSafety {
   readonly budgetMs: number;
@@ -71,7 +82,7 @@ export function createClient(topology: RedisTopology, s: ClientSafety, random: (
       clusterRetryStrategy: backoff(s.reconnectCapMs, random),
       redisOptions: nodeOptions(s),
     };
-    return new Cluster(topology.nodes.map((n) => ({ host: n.host, port: n.port })), opts);
+    return new (lib().Cluster)(topology.nodes.map((n) => ({ host: n.host, port: n.port })), opts);
   }
   const base: RedisOptions = {
     ...(s.extra ?? {}),
@@ -83,7 +94,7 @@ export function createClient(topology: RedisTopology, s: ClientSafety, random: (
     scripts: SCRIPTS,
   };
   if (topology.kind === 'sentinel') {
-    return new Redis({
+    return new (lib().Redis)({
       ...base,
       sentinels: topology.sentinels.map((n) => ({ host: n.host, port: n.port })),
       name: topology.name,
@@ -93,7 +104,7 @@ export function createClient(topology: RedisTopology, s: ClientSafety, random: (
       sentinelRetryStrategy: backoff(Math.min(s.reconnectCapMs, SENTINEL_RECONNECT_CAP_MS), random),
     });
   }
-  return new Redis(topology.url, { ...base, retryStrategy: backoff(s.reconnectCapMs, random) });
+  return new (lib().Redis)(topology.url, { ...base, retryStrategy: backoff(s.reconnectCapMs, random) });
 }
 
 /**
@@ -120,7 +131,7 @@ export class TopologyWatch {
       const u = new URL(topology.url);
       this.primaries = [{ node: `${u.hostname}:${u.port || '6379'}`, serves: 'all keys' }];
     }
-    if (client instanceof Cluster) client.on('refresh', () => this.onSlots(client.slots));
+    if (client instanceof lib().Cluster) client.on('refresh', () => this.onSlots(client.slots));
     else client.on('ready', () => this.onReady(client));
   }
 
@@ -130,7 +141,7 @@ export class TopologyWatch {
    */
   nodeForKey(key: string): string {
     const c = this.client;
-    return c instanceof Cluster ? c.slots[slotOf(key)]?.[0] ?? '' : '';
+    return c instanceof lib().Cluster ? c.slots[slotOf(key)]?.[0] ?? '' : '';
   }
 
   noteError(message: string): void {

@@ -98,6 +98,9 @@ function makeCluster(fsm: MembershipStateMachine, rejected: string[]): ClusterPa
     },
     removePeer: unused,
     transferLeadership: unused,
+    routingCurrent: () => undefined,
+    // A cluster of one: no other peer to wait for.
+    peersRouted: async () => ({ confirmed: [], unconfirmed: [] }),
     readIndex: async () => undefined,
     stop: async () => undefined,
   };
