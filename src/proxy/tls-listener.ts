@@ -12,6 +12,10 @@
  * context per connection). Policy (minVersion, no renegotiation, no compression) lives in the contexts
  * (tls/certificates.ts).
  *
+ * Sockets: accepted with TCP_NODELAY (`noDelay`, see the constructor), so small answers are not held
+ * back by Nagle's algorithm; HTTP/1.1 and HTTP/2 connections both get it, the h2 front uses the socket
+ * this server accepted.
+ *
  * Handshakes: one that does not complete within the handshake timeout (`node.headersTimeout`, the same
  * slowloris bound as a request head; nginx bounds it by `client_header_timeout`) is cut, and a failed
  * handshake (TLS 1.0/1.1 offered, garbage, no shared cipher) costs only its own socket; each is counted
@@ -48,6 +52,10 @@ export class TlsListener {
       ALPNProtocols: h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
       SNICallback: (name, cb) => cb(null, this.contextFor(name)),
       handshakeTimeout: opts.handshakeTimeoutMs,
+      // TCP_NODELAY on every accepted socket, as node:http and node:https set by default and plain
+      // tls.createServer does not: with Nagle on, a response's last small TLS record waited for the
+      // client's delayed ACK (HTTP/1.1 and h2 alike; the h2 session writes on this same socket).
+      noDelay: true,
     });
     this.server.maxConnections = opts.maxConnections;
     this.server.on('drop', () => this.metrics.localResponses.labels('', '0', 'max-connections').inc());
