@@ -1,9 +1,10 @@
 /**
  * The TLS listener's sockets (proxy/tls-listener.ts): every connection it accepts has Nagle's algorithm
- * off (node:http and node:https do this by default, plain tls.createServer does not — with Nagle on, an
- * answer's last small record waited for the client's delayed ACK), and an HTTP/2 connection is served
- * on that same accepted socket, so the setting covers both protocols. In-process, with a real
- * node:http server behind it, the real HTTP/2 front, and a certificate made by the `openssl` CLI.
+ * off (node:http and node:https do this by default, plain tls.createServer does not — with Nagle on, a
+ * small record written while an earlier one is unacknowledged waits for its ACK), and HTTP/1.1 and
+ * HTTP/2 requests are both served on the sockets it accepted (node:http2 also turns Nagle off on its
+ * own). In-process, with a real node:http server behind it, the real HTTP/2 front, and a certificate
+ * made by the `openssl` CLI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
