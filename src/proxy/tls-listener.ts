@@ -12,6 +12,10 @@
  * context per connection). Policy (minVersion, no renegotiation, no compression) lives in the contexts
  * (tls/certificates.ts).
  *
+ * Sockets: accepted with TCP_NODELAY (`noDelay`, see the constructor), so small answers are not held
+ * back by Nagle's algorithm. That is what the HTTP/1.1 connections (and `wss`) get; an h2 connection is
+ * the same accepted socket, and node:http2's session sets TCP_NODELAY on it again by itself.
+ *
  * Handshakes: one that does not complete within the handshake timeout (`node.headersTimeout`, the same
  * slowloris bound as a request head; nginx bounds it by `client_header_timeout`) is cut, and a failed
  * handshake (TLS 1.0/1.1 offered, garbage, no shared cipher) costs only its own socket; each is counted
@@ -48,6 +52,11 @@ export class TlsListener {
       ALPNProtocols: h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
       SNICallback: (name, cb) => cb(null, this.contextFor(name)),
       handshakeTimeout: opts.handshakeTimeoutMs,
+      // TCP_NODELAY on every accepted socket, as node:http and node:https set by default and plain
+      // tls.createServer does not: with Nagle on, a small TLS record written while an earlier one is
+      // unacknowledged waits for that ACK. HTTP/1.1 over TLS ran that way; node:http2 turns Nagle off
+      // on its own sockets, so h2 connections already had it.
+      noDelay: true,
     });
     this.server.maxConnections = opts.maxConnections;
     this.server.on('drop', () => this.metrics.localResponses.labels('', '0', 'max-connections').inc());

@@ -204,3 +204,32 @@ describe('an upstream that answers before reading the body', () => {
     await stillServing();
   });
 });
+
+describe('what the HTTP/2 front answers before the data path (as node:http2 did for it)', () => {
+  it('CONNECT → 405, never forwarded; the connection goes on', async () => {
+    const before = backend.count;
+    const stream = session.request({ ':method': 'CONNECT', ':authority': 'conformance.test:443' }, { endStream: true });
+    stream.on('error', () => undefined);
+    const status = await new Promise<number>((resolve) => {
+      stream.once('response', (h) => resolve(Number(h[':status'])));
+      stream.once('close', () => resolve(0));
+    });
+    expect(status).toBe(405);
+    expect(backend.count).toBe(before);
+    await stillServing();
+  });
+
+  it('an Expect other than 100-continue → 417 expectation-failed, never forwarded', async () => {
+    const before = backend.count;
+    const r = await h2Request(session, { method: 'GET', path: '/rec', headers: [['expect', 'x-something']] });
+    expect([r.status, r.headers['x-meshgate-reason']]).toEqual([417, 'expectation-failed']);
+    expect(backend.count).toBe(before);
+    await stillServing();
+  });
+
+  it('a HEAD answered by meshgate itself (400) carries no body, and its stream ends cleanly', async () => {
+    const r = await h2Request(session, { method: 'HEAD', path: '/rec', authority: 'a.test', headers: [['host', 'b.test']] });
+    expect([r.status, r.headers['x-meshgate-reason'], r.body.length, r.rstCode]).toEqual([400, 'duplicate-host', 0, 0]);
+    await stillServing();
+  });
+});
