@@ -11,7 +11,7 @@
  *   node:http2, which writeHead throws and the exchange answers 502), `connection` is dropped;
  * - on a stream already closed or reset, `writeHead` and `end` do nothing (the client is gone; the
  *   stream's 'close' tells the exchange);
- * - `destroyed` and 'drain'/'close' are the stream's; 'close' comes once the stream is closed, reset
+ * - `destroyed` and 'drain'/'close' (`once`, and `on` for 'close') are the stream's; 'close' comes once the stream is closed, reset
  *   or not;
  * - `shouldKeepAlive` is accepted and means nothing: draining HTTP/2 is the session's GOAWAY
  *   (h2-front.ts `closeGracefully`), not a per-response `Connection: close`.
@@ -77,6 +77,12 @@ export class H2Response {
 
   once(event: 'close' | 'drain', fn: () => void): this {
     this.stream.once(event, fn);
+    return this;
+  }
+
+  /** 'close' comes once per stream, so the data path listens with `on` (no onceWrapper per request). */
+  on(event: 'close', fn: () => void): this {
+    this.stream.on(event, fn);
     return this;
   }
 }
