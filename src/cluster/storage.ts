@@ -581,7 +581,11 @@ export class DiskStorage {
         await this.writeSnapshotFile(req.snapshot);
         this.snapshotIndex = req.snapshot.metadata.index;
         this.hasSnapshot = true;
-        await this.rewriteSegment(req.snapshot.metadata.index, req.snapshot.metadata.term, req.hardState ?? this.hardState, []);
+        // The rewritten segment holds no entry yet: its commit stops at the snapshot, and this Ready's
+        // commit is written below with its entries. (A commit past them, made durable first, would leave
+        // a peer that crashed in between unable to start: commit beyond the durable log.)
+        const hs = req.hardState ?? this.hardState;
+        await this.rewriteSegment(req.snapshot.metadata.index, req.snapshot.metadata.term, { ...hs, commit: Math.min(hs.commit, req.snapshot.metadata.index) }, []);
       }
       const entries = req.entries ?? [];
       if (entries.length === 0 && (req.hardState === undefined || sameHardState(req.hardState, this.hardState))) return;
