@@ -6,7 +6,8 @@
  *  - Log Matching: two entries anywhere with the same index and term are the same entry (checked on
  *    every entry as it appears in any peer's durable log — what reached its disk, MemoryStorage; the prefix half follows by induction, Raft §5.3);
  *  - Leader Completeness, which is what "a committed entry is never lost after a crash-restart" means to a
- *    client: a peer that becomes leader holds every entry committed so far (or a snapshot past it);
+ *    client: a peer that becomes leader of term T holds every entry committed in a term before T (or a
+ *    snapshot past it);
  *  - a leader's progress is what it was told: its match for a peer never exceeds the highest index that
  *    peer acknowledged to it in its term (the frames each peer sent, decoded as they leave);
  *  - a leader's progress is true: what it believes a follower of its term holds (match) is on that
@@ -57,7 +58,11 @@ export class SafetyChecker {
   private readonly committed = new Map<number, string>();
   /** "index:term" → the entry first seen there, in any log. */
   private readonly seen = new Map<string, string>();
-  private maxCommitted = 0;
+  /**
+   * Index → the lowest term a peer was in when it was seen committed there: at or above the term of the
+   * leader that committed it (a peer learns a commit in its leader's term, and keeps its term durably).
+   */
+  private readonly committedIn = new Map<number, number>();
   private readonly leaderSeen = new Set<string>();
   /** "follower>leader@term" → the highest index the follower acknowledged to that leader in that term. */
   private readonly acked = new Map<string, number>();
@@ -89,7 +94,7 @@ export class SafetyChecker {
       if (log.committed > p.checkedCommit) {
         const from = Math.max(p.checkedCommit + 1, log.firstIndex());
         const ents = from <= log.committed ? log.slice(from, log.committed + 1) : [];
-        for (const e of ents) this.recordCommitted(p.id, e);
+        for (const e of ents) this.recordCommitted(p.id, e, r.term);
         p.checkedCommit = log.committed;
       }
       // Durable entries only: an entry a crash took before it reached the disk was never seen by anyone
@@ -191,25 +196,30 @@ export class SafetyChecker {
     p.checkedLog = { index: last, term: log.termOr0(last) };
   }
 
-  private recordCommitted(id: NodeId, e: Entry): void {
+  private recordCommitted(id: NodeId, e: Entry, term: number): void {
     const k = entryKey(e);
     const was = this.committed.get(e.index);
-    if (was === undefined) {
-      this.committed.set(e.index, k);
-      this.maxCommitted = Math.max(this.maxCommitted, e.index);
-    } else if (was !== k) {
+    if (was === undefined) this.committed.set(e.index, k);
+    else if (was !== k) {
       throw new DriverSimViolation('StateMachineSafety', `${id} committed index ${e.index} as ${k.slice(0, 60)}, first committed as ${was.slice(0, 60)}`, this.now());
     }
+    this.committedIn.set(e.index, Math.min(this.committedIn.get(e.index) ?? term, term));
   }
 
+  /**
+   * Raft §5.4: a leader of term T holds every entry committed in a term before T. (A leader of an older
+   * term can still appear after a newer commit — its votes were on their way — and may lack it.)
+   */
   private leaderCompleteness(id: NodeId, term: number, log: { firstIndex(): number; lastIndex(): number; slice(lo: number, hi: number): Entry[] }): void {
-    if (this.maxCommitted === 0) return;
-    if (log.lastIndex() < this.maxCommitted) {
-      throw new DriverSimViolation('LeaderCompleteness', `${id} leads term ${term} with last index ${log.lastIndex()}, but index ${this.maxCommitted} was committed (an acknowledged entry lost)`, this.now());
+    let need = 0;
+    for (const [index, at] of this.committedIn) if (at < term && index > need) need = index;
+    if (need === 0) return;
+    if (log.lastIndex() < need) {
+      throw new DriverSimViolation('LeaderCompleteness', `${id} leads term ${term} with last index ${log.lastIndex()}, but index ${need} was committed before (an acknowledged entry lost)`, this.now());
     }
     const from = Math.max(1, log.firstIndex());
-    if (from > this.maxCommitted) return;
-    for (const e of log.slice(from, this.maxCommitted + 1)) {
+    if (from > need) return;
+    for (const e of log.slice(from, need + 1)) {
       const want = this.committed.get(e.index);
       if (want !== undefined && want !== entryKey(e)) {
         throw new DriverSimViolation('LeaderCompleteness', `${id} leads term ${term} with another entry at committed index ${e.index}`, this.now());
