@@ -4,7 +4,8 @@
  *  - State Machine Safety: every peer's entry at a committed index is the one first seen committed there
  *    (term, type and bytes), across crashes, restarts and snapshots;
  *  - Log Matching: two entries anywhere with the same index and term are the same entry (checked on
- *    every entry as it appears in any peer's durable log — what reached its disk, MemoryStorage; the prefix half follows by induction, Raft §5.3);
+ *    every entry as it appears in any peer's durable log — MemoryStorage, filled once a write is on
+ *    disk; the prefix half follows by induction, Raft §5.3);
  *  - Leader Completeness, which is what "a committed entry is never lost after a crash-restart" means to a
  *    client: a peer that becomes leader of term T holds every entry committed in a term before T (or a
  *    snapshot past it);
@@ -12,14 +13,14 @@
  *    peer acknowledged to it in its term (the frames each peer sent, decoded as they leave);
  *  - a leader's progress is true: what it believes a follower of its term holds (match) is on that
  *    follower's durable log, with the leader's term at that index (a follower acks only what is
- *    durable, so this holds across the follower's crashes too; an ack counted for entries the follower
- *    has only in memory is as wrong as one it never sent). It catches a wrong ack when it is counted, before
- *    a later crash has to turn it into a lost entry;
- *  - a commit is on a quorum (Raft §5.3: an entry is committed once stored on a majority): when a leader
- *    advances its commit index in its term, no more of its voters than a quorum can leave out are running with a durable log that lacks the entry
- *    (or holds another one there). A peer that is down counts as holding it (what it acked is durable);
- *    one whose snapshot covers the index holds it. It catches a commit counted on a wrong ack (say, one
- *    of an older term about entries since replaced) when it happens, not only once a crash loses it;
+ *    durable, so this holds across its crashes too; an ack counted for entries the follower holds only
+ *    in memory is as wrong as one it never sent). It catches a wrong ack when it is counted, before a
+ *    later crash has to turn it into a lost entry;
+ *  - a commit is on a quorum (Raft §5.3: committed means stored on a majority): when a leader advances
+ *    its commit index in its term, no more of its voters than a quorum may leave out run with a durable
+ *    log that lacks the entry (or holds another one there). A peer that is down counts as holding it
+ *    (what it acked is durable); one whose snapshot covers the index holds it. It catches a commit
+ *    counted on a wrong ack when it happens, not only once a crash loses it;
  *  - fail closed only for a reason: a peer that stops (storage failure, a core invariant broken by a
  *    message, a driver exception) fails the seed, since the simulator injects no disk errors.
  * The state of a peer is read from the production objects it runs (RaftNode's core and log), through

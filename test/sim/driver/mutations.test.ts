@@ -5,20 +5,22 @@
  * 1,000 seeds, by an invariant (checks.ts) or by the linearizability of the client history. Stops at
  * the first catching seed.
  *
- * Not listed, with why (both are equivalent mutants in this design; the etcd-style unit cases in
- * test/unit/cluster/raft/scenarios.test.ts show each one breaks its own rule):
+ * Not listed, with why (both are equivalent mutants in this design: no schedule can tell them apart):
  * - 'apply-before-persist' (apply a Ready's committed entries before its write is durable) survives
- *   1,000 seeds of a single voter and the seeds of every configuration here: the core counts the
- *   leader's own entries toward a commit only once the driver reported them durable (raft.ts
- *   onEntriesStable, after advance), so every entry a Ready hands out as committed is already on the
- *   disks of a quorum — the leader's own included, also when it is the only voter. Applying it before
- *   this Ready's (later) entries are durable exposes nothing a crash can take back.
+ *   seeds 1–1,000 of a single voter, 1–300 of 3 voters, 1–200 of 2 and 1–100 of 3 voters + 2 spares
+ *   (churn): the core counts the leader's own entries toward a commit only once the driver reported
+ *   them durable (raft.ts onEntriesStable, after advance), so every entry a Ready hands out as
+ *   committed is already on the disks of a quorum — the leader's own included, also when it is the
+ *   only voter. Applying it before this Ready's (later) entries are durable exposes nothing a crash
+ *   can take back.
  * - 'follower-acks-past-last-new' (a follower acks its whole log, not the append's last entry): a
  *   follower's log past what a MsgApp of the current leader matched is always that leader's: the first
- *   append it accepts in a term starts at the divergence point (the rejection hints land there), whose
- *   entry is the leader's no-op or later, so any older tail is truncated; from then on the follower
- *   holds only the leader's entries, and an ack sent after the previous Ready's write is durable. The
- *   ack past lastNew is then true. It stays guarded by etcd's TestHandleMsgApp cases.
+ *   append it accepts in a term starts right at the first index where the two logs differ (the
+ *   rejection hints land there, and the leader's no-op makes them differ by its last index at the
+ *   latest), so an older tail is truncated; from then on the follower holds only the leader's entries
+ *   (terms only grow along a log), and an ack leaves once the previous Ready's write is durable. The
+ *   ack past lastNew is then true (seeds 1–300 of 3 voters, 1–150 of 5 survive). etcd's TestHandleMsgApp
+ *   cases in test/unit/cluster/raft/scenarios.test.ts catch it.
  */
 import { describe, expect, it } from 'vitest';
 import { DriverSimViolation, runDriverSeed, type DriverSimOptions, type Mutation } from './cluster-sim.js';
