@@ -76,7 +76,7 @@ import {
   type Snapshot,
 } from './raft/index.js';
 import { checkConfChangeEntry, RejectionLog, type RejectedEntry } from './rejections.js';
-import { DiskStorage, type DiskStorageOptions } from './storage.js';
+import { DiskStorage, type DiskStorageOptions, type StorageMutationForTest } from './storage.js';
 import { NodeIdentity } from './node-identity.js';
 import { nodeIo, type NodeIo, type NodeTransport, type TimerHandle } from './node-io.js';
 import { armWaiter, type Waiter } from './node-waiters.js';
@@ -132,7 +132,7 @@ export interface RaftNodeOptions {
   /** Clock, timers, randomness, transport, filesystem and probe (node-io.ts); default the real ones. */
   readonly io?: Partial<NodeIo>;
   /** Test-only broken behaviours of the core and of this driver, to prove the simulator catches them. */
-  readonly mutationsForTest?: ReadonlySet<RaftMutationForTest | DriverMutationForTest>;
+  readonly mutationsForTest?: ReadonlySet<RaftMutationForTest | DriverMutationForTest | StorageMutationForTest>;
 }
 
 /**
@@ -269,7 +269,7 @@ export class RaftNode {
     const { id } = this.opts;
     for (const p of this.opts.bootstrap) this.peers.set(p.id, p.address);
 
-    this.storage = await DiskStorage.open({ dataDir: this.opts.dataDir, nodeId: id, logger: this.log, fs: this.io.fs, ...this.opts.storageForTest });
+    this.storage = await DiskStorage.open({ dataDir: this.opts.dataDir, nodeId: id, logger: this.log, fs: this.io.fs, mutationsForTest: storageMutations(this.opts.mutationsForTest), ...this.opts.storageForTest });
     this.term = this.storage.recovered.hardState.term;
     // Identity (identity.ts): the transport listens first, so peers probing at their own first boot get
     // an answer from us while we probe them; nothing is admitted until we have a cluster id.
@@ -1156,8 +1156,14 @@ function randomU32(io: NodeIo): number {
 }
 
 const DRIVER_MUTATIONS: ReadonlySet<string> = new Set<DriverMutationForTest>(['send-before-durable', 'apply-before-persist']);
+const STORAGE_MUTATIONS: ReadonlySet<string> = new Set<StorageMutationForTest>(['recovery-skips-snapshot-clamp']);
 
 function coreMutations(all: ReadonlySet<string> | undefined): ReadonlySet<RaftMutationForTest> | undefined {
   if (!all) return undefined;
-  return new Set([...all].filter((m) => !DRIVER_MUTATIONS.has(m)) as RaftMutationForTest[]);
+  return new Set([...all].filter((m) => !DRIVER_MUTATIONS.has(m) && !STORAGE_MUTATIONS.has(m)) as RaftMutationForTest[]);
+}
+
+function storageMutations(all: ReadonlySet<string> | undefined): ReadonlySet<StorageMutationForTest> | undefined {
+  if (!all) return undefined;
+  return new Set([...all].filter((m) => STORAGE_MUTATIONS.has(m)) as StorageMutationForTest[]);
 }

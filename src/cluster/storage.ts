@@ -89,7 +89,16 @@ export interface DiskStorageOptions {
   readonly syncForTest?: (fh: StorageFile, kind: SyncKind) => Promise<void>;
   /** The filesystem; default node:fs. The crash tests pass a simulated disk (storage-fs.ts). */
   readonly fs?: StorageFs;
+  /** Test-only broken recovery rules (StorageMutationForTest), to prove the driver simulator catches them. */
+  readonly mutationsForTest?: ReadonlySet<StorageMutationForTest>;
 }
+
+/**
+ * Deliberately broken storage behaviour (raft.md R-C5), run only by test/sim/driver/mutations.test.ts:
+ * - 'recovery-skips-snapshot-clamp': on open, the newest snapshot is taken but the segment's hard state
+ *   is kept as it is (commit and term not raised to the snapshot's; reconcileWithSnapshot).
+ */
+export type StorageMutationForTest = 'recovery-skips-snapshot-clamp';
 
 const OPEN_FLAGS: Record<StorageOpenMode, string | number> = {
   append: 'a',
@@ -525,7 +534,7 @@ export class DiskStorage {
     }
     const snapshot = usable?.snap;
     const snapIndex = snapshot?.metadata.index ?? 0;
-    const { entries, hardState, interrupted } = reconcileWithSnapshot(parsed, snapshot);
+    const { entries, hardState, interrupted } = reconcileWithSnapshot(parsed, snapshot, opts.mutationsForTest?.has('recovery-skips-snapshot-clamp') ?? false);
     const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : Math.max(snapIndex, parsed.startIndex);
     if (hardState.commit > lastIndex) {
       await fh.close();
@@ -572,7 +581,11 @@ export class DiskStorage {
         await this.writeSnapshotFile(req.snapshot);
         this.snapshotIndex = req.snapshot.metadata.index;
         this.hasSnapshot = true;
-        await this.rewriteSegment(req.snapshot.metadata.index, req.snapshot.metadata.term, req.hardState ?? this.hardState, []);
+        // The rewritten segment holds no entry yet: its commit stops at the snapshot, and this Ready's
+        // commit is written below with its entries. (A commit past them, made durable first, would leave
+        // a peer that crashed in between unable to start: commit beyond the durable log.)
+        const hs = req.hardState ?? this.hardState;
+        await this.rewriteSegment(req.snapshot.metadata.index, req.snapshot.metadata.term, { ...hs, commit: Math.min(hs.commit, req.snapshot.metadata.index) }, []);
       }
       const entries = req.entries ?? [];
       if (entries.length === 0 && (req.hardState === undefined || sameHardState(req.hardState, this.hardState))) return;
@@ -727,6 +740,7 @@ export class DiskStorage {
 function reconcileWithSnapshot(
   parsed: ParsedSegment,
   snapshot: Snapshot | undefined,
+  skipClampForTest = false,
 ): { entries: Entry[]; hardState: HardState; interrupted: boolean } {
   let hardState = parsed.hardState ?? EMPTY_HARD_STATE;
   if (!snapshot) return { entries: parsed.entries, hardState, interrupted: false };
@@ -743,6 +757,7 @@ function reconcileWithSnapshot(
     entries = [];
     interrupted = true;
   }
+  if (skipClampForTest) return { entries, hardState, interrupted };
   if (hardState.term < term) hardState = { term, vote: '', commit: hardState.commit };
   if (hardState.commit < index) hardState = { ...hardState, commit: index };
   return { entries, hardState, interrupted };

@@ -10,7 +10,10 @@
  *    reordering, messages blocked by a partition delivered after the heal (the transport's queue), slow
  *    disks, and crashes — SIGKILL (the page cache survives) or power loss (each unsynced page kept, lost
  *    or torn at sector size, unsynced directory entries partly kept) — each followed by a restart of
- *    the peer from its disk; with `operator`, learners added (fresh disks), promoted and voters removed;
+ *    the peer from its disk; crashes at failpoints: right after a message left while the sender's own
+ *    write was on its way (a leader's early append too), and after any file call inside a snapshot
+ *    write, a compaction or a segment rewrite (diskFailpoint); with `operator`, learners added (fresh
+ *    disks), promoted and voters removed;
  *  - settle: the network heals and every member is restarted; a leader must appear and every member
  *    must converge.
  * Clients write registers (put-upstream, one client id and increasing seq each, so the state machine
@@ -19,20 +22,22 @@
  * linearizable (test/helpers/linearizability.ts), so no acknowledged write is lost or reordered and
  * no consistent read is stale, and every member's state machine must hold the same registers.
  */
+import { decodeMessage } from '../../../src/cluster/codec.js';
 import { RaftNode, type DriverMutationForTest } from '../../../src/cluster/node.js';
 import type { NodeIo } from '../../../src/cluster/node-io.js';
 import type { RaftMutationForTest } from '../../../src/cluster/raft/config.js';
 import type { NodeId } from '../../../src/cluster/raft/types.js';
 import { createSeededRandom, type Random } from '../../../src/lib/rng.js';
 import { checkRegisters, describeOps, type RegisterOp } from '../../helpers/linearizability.js';
+import type { StorageMutationForTest } from '../../../src/cluster/storage.js';
 import { SimFs } from '../fs/sim-fs.js';
 import { coreOf, DriverSimViolation, SafetyChecker, type CheckedPeer } from './checks.js';
 import { CALM, SimNetwork, type NetFaults } from './net.js';
 import { Proc, Scheduler } from './scheduler.js';
-import { slowFs, type DiskActivity, type DiskLatency } from './slow-fs.js';
+import { slowFs, type DiskActivity, type DiskLatency, type DiskOp } from './slow-fs.js';
 
 export { DriverSimViolation } from './checks.js';
-export type Mutation = RaftMutationForTest | DriverMutationForTest;
+export type Mutation = RaftMutationForTest | DriverMutationForTest | StorageMutationForTest;
 
 export interface DriverSimOptions {
   seed: number;
@@ -53,6 +58,8 @@ export interface DriverSimResult {
   virtualMs: number;
   crashes: number;
   powerLosses: number;
+  /** Crashes at a disk failpoint inside a snapshot write, a compaction or a segment rewrite. */
+  diskCrashes: number;
   partitions: number;
   leaderTerms: number;
   committed: number;
@@ -103,7 +110,7 @@ export class DriverSimulation {
   private values = 0;
   private faultsOn = true;
   /** A power cut armed to hit the next peer that sends while one of its disk writes is on its way. */
-  private armed: 'peer' | 'site' | undefined;
+  private armed: 'peer' | 'site' | 'leader' | undefined;
   private clientsOn = true;
   private disk: DiskLatency = { typical: 1, slow: 0.02 };
   private readonly bootstrap: { id: NodeId; address: string }[];
@@ -111,7 +118,9 @@ export class DriverSimulation {
   private fatal: Error | undefined;
   private readonly snapshotEvery: number;
   private readonly trailing: number;
-  private counts = { crashes: 0, powerLosses: 0, partitions: 0, writesAcked: 0, writesUnknown: 0, reads: 0, confChanges: 0, twoVoterWedges: 0 };
+  /** Crash points left before a disk failpoint fires inside a snapshot write, compaction or segment rewrite. */
+  private diskArmed: number | undefined;
+  private counts = { crashes: 0, powerLosses: 0, diskCrashes: 0, partitions: 0, writesAcked: 0, writesUnknown: 0, reads: 0, confChanges: 0, twoVoterWedges: 0 };
 
   constructor(readonly opts: DriverSimOptions) {
     this.rng = createSeededRandom(opts.seed * 2654435761);
@@ -135,6 +144,7 @@ export class DriverSimulation {
     for (const p of this.peers) if (!p.joiner) this.startPeer(p);
     for (let c = 0; c < CLIENTS; c++) void this.client(c);
     this.net.onSend = (from) => this.failpoint(from);
+    this.net.onFrame = (from, payload) => this.checker.noteSent(from, decodeMessage(payload));
     this.scheduleFault();
     if (this.opts.operator) this.scheduleOperator();
     const check = (): void => {
@@ -166,7 +176,7 @@ export class DriverSimulation {
       timers: this.sched.timersFor(proc),
       random: rng,
       transport: (o) => this.net.transport(o, proc),
-      fs: slowFs(p.disk, this.sched, proc, rng, () => this.disk, p.diskActivity),
+      fs: slowFs(p.disk, this.sched, proc, rng, () => this.disk, p.diskActivity, (op, file) => this.diskFailpoint(p, proc, op, file)),
       probe: (o) => this.net.probe(o),
     };
   }
@@ -249,6 +259,11 @@ export class DriverSimulation {
   }
 
   private fault(): void {
+    if (this.rng() < 0.1) {
+      // A crash at the n-th step of the next snapshot write, compaction or segment rewrite (diskFailpoint).
+      this.diskArmed = 1 + Math.floor(this.rng() * 8);
+      return;
+    }
     const r = this.rng();
     const members = this.peers.filter((p) => !p.retired && !(p.joiner && p.down));
     const pick = (from: Peer[]): Peer | undefined => from[Math.floor(this.rng() * from.length)];
@@ -258,7 +273,8 @@ export class DriverSimulation {
       this.kill(p, this.rng() < 0.5);
       this.sched.after(30 + this.rng() * 600, () => this.maybeRestart(p), this.world);
     } else if (r < 0.24) {
-      this.armed = this.rng() < 0.5 ? 'peer' : 'site';
+      const a = this.rng();
+      this.armed = a < 0.35 ? 'peer' : a < 0.7 ? 'site' : 'leader';
     } else if (r < 0.27) {
       // The whole site loses power: every peer keeps only what it had synced.
       for (const p of members.filter((x) => !x.down)) {
@@ -312,8 +328,21 @@ export class DriverSimulation {
   private failpoint(from: NodeId): void {
     if (!this.armed || !this.faultsOn) return;
     const p = this.peers.find((x) => x.id === from);
-    // Not a leader: its appends legitimately leave before its own write (thesis §10.2.1).
-    if (!p?.node || p.down || p.diskActivity.inFlight === 0 || coreOf(p.node)?.raftForTest().role === 'leader') return;
+    if (!p?.node || p.down || p.diskActivity.inFlight === 0) return;
+    const leading = coreOf(p.node)?.raftForTest().role === 'leader';
+    if (this.armed === 'leader') {
+      // A leader's appends legitimately leave before its own write (thesis §10.2.1): power fails right
+      // after one left, before the next follower's and before its own write landed. The leader comes
+      // back quickly without that tail, while the acks for it wait in the followers' transport queues.
+      if (!leading) return;
+      this.armed = undefined;
+      this.trace(`leader failpoint: power cut ${p.id}`);
+      this.kill(p, true);
+      this.sched.after(10 + this.rng() * 150, () => this.maybeRestart(p), this.world);
+      return;
+    }
+    // Not a leader: its appends legitimately leave before its own write.
+    if (leading) return;
     const what = this.armed;
     this.armed = undefined;
     const cut = (v: Peer): void => {
@@ -327,6 +356,23 @@ export class DriverSimulation {
     // the message was acted on (a leader committed on an ack), but while their own writes may still fly.
     this.sched.after(0, () => cut(p), this.world);
     if (what === 'site') this.sched.after(0.5 + this.rng() * 3, () => this.peers.filter((x) => !x.retired).forEach(cut), this.world);
+  }
+
+  /**
+   * Crash points inside persist({snapshot}), compact() and the segment rewrite (storage.ts): once armed,
+   * the n-th disk call of any peer that is not an append to its live segment (a snapshot file, a temp
+   * file, a rename, an unlink, a directory fsync) is the last thing that peer does — by SIGKILL or by a
+   * power cut — and the peer restarts from what its disk kept. Every such state must start.
+   */
+  private diskFailpoint(p: Peer, proc: Proc, op: DiskOp, file: string): void {
+    if (this.diskArmed === undefined || !this.faultsOn || p.proc !== proc || p.down) return;
+    if (/wal-[0-9a-f]{16}\.log$/.test(file) && (op === 'write' || op === 'sync' || op === 'datasync')) return;
+    if (--this.diskArmed > 0) return;
+    this.diskArmed = undefined;
+    this.trace(`disk failpoint: ${p.id} after ${op} ${file}`);
+    this.counts.diskCrashes++;
+    this.kill(p, this.rng() < 0.5);
+    this.sched.after(10 + this.rng() * 300, () => this.maybeRestart(p), this.world);
   }
 
   private noisy(): NetFaults {

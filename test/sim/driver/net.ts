@@ -6,8 +6,9 @@
  *
  * Kept from PeerTransport (transport.ts): a bounded queue per peer (1,024 messages; the oldest dropped and
  * the peer reported unreachable on overflow) that holds messages while the link is down and is flushed,
- * in order, once a dial succeeds — so messages blocked by a partition arrive long after it heals; dials
- * retried with exponential backoff while something is queued; the handshake's identity checks (the
+ * in order, once a dial succeeds — so messages blocked by a partition or a crash arrive long after, to
+ * the peer's next incarnation; dials retried with the transport's backoff while something is queued,
+ * cut short by a frame from that peer or by a vote to send; a killed process sends nothing more; the handshake's identity checks (the
  * dialer must have a cluster id equal to the listener's, be a member, and be admitted — durably recorded —
  * before its first frame is delivered; membership checked again on every frame); MsgSnap's onDone.
  * Added faults: loss, duplication and reordering of individual messages, one-way cuts, and messages in
@@ -16,7 +17,7 @@
 import type { NodeTransport } from '../../../src/cluster/node-io.js';
 import type { ProbeAnswer } from '../../../src/cluster/identity.js';
 import type { NodeId } from '../../../src/cluster/raft/types.js';
-import { DEFAULT_QUEUE_LIMIT, type PeerLinkStatus, type TransportOptions, type TransportStats } from '../../../src/cluster/transport.js';
+import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_QUEUE_LIMIT, type PeerLinkStatus, type TransportOptions, type TransportStats } from '../../../src/cluster/transport.js';
 import type { Random } from '../../../src/lib/rng.js';
 import type { Proc, Scheduler } from './scheduler.js';
 
@@ -79,6 +80,8 @@ interface Link {
   queue: Queued[];
   conn: Conn | undefined;
   dialing: boolean;
+  /** The pending dial (a reconnect backoff), so a sign of life from the peer can cut it short. */
+  dialTask: { cancelled: boolean } | undefined;
   attempts: number;
 }
 
@@ -89,13 +92,13 @@ const ZERO_STATS: TransportStats = {
   idleClosed: 0, probesAnswered: 0,
 };
 
-const BACKOFF_BASE_MS = 20;
-const BACKOFF_MAX_MS = 400;
 
 export class SimNetwork {
   faults: NetFaults = CALM;
   /** Called after each send (the simulator's failpoint: a crash right after a message left). */
   onSend: ((from: NodeId) => void) | undefined;
+  /** Sees every frame a live process hands its transport (the checker records what each peer said). */
+  onFrame: ((from: NodeId, payload: Uint8Array) => void) | undefined;
   readonly stats: NetStats = { sent: 0, delivered: 0, lost: 0, duplicated: 0, deliveredAfterOutage: 0, queueOverflow: 0, refusedHandshakes: 0 };
   private readonly endpoints = new Map<NodeId, Endpoint>();
   /** One-way cuts, "from>to". */
@@ -196,7 +199,7 @@ class SimTransport implements NodeTransport {
     if (id === this.opts.id) return;
     const l = this.links.get(id);
     if (l) l.address = address;
-    else this.links.set(id, { id, address, queue: [], conn: undefined, dialing: false, attempts: 0 });
+    else this.links.set(id, { id, address, queue: [], conn: undefined, dialing: false, dialTask: undefined, attempts: 0 });
   }
 
   removePeer(id: NodeId): void {
@@ -208,6 +211,9 @@ class SimTransport implements NodeTransport {
   }
 
   send(to: NodeId, payload: Uint8Array, onDone?: (ok: boolean) => void, urgent = false): void {
+    // A process killed in the middle of a loop of sends (a failpoint) sends nothing more.
+    if (!this.proc.alive) return;
+    this.net.onFrame?.(this.opts.id, payload);
     const l = this.links.get(to);
     if (this.closed || !l) {
       onDone?.(false);
@@ -223,7 +229,8 @@ class SimTransport implements NodeTransport {
       this.opts.onUnreachable?.(to);
     }
     if (this.connected(l)) this.flush(l);
-    else this.dial(l, urgent ? 0 : undefined);
+    else if (urgent) this.dialNow(l);
+    else this.dial(l);
     this.net.onSend?.(this.opts.id);
   }
 
@@ -240,12 +247,19 @@ class SimTransport implements NodeTransport {
     return l.conn !== undefined;
   }
 
+  /**
+   * PeerTransport's reconnect: the first dial at once, then exponential backoff with "equal jitter" up to
+   * DEFAULT_BACKOFF_MAX_MS (transport.ts backoffMs). A link in backoff keeps its queue the whole time, so
+   * what it holds (acks, votes of an older term) is delivered seconds later, after elections.
+   */
   private dial(l: Link, ms?: number): void {
     if (l.dialing || this.closed) return;
     l.dialing = true;
-    const wait = ms ?? (l.attempts === 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (l.attempts - 1)) * (0.5 + this.rng() / 2));
-    this.sched.after(wait + this.net.delay() * 2, () => {
+    const d = Math.min(DEFAULT_BACKOFF_MAX_MS, DEFAULT_BACKOFF_BASE_MS * 2 ** Math.min(l.attempts, 20));
+    const wait = ms ?? (l.attempts === 0 ? 0 : d / 2 + this.rng() * (d / 2));
+    l.dialTask = this.sched.after(wait + this.net.delay() * 2, () => {
       l.dialing = false;
+      l.dialTask = undefined;
       if (this.closed || this.links.get(l.id) !== l || this.connected(l)) return;
       const to = this.net.reach(this.opts.id, l.id);
       const conn = to && !this.net.isCut(l.id, this.opts.id) ? this.handshake(to) : undefined;
@@ -259,6 +273,15 @@ class SimTransport implements NodeTransport {
       l.conn = conn;
       this.flush(l);
     }, this.proc);
+  }
+
+  /** Cuts a pending reconnect backoff short (transport.ts dialNow: a vote to send, or a frame from the peer). */
+  private dialNow(l: Link): void {
+    if (this.closed || !l.dialing || !l.dialTask) return this.dial(l, 0);
+    l.dialTask.cancelled = true;
+    l.dialing = false;
+    l.dialTask = undefined;
+    this.dial(l, 0);
   }
 
   /** The listener's HELLO checks (transport.ts): cluster ids, membership, then durable admission. */
@@ -326,6 +349,13 @@ class SimTransport implements NodeTransport {
 
   private receive(from: NodeId, payload: Uint8Array): void {
     this.delivered++;
+    // transport.ts onPeerAlive: a frame from a peer our link to it waits out a backoff for: dial now, so
+    // its queue (whatever it held while the peer was down) is flushed at once.
+    const l = this.links.get(from);
+    if (l && l.dialing && l.attempts > 0 && !this.connected(l)) {
+      l.attempts = 0;
+      this.dialNow(l);
+    }
     this.opts.onMessage(from, payload);
   }
 }

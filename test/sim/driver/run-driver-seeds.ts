@@ -46,6 +46,7 @@ export function driverTotals(results: DriverSimResult[]) {
     tasks: sum((r) => r.tasks),
     crashes: sum((r) => r.crashes),
     powerLosses: sum((r) => r.powerLosses),
+    diskCrashes: sum((r) => r.diskCrashes),
     partitions: sum((r) => r.partitions),
     leaderTerms: sum((r) => r.leaderTerms),
     confChanges: sum((r) => r.confChanges),

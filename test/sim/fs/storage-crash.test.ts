@@ -76,7 +76,8 @@ async function recoverAndCheck(fs: SimFs, acked: number, label: string): Promise
     throw new Error(`${label}: restart failed (${code ?? 'undocumented'}): ${(err as Error).message}`);
   }
   // The call in flight at the fault may or may not have happened; nothing else may differ.
-  const candidates = acked < workload.length ? [modelAt(acked), modelAt(acked + 1)] : [modelAt(acked)];
+  const inFlight = workload[acked];
+  const candidates = inFlight ? [modelAt(acked), ...(inFlight.mid ? [inFlight.mid] : []), modelAt(acked + 1)] : [modelAt(acked)];
   const why = candidates.map((c) => mismatch(r.recovered, c, modelAt(acked)));
   if (why.every((w) => w !== undefined)) throw new Error(`${label}: recovered state is not reachable: ${why.join(' | ')}`);
   // The recovered storage takes a durable write, and a power loss right after keeps it.

@@ -24,6 +24,8 @@ export interface WorkloadOp {
   readonly name: string;
   run(s: DiskStorage): Promise<void>;
   readonly after: ModelState;
+  /** A state the call passes through on its way to `after`, which a fault may leave (not acknowledged). */
+  readonly mid?: ModelState;
 }
 
 const enc = new TextEncoder();
@@ -42,7 +44,9 @@ type Intent =
   | ['overwrite', number, number]
   | ['compact', number]
   | ['install', number, number]
-  | ['install-conflict', number];
+  | ['install-conflict', number]
+  /** A leader's snapshot and the entries after it in one Ready (an empty joiner's first append). */
+  | ['install-append', number, number];
 
 /** The script: every kind of call, interleaved so compactions and installs happen with unsynced commits. */
 const SCRIPT: Intent[] = [
@@ -52,7 +56,7 @@ const SCRIPT: Intent[] = [
   ['install', 5, 2], ['append', 2, 1], ['commit', 1], ['term', 3, ''], ['install', 3, 4], ['append', 3, 2], ['commit', 1],
   ['compact', 0], ['append', 3, 0], ['install-conflict', 5], ['append', 3, 1], ['commit', 2], ['compact', 2],
   ['append', 2, 0], ['term', 6, 'c'], ['overwrite', 1, 2], ['commit', 1], ['commit', 1], ['install', 4, 6], ['commit', 0],
-  ['append', 5, 2], ['commit', 3], ['compact', 3], ['append', 2, 2], ['commit', 2],
+  ['append', 5, 2], ['commit', 3], ['compact', 3], ['append', 2, 2], ['commit', 2], ['install-append', 2, 3], ['commit', 0],
 ];
 
 /** Names of the calls in order, with the state after each; for debugging a failing kill point. */
@@ -69,8 +73,8 @@ const ROUNDS: Intent[] = [
 export function buildWorkload(): WorkloadOp[] {
   const ops: WorkloadOp[] = [];
   let m = EMPTY_MODEL;
-  const push = (name: string, run: (s: DiskStorage) => Promise<void>, after: ModelState): void => {
-    ops.push({ name, run, after });
+  const push = (name: string, run: (s: DiskStorage) => Promise<void>, after: ModelState, mid?: ModelState): void => {
+    ops.push({ name, run, after, ...(mid ? { mid } : {}) });
     m = after;
   };
   const persist = (req: PersistRequest) => (s: DiskStorage) => s.persist(req);
@@ -108,6 +112,25 @@ export function buildWorkload(): WorkloadOp[] {
         const snap = snapshot(at, terms.get(at) ?? 0);
         const ct = keepFrom === 0 ? 0 : terms.get(keepFrom)!;
         push(`compact at ${at} keeping ${keepFrom}+`, (s) => s.compact(snap, keepFrom, ct, retained), m);
+        break;
+      }
+      case 'install-append': {
+        // The snapshot past our log, then entries after it, committed: one persist call.
+        const at = m.last + it[1];
+        const next = new Map([[at, m.term]]);
+        const entries = Array.from({ length: it[2] }, (_, i) => entry(at + 1 + i, m.term));
+        for (const e of entries) next.set(e.index, e.term);
+        const last = at + it[2];
+        // A fault between the snapshot and the entries leaves the snapshot alone (committed up to it).
+        const mid: ModelState = { ...m, last: at, terms: new Map([[at, m.term]]), floor: at, commit: at, durableCommit: at };
+        push(`install ${at}@${m.term} + append ${at + 1}..${last}`, persist({ snapshot: snapshot(at, m.term), entries, hardState: { term: m.term, vote: m.vote, commit: last } }), {
+          ...m,
+          last,
+          terms: next,
+          floor: at,
+          commit: last,
+          durableCommit: last,
+        }, mid);
         break;
       }
       case 'install':
