@@ -122,6 +122,8 @@ export interface RaftNodeOptions {
   readonly tickMs?: number;
   readonly electionTick?: number;
   readonly heartbeatTick?: number;
+  /** Bytes of entry data per MsgApp (the core's default 1 MiB; at least one entry is always sent). */
+  readonly maxSizePerMsg?: number;
   readonly snapshotEvery?: number;
   readonly trailingEntries?: number;
   readonly proposalTimeoutMs?: number;
@@ -317,6 +319,7 @@ export class RaftNode {
       storage: this.mem,
       electionTick: this.electionTick,
       heartbeatTick: this.opts.heartbeatTick ?? DEFAULT_HEARTBEAT_TICK,
+      ...(this.opts.maxSizePerMsg !== undefined ? { maxSizePerMsg: this.opts.maxSizePerMsg } : {}),
       rand: createSeededRandom(randomU32(this.io)),
       mutationsForTest: coreMutations(this.opts.mutationsForTest),
       preVote: true,

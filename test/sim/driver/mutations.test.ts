@@ -19,8 +19,10 @@
  *   rejection hints land there, and the leader's no-op makes them differ by its last index at the
  *   latest), so an older tail is truncated; from then on the follower holds only the leader's entries
  *   (terms only grow along a log), and an ack leaves once the previous Ready's write is durable. The
- *   ack past lastNew is then true (seeds 1–300 of 3 voters, 1–150 of 5 survive). etcd's TestHandleMsgApp
- *   cases in test/unit/cluster/raft/scenarios.test.ts catch it.
+ *   ack past lastNew is then true (seeds 1–300 of 3 voters, 1–150 of 5 survive; so do seeds 1–150 of 3
+ *   voters once a third of the seeds send one entry per MsgApp, where an append can end before the
+ *   follower's log does). etcd's TestHandleMsgApp cases in test/unit/cluster/raft/scenarios.test.ts
+ *   catch it.
  */
 import { describe, expect, it } from 'vitest';
 import { DriverSimViolation, runDriverSeed, type DriverSimOptions, type Mutation } from './cluster-sim.js';
