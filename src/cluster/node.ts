@@ -552,16 +552,20 @@ export class RaftNode {
 
   /**
    * Waits (at most `timeoutMs`) until every other member has reported routing by `index`; members this
-   * peer has not heard from within two election timeouts are not waited for and come back unconfirmed.
+   * peer has no link to, or has not heard from within two election timeouts, are not waited for and
+   * come back unconfirmed.
    */
   peersRouted(index: number, timeoutMs: number): Promise<RoutedOutcome> {
     const window = 2 * this.electionTick * this.tickMs;
     const now = this.io.now();
+    // Reachable as for the quorum check: our link to it is up (a killed peer's drops at once) and we
+    // heard from it lately (a paused one's does not).
+    const up = new Set(this.transport.peerStatus().filter((p) => p.connected).map((p) => p.id));
     const reachable: NodeId[] = [];
     const unreachable: NodeId[] = [];
     for (const id of new Set<NodeId>([...this.confState.voters, ...this.confState.learners])) {
       if (id === this.opts.id) continue;
-      (now - (this.lastContact.get(id) ?? -Infinity) <= window ? reachable : unreachable).push(id);
+      (up.has(id) && now - (this.lastContact.get(id) ?? -Infinity) <= window ? reachable : unreachable).push(id);
     }
     return this.routedReports.waitFor(index, reachable, unreachable, timeoutMs);
   }
