@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { waitFor } from '../helpers/meshgate.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { oneServiceYaml, startAll, TestCluster } from '../helpers/cluster.js';
 
 const IDS = ['gw-1', 'gw-2', 'gw-3'];
 let base: Backend;
@@ -83,17 +83,9 @@ function loadAll(perPeer: number): { stop(): Promise<void>; sent: () => number; 
 
 beforeAll(async () => {
   base = await startBackend('base');
-  cluster = new TestCluster(() => `
-routes:
-  - { match: { pathPrefix: / }, service: api }
-services:
-  api:
-    balancer: round-robin
-    upstreams:
-      - { id: base, url: ${base.url} }
-`);
+  cluster = new TestCluster(() => oneServiceYaml(base.url));
   await cluster.allocate(IDS);
-  await Promise.all(IDS.map((id) => cluster.start(id, IDS)));
+  await startAll(cluster, IDS);
   await cluster.leader();
 });
 
