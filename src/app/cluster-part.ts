@@ -79,7 +79,10 @@ export async function startClusterPart(
   node.onMembershipChange((u) => {
     onMembership();
     // Reported to the other peers only once routed here, so "confirmed" means "routes by it".
-    void routed().then(() => node.reportRouted(u.index));
+    routed().then(
+      () => node.reportRouted(u.index),
+      (err: unknown) => log.warn({ err, index: u.index }, 'routing did not confirm a membership change; not reported to the other peers'),
+    );
   });
   const seqOf = (clientSeq: string | undefined) => parseClientSeq(clientSeq);
   return {
