@@ -16,6 +16,7 @@ import { Agent, request } from 'undici';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { waitFor } from '../helpers/meshgate.js';
 import { oneServiceYaml, startAll, TestCluster } from '../helpers/cluster.js';
+import { curl, python } from '../conformance/lib/http-clients.js';
 
 const IDS = ['gw-1', 'gw-2', 'gw-3'];
 let base: Backend;
@@ -129,6 +130,35 @@ describe('an admin write is answered once every peer routes by it', () => {
       await load.stop();
       await extra.close();
     }
+  });
+
+  it('curl and Python http.client read routedBy from the answer of a PUT and a DELETE through a follower', async () => {
+    const leader = await cluster.leader();
+    const follower = IDS.find((id) => id !== leader)!;
+    const adminUrl = cluster.procs.get(follower)!.adminUrl;
+    const put = await curl([
+      '-X', 'PUT', '-H', 'authorization: Bearer admin-token', '-H', 'content-type: application/json',
+      '--data', JSON.stringify({ url: 'http://127.0.0.1:9' }), '-w', '\n%{http_code}',
+      `${adminUrl}/api/v1/services/api/upstreams/by-curl`,
+    ]);
+    expect(put.code, put.stderr).toBe(0);
+    const [putJson, putStatus] = put.stdout.trim().split('\n');
+    expect(putStatus).toBe('200');
+    const putBody = JSON.parse(putJson!) as WriteAnswer;
+    expect(putBody.routedBy).toEqual(IDS);
+    expect(putBody.unconfirmedPeers ?? []).toEqual([]);
+    const { hostname, port } = new URL(adminUrl);
+    const script = [
+      'import http.client, json, sys',
+      'c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=15)',
+      "c.request('DELETE', '/api/v1/services/api/upstreams/by-curl', headers={'Authorization': 'Bearer admin-token'})",
+      'r = c.getresponse()',
+      'body = json.loads(r.read())',
+      "print(r.status, ','.join(body['routedBy']), ','.join(body.get('unconfirmedPeers', [])))",
+    ].join('\n');
+    const del = await python(script, [hostname, port]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(del.stdout.trim()).toBe(`200 ${IDS.join(',')} `.trim());
   });
 
   it('a peer that cannot confirm (SIGSTOP) bounds the wait and is named in the answer; the write is committed', async () => {
