@@ -82,7 +82,7 @@ import { nodeIo, type NodeIo, type NodeTransport, type TimerHandle } from './nod
 import { armWaiter, type Waiter } from './node-waiters.js';
 import { decodeNodeSnapshot, encodeNodeSnapshot } from './node-snapshot.js';
 import { flattenMembership, membershipDiff } from './membership-diff.js';
-import type { RaftMutationForTest } from './raft/config.js';
+import type { RaftMutationForTest, RaftVariantForTest } from './raft/config.js';
 import type { TransportOptions, TransportStats } from './transport.js';
 import { createSeededRandom } from '../lib/rng.js';
 import type { ClusterMembership } from '../model/index.js';
@@ -135,6 +135,8 @@ export interface RaftNodeOptions {
   readonly io?: Partial<NodeIo>;
   /** Test-only broken behaviours of the core and of this driver, to prove the simulator catches them. */
   readonly mutationsForTest?: ReadonlySet<RaftMutationForTest | DriverMutationForTest | StorageMutationForTest>;
+  /** Test-only legal alternatives of the core (raft/config.ts RaftVariantForTest), for the simulator. */
+  readonly variantsForTest?: ReadonlySet<RaftVariantForTest>;
 }
 
 /**
@@ -322,6 +324,7 @@ export class RaftNode {
       ...(this.opts.maxSizePerMsg !== undefined ? { maxSizePerMsg: this.opts.maxSizePerMsg } : {}),
       rand: createSeededRandom(randomU32(this.io)),
       mutationsForTest: coreMutations(this.opts.mutationsForTest),
+      ...(this.opts.variantsForTest ? { variantsForTest: this.opts.variantsForTest } : {}),
       preVote: true,
       checkQuorum: true,
       applied: this.applied,

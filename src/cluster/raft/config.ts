@@ -37,6 +37,29 @@ export type RaftMutationForTest =
   /** (12) a follower commits up to the leader's commit bounded by its last index, not by lastNew. */
   | 'follower-commits-past-last-new';
 
+/**
+ * Legal alternatives to choices this core makes, enabled only by the simulators. They are not bugs:
+ * correct Raft may make either choice, and a correct driver and follower must stay safe under both.
+ * They exist because two deliberately broken behaviours are invisible under meshgate's own choices
+ * and become real bugs under the alternative (test/sim/driver/mutations.test.ts): the simulator runs
+ * a share of its seeds with them, so a regression that only the alternative exposes is still caught.
+ */
+export type RaftVariantForTest =
+  /**
+   * The leader counts its own entries toward a commit as soon as it appends them, and so sends none of
+   * its messages before the Ready's write is durable: etcd's contract before async storage writes
+   * (persist, then send and apply). Under it a driver that applies before persisting can answer a
+   * client for an entry that a power cut then takes from the only disk that held it.
+   */
+  | 'self-ack-on-append'
+  /**
+   * On a rejected append the leader probes again from the follower's match + 1 instead of the
+   * follower's hint (the paper allows any decrement; this one is the slowest). The first append a
+   * follower accepts in a term can then end before an older, conflicting tail of its log, which a
+   * follower that acknowledges its whole log would report as the leader's.
+   */
+  | 'probe-from-match';
+
 export interface RaftConfig {
   id: NodeId;
   storage: RaftStorage;
@@ -64,6 +87,8 @@ export interface RaftConfig {
   applied?: number;
   /** Test-only fault injection; see RaftMutationForTest. */
   mutationsForTest?: ReadonlySet<RaftMutationForTest>;
+  /** Test-only legal alternatives; see RaftVariantForTest. */
+  variantsForTest?: ReadonlySet<RaftVariantForTest>;
 }
 
 /**
@@ -81,9 +106,10 @@ export const DEFAULT_MAX_INFLIGHT_BYTES = 16 * 1024 * 1024;
  */
 export const DEFAULT_MAX_UNCOMMITTED_ENTRIES_SIZE = 64 * 1024 * 1024;
 
-export interface ResolvedConfig extends Required<Omit<RaftConfig, 'applied' | 'mutationsForTest'>> {
+export interface ResolvedConfig extends Required<Omit<RaftConfig, 'applied' | 'mutationsForTest' | 'variantsForTest'>> {
   applied: number;
   mutations: ReadonlySet<RaftMutationForTest>;
+  variants: ReadonlySet<RaftVariantForTest>;
 }
 
 export function resolveConfig(cfg: RaftConfig): ResolvedConfig {
@@ -114,5 +140,6 @@ export function resolveConfig(cfg: RaftConfig): ResolvedConfig {
     maxUncommittedEntriesSize: maxUncommitted,
     applied: cfg.applied ?? 0,
     mutations: cfg.mutationsForTest ?? new Set(),
+    variants: cfg.variantsForTest ?? new Set(),
   };
 }

@@ -4,7 +4,7 @@
  */
 export { RawNode, type RaftStatus } from './raw-node.js';
 export type { Ready, SoftState } from './ready.js';
-export type { RaftConfig, RaftMutationForTest } from './config.js';
+export type { RaftConfig, RaftMutationForTest, RaftVariantForTest } from './config.js';
 export { DEFAULT_MAX_INFLIGHT_MSGS, DEFAULT_MAX_SIZE_PER_MSG } from './config.js';
 export type { RaftStorage } from './storage.js';
 export { MemoryStorage, type MemoryStorageInit } from './memory-storage.js';

@@ -12,7 +12,7 @@
  *  - a read index is answered only after the leader committed an entry of its term and a quorum
  *    confirmed its leadership after the request arrived (thesis §6.4).
  */
-import type { RaftMutationForTest, ResolvedConfig } from './config.js';
+import type { RaftMutationForTest, RaftVariantForTest, ResolvedConfig } from './config.js';
 import { ErrConfChangePending, ErrInvalidConfChange, ErrProposalDropped, ErrReadIndexDropped } from './errors.js';
 import { RaftLog } from './log.js';
 import { committedIndex, majority } from './quorum.js';
@@ -102,6 +102,11 @@ export class Raft {
   /** A deliberately broken behaviour a simulator test switched on (config.ts RaftMutationForTest; typed so a misspelt one does not compile). */
   private mutatedForTest(m: RaftMutationForTest): boolean {
     return this.cfg.mutations.has(m);
+  }
+
+  /** A legal alternative a simulator switched on (config.ts RaftVariantForTest). */
+  variantForTest(v: RaftVariantForTest): boolean {
+    return this.cfg.variants.has(v);
   }
 
   private loadState(hs: HardState): void {
@@ -246,7 +251,7 @@ export class Raft {
     const stable = this.raftLog.stableLastIndex();
     for (const [id, pr] of this.trk.progress) {
       // Our own match counts only what is on our disk (see onEntriesStable).
-      pr.match = id === this.id ? stable : 0;
+      pr.match = id === this.id ? (this.variantForTest('self-ack-on-append') ? last : stable) : 0;
       pr.next = last + 1;
       pr.becomeProbe();
       pr.next = last + 1;
@@ -497,7 +502,8 @@ export class Raft {
     let li = this.raftLog.lastIndex();
     const ents: Entry[] = es.map((e) => ({ term: this.term, index: ++li, type: e.type, data: e.data }));
     li = this.raftLog.append(ents);
-    if (this.mutatedForTest('leader-counts-unsynced-append') && this.trk.progress.get(this.id)?.maybeUpdate(li)) this.maybeCommit();
+    const countNow = this.mutatedForTest('leader-counts-unsynced-append') || this.variantForTest('self-ack-on-append');
+    if (countNow && this.trk.progress.get(this.id)?.maybeUpdate(li)) this.maybeCommit();
     // The leader's own match does NOT advance here but when the driver reports the entries durable
     // (onEntriesStable): the driver may replicate them while it writes (Ready.sendBeforePersist,
     // thesis §10.2.1), and a quorum that counted a leader copy still in flight could commit an entry
@@ -622,6 +628,7 @@ export class Raft {
           // Fast back-off: skip whole terms using the follower's (index, term) hint.
           let next = m.rejectHint ?? 0;
           if ((m.logTermHint ?? 0) > 0) next = this.raftLog.findConflictByTerm(m.rejectHint ?? 0, m.logTermHint!).index;
+          if (this.variantForTest('probe-from-match')) next = pr.match;
           if (pr.maybeDecrTo(idx, next)) {
             if (pr.state === 'replicate') pr.becomeProbe();
             this.sendAppend(m.from);

@@ -194,7 +194,9 @@ export class RawNode {
     rd.mustSync = rd.entries.length > 0 || snapshot !== undefined || (rd.hardState !== undefined && termOrVoteChanged);
     // Only a leader's messages are safe ahead of its own write (see the contract, step 2); mutation (7)
     // extends that to followers and candidates, whose acks and votes would then outrun their fsync.
-    const earlyRoleOk = r.role === 'leader' || r.cfg.mutations.has('early-send-any-role');
+    // Under the 'self-ack-on-append' variant the leader's own copy already counts, so nothing may leave
+    // before it is durable (etcd's classic contract).
+    const earlyRoleOk = (r.role === 'leader' && !r.variantForTest('self-ack-on-append')) || r.cfg.mutations.has('early-send-any-role');
     rd.sendBeforePersist = earlyRoleOk && !termOrVoteChanged && snapshot === undefined;
     return rd;
   }

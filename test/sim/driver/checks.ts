@@ -71,7 +71,14 @@ export class SafetyChecker {
   private readonly leaderCommit = new Map<string, { commit: number; voters: NodeId[] }>();
   leaderTerms = 0;
 
-  constructor(private readonly now: () => number) {}
+  /**
+   * `leaderOwnsUnsynced`: the core runs the 'self-ack-on-append' variant, where a leader's commit may
+   * count its own copy while that copy is still on its way to disk (etcd's classic contract: nothing
+   * leaves or is applied before the write is durable). The commit-on-quorum check then takes the
+   * leader's in-memory log as its own copy; whether anything acted on such a commit too early is left
+   * to the client history and State Machine Safety.
+   */
+  constructor(private readonly now: () => number, private readonly leaderOwnsUnsynced = false) {}
 
   /** A message a peer sent (decoded from its bytes): its acknowledgements bound what a leader may count. */
   noteSent(from: NodeId, m: Message): void {
@@ -92,11 +99,14 @@ export class SafetyChecker {
       if (node.failed) throw new DriverSimViolation('FailClosedWithoutCause', `${p.id} stopped: ${node.failed.message}`, this.now());
       const r = raw.raftForTest();
       const log = r.raftLog;
-      if (log.committed > p.checkedCommit) {
+      // Under 'self-ack-on-append' a leader's commit index may run ahead of its own disk, and a power cut
+      // then takes back a commit nobody was told of: only what is also on this peer's disk is committed.
+      const seen = this.leaderOwnsUnsynced ? Math.min(log.committed, log.storage.lastIndex()) : log.committed;
+      if (seen > p.checkedCommit) {
         const from = Math.max(p.checkedCommit + 1, log.firstIndex());
-        const ents = from <= log.committed ? log.slice(from, log.committed + 1) : [];
+        const ents = from <= seen ? log.slice(from, seen + 1) : [];
         for (const e of ents) this.recordCommitted(p.id, e, r.term);
-        p.checkedCommit = log.committed;
+        p.checkedCommit = seen;
       }
       // Durable entries only: an entry a crash took before it reached the disk was never seen by anyone
       // (a leader re-elected in the same term after such a crash writes other entries there).
@@ -123,7 +133,7 @@ export class SafetyChecker {
         this.leaderCommit.set(key, { commit: log.committed, voters });
         // The commit may have been counted in the configuration of the last check: one conf change can
         // commit and apply within one task.
-        if (log.committed > was.commit) this.commitOnQuorum(p.id, r.term, log.committed, log.termOr0(log.committed), [voters, was.voters], peers);
+        if (log.committed > was.commit) this.commitOnQuorum(p.id, r.term, log.committed, log.termOr0(log.committed), [voters, was.voters], peers, log);
         if (!this.leaderSeen.has(key)) {
           this.leaderSeen.add(key);
           this.leaderCompleteness(p.id, r.term, log);
@@ -146,12 +156,12 @@ export class SafetyChecker {
     return st.term(index);
   }
 
-  private commitOnQuorum(id: NodeId, term: number, index: number, entryTerm: number, configs: readonly (readonly NodeId[])[], peers: readonly CheckedPeer[]): void {
+  private commitOnQuorum(id: NodeId, term: number, index: number, entryTerm: number, configs: readonly (readonly NodeId[])[], peers: readonly CheckedPeer[], log: { termOr0(i: number): number }): void {
     let why = '';
     for (const voters of configs) {
       const lacking: string[] = [];
       for (const v of voters) {
-        const have = this.durableAt(peers, v, index);
+        const have = v === id && this.leaderOwnsUnsynced ? log.termOr0(index) : this.durableAt(peers, v, index);
         if (have !== undefined && have !== 'covered' && have !== entryTerm) lacking.push(`${v}:${have === 'missing' ? 'missing' : `term ${have}`}`);
       }
       // A quorum holds it unless more lack it than the voters a quorum can leave out.

@@ -25,7 +25,7 @@
 import { decodeMessage } from '../../../src/cluster/codec.js';
 import { RaftNode, type DriverMutationForTest } from '../../../src/cluster/node.js';
 import type { NodeIo } from '../../../src/cluster/node-io.js';
-import type { RaftMutationForTest } from '../../../src/cluster/raft/config.js';
+import type { RaftMutationForTest, RaftVariantForTest } from '../../../src/cluster/raft/config.js';
 import type { NodeId } from '../../../src/cluster/raft/types.js';
 import { createSeededRandom, type Random } from '../../../src/lib/rng.js';
 import { checkRegisters, describeOps, type RegisterOp } from '../../helpers/linearizability.js';
@@ -50,6 +50,13 @@ export interface DriverSimOptions {
   faultMs?: number;
   settleMs?: number;
   mutations?: ReadonlySet<Mutation>;
+  /**
+   * Legal alternatives of the core (RaftVariantForTest). Unset: drawn per seed from a stream of its
+   * own, each on a quarter of the seeds, so the safety runs show the driver is correct under them too.
+   */
+  variants?: ReadonlySet<RaftVariantForTest>;
+  /** One entry per MsgApp on every seed (unset: on a third of them). */
+  oneEntryPerMsgApp?: boolean;
 }
 
 export interface DriverSimResult {
@@ -69,6 +76,8 @@ export interface DriverSimResult {
   confChanges: number;
   /** Runs that ended wedged by the documented two-voter hazard (no leader possible without a removed peer). */
   twoVoterWedges: number;
+  /** The core's legal alternatives this seed ran with. */
+  variants: RaftVariantForTest[];
   messages: { sent: number; delivered: number; lost: number; duplicated: number; deliveredAfterOutage: number; queueOverflow: number };
 }
 
@@ -98,6 +107,13 @@ interface Peer extends CheckedPeer {
   diskActivity: DiskActivity;
 }
 
+function drawVariants(rng: Random): ReadonlySet<RaftVariantForTest> {
+  const v = new Set<RaftVariantForTest>();
+  if (rng() < 1 / 4) v.add('self-ack-on-append');
+  if (rng() < 1 / 4) v.add('probe-from-match');
+  return v;
+}
+
 export class DriverSimulation {
   readonly sched = new Scheduler();
   readonly rng: Random;
@@ -121,6 +137,7 @@ export class DriverSimulation {
   /** One entry per MsgApp on a third of the seeds (maxSizePerMsg 1 byte): a follower then accepts appends
    *  that end before its own log does, the case etcd's TestHandleMsgApp covers with a longer follower log. */
   private readonly maxSizePerMsg: number | undefined;
+  private readonly variants: ReadonlySet<RaftVariantForTest>;
   /** Crash points left before a disk failpoint fires inside a snapshot write, compaction or segment rewrite. */
   private diskArmed: number | undefined;
   private counts = { crashes: 0, powerLosses: 0, diskCrashes: 0, partitions: 0, writesAcked: 0, writesUnknown: 0, reads: 0, confChanges: 0, twoVoterWedges: 0 };
@@ -128,7 +145,8 @@ export class DriverSimulation {
   constructor(readonly opts: DriverSimOptions) {
     this.rng = createSeededRandom(opts.seed * 2654435761);
     this.net = new SimNetwork(this.sched, createSeededRandom(opts.seed * 40503 + 7));
-    this.checker = new SafetyChecker(() => this.sched.now);
+    this.variants = opts.variants ?? drawVariants(createSeededRandom(opts.seed * 104729 + 31));
+    this.checker = new SafetyChecker(() => this.sched.now, this.variants.has('self-ack-on-append'));
     const total = opts.voters + (opts.spares ?? 0);
     for (let i = 1; i <= total; i++) {
       const id = `p${i}`;
@@ -140,7 +158,7 @@ export class DriverSimulation {
     this.snapshotEvery = 10 + Math.floor(this.rng() * 40);
     this.trailing = Math.floor(this.rng() * 20);
     // Its own stream, so the schedules of the other seeds' faults do not move.
-    this.maxSizePerMsg = createSeededRandom(opts.seed * 7919 + 13)() < 1 / 3 ? 1 : undefined;
+    this.maxSizePerMsg = opts.oneEntryPerMsgApp || createSeededRandom(opts.seed * 7919 + 13)() < 1 / 3 ? 1 : undefined;
   }
 
   async run(): Promise<DriverSimResult> {
@@ -166,6 +184,7 @@ export class DriverSimulation {
       tasks: this.sched.tasks,
       virtualMs: this.sched.now,
       ...this.counts,
+      variants: [...this.variants],
       leaderTerms: this.checker.leaderTerms,
       committed: this.checker.committedEntries,
       messages: { sent: m.sent, delivered: m.delivered, lost: m.lost, duplicated: m.duplicated, deliveredAfterOutage: m.deliveredAfterOutage, queueOverflow: m.queueOverflow },
@@ -207,6 +226,7 @@ export class DriverSimulation {
       ...(this.maxSizePerMsg !== undefined ? { maxSizePerMsg: this.maxSizePerMsg } : {}),
       io: this.io(p),
       mutationsForTest: this.opts.mutations,
+      variantsForTest: this.variants,
     });
     p.node = node;
     const proc = p.proc;

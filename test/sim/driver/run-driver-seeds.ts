@@ -51,6 +51,8 @@ export function driverTotals(results: DriverSimResult[]) {
     leaderTerms: sum((r) => r.leaderTerms),
     confChanges: sum((r) => r.confChanges),
     twoVoterWedges: sum((r) => r.twoVoterWedges),
+    selfAckOnAppend: sum((r) => (r.variants.includes('self-ack-on-append') ? 1 : 0)),
+    probeFromMatch: sum((r) => (r.variants.includes('probe-from-match') ? 1 : 0)),
     writesAcked: sum((r) => r.writesAcked),
     writesUnknown: sum((r) => r.writesUnknown),
     reads: sum((r) => r.reads),
