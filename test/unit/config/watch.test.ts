@@ -1,10 +1,12 @@
 /**
  * ConfigWatcher on a real directory (inotify through node:fs.watch): a change of a watched file is
  * seen whatever else happens in its directory, a neighbour's writes never trigger or postpone a
- * check, and a replace by rename (editors, Kubernetes' `..data` swap) is seen like an in-place write.
+ * check, and a replace by rename (GNU `sed -i`; Kubernetes' `..data` swap, done with ln and mv) is seen
+ * like an in-place write.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigWatcher, DEBOUNCE_MS } from '../../../src/config/watch.js';
@@ -77,15 +79,15 @@ describe('ConfigWatcher', () => {
     expect(c.count()).toBe(1);
   });
 
-  it('sees a replace by rename, and not a rewrite with the same content', async () => {
+  it('sees an edit by GNU `sed -i` (a temporary file renamed over it), and not a rewrite with the same content', async () => {
     const config = join(dir, 'meshgate.yaml');
     writeFileSync(config, 'a: 1\n');
     const c = changes();
     watcher = new ConfigWatcher(config, c.onChange);
     watcher.start();
-    writeFileSync(join(dir, '.meshgate.yaml.swp'), 'a: 2\n');
-    renameSync(join(dir, '.meshgate.yaml.swp'), config);
-    await c.next(2_000);
+    const seen = c.next(2_000);
+    execFileSync('sed', ['-i', 's/a: 1/a: 2/', config]);
+    await seen;
     writeFileSync(config, 'a: 2\n');
     await sleep(DEBOUNCE_MS * 4);
     expect(c.count()).toBe(1);
@@ -101,9 +103,11 @@ describe('ConfigWatcher', () => {
     watcher.start();
     mkdirSync(join(dir, '..2026_b'));
     writeFileSync(join(dir, '..2026_b', 'meshgate.yaml'), 'a: 2\n');
-    symlinkSync('..2026_b', join(dir, '..data_tmp'));
-    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-    await c.next(2_000);
+    const seen = c.next(2_000);
+    // As the atomic writer does it, with coreutils: a new link beside, renamed over ..data.
+    execFileSync('ln', ['-s', '..2026_b', join(dir, '..data_tmp')]);
+    execFileSync('mv', ['-T', join(dir, '..data_tmp'), join(dir, '..data')]);
+    await seen;
     expect(c.count()).toBe(1);
   });
 });
