@@ -33,16 +33,34 @@ process.once('exit', () => {
 
 export const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports for servers the tests start, below Linux's ephemeral range (32768–60999 by default). A port the
+ * kernel hands out for `listen(0)` lies inside that range, and between our check and the child's own
+ * bind an outgoing connection of any test could take it as its local port (seen in CI as a peer's
+ * EADDRINUSE). Ports below it are never chosen by connect(). Each vitest worker (VITEST_POOL_ID) has
+ * its own slice, so two test files running at once never pick the same port; within a worker the
+ * cursor moves on, so a port handed out is not handed out again soon.
+ */
+const PORT_BASE = 10_000;
+const PORT_SLICE = 2_500;
+const PORT_SLICES = 8;
+const slice = (Number(process.env.VITEST_POOL_ID ?? 0) % PORT_SLICES) * PORT_SLICE;
+let portCursor = Math.floor(Math.random() * PORT_SLICE);
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < PORT_SLICE; tries++) {
+    const port = PORT_BASE + slice + (portCursor++ % PORT_SLICE);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${PORT_BASE + slice}–${PORT_BASE + slice + PORT_SLICE - 1}`);
 }
 
 async function ping(port: number): Promise<boolean> {
