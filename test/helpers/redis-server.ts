@@ -37,7 +37,7 @@ export const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
  * Ports for servers the tests start, below Linux's ephemeral range (32768–60999 by default). A port the
  * kernel hands out for `listen(0)` lies inside that range, and between our check and the child's own
  * bind an outgoing connection of any test could take it as its local port (seen in CI as a peer's
- * EADDRINUSE). Ports below it are never chosen by connect(). Each vitest worker (VITEST_POOL_ID) has
+ * EADDRINUSE). Ports below it are never chosen by connect() (net.ipv4.ip_local_port_range as Debian ships it). Each vitest worker (VITEST_POOL_ID) has
  * its own slice, so two test files running at once never pick the same port; within a worker the
  * cursor moves on, so a port handed out is not handed out again soon.
  */
