@@ -14,8 +14,8 @@ import type { TlsListener } from '../proxy/tls-listener.js';
 import type { CertificateSet } from '../tls/certificates.js';
 import { splitHostPort } from '../lib/listen.js';
 
-/** What the forwarder needs (the data plane adds its own drain flag). */
-export type DataPartDeps = Omit<ForwarderDeps, 'isDraining'>;
+/** What the forwarder needs (the data plane adds its own drain flag and deadlines). */
+export type DataPartDeps = Omit<ForwarderDeps, 'isDraining' | 'deadlines'>;
 
 export interface DataPart {
   readonly dataPlane: DataPlane;

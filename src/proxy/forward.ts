@@ -41,6 +41,7 @@ import type { ServiceState } from './service-state.js';
 import type { UpstreamRuntime } from './upstream-runtime.js';
 import { resolvePin, type Pin } from './sticky-view.js';
 import { isTlsHandshakeError } from './upstream-tls.js';
+import type { DeadlineList, Deadlines, Expiring } from './deadlines.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -57,6 +58,8 @@ export interface ForwarderDeps {
   readonly random: () => number;
   /** True while the peer drains: responses carry `Connection: close`. */
   readonly isDraining: () => boolean;
+  /** The response and body-idle timeouts of attempts whose request body does not stream (deadlines.ts). */
+  readonly deadlines: Deadlines;
 }
 
 type Failure = 'connect-failure' | 'reset' | 'timeout' | 'malformed' | 'aborted';
@@ -68,7 +71,7 @@ export function classifyError(err: NodeJS.ErrnoException): Failure {
     case 'ECONNREFUSED': case 'UND_ERR_CONNECT_TIMEOUT': case 'EHOSTUNREACH': case 'ENETUNREACH':
     case 'ENOTFOUND': case 'EAI_AGAIN': case 'UND_ERR_CLOSED': case 'UND_ERR_DESTROYED': case 'EADDRNOTAVAIL':
       return 'connect-failure';
-    case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT': case RESPONSE_TIMEOUT.code: case BODY_TIMEOUT.code:
       return 'timeout';
     case 'UND_ERR_ABORTED': case 'ABORT_ERR':
       return 'aborted';
@@ -102,7 +105,7 @@ const TIMEOUT_ANSWER: LocalAnswer = { status: 504, reason: 'upstream-timeout', t
 const MALFORMED_ANSWER: LocalAnswer = { status: 502, reason: 'bad-upstream-response', text: 'bad response from upstream' };
 
 /** One request's journey. A class rather than closures: one allocation per request, not a dozen. */
-class Exchange implements BodyOwner {
+class Exchange implements BodyOwner, Expiring {
   readonly startMs = performance.now();
   readonly method: string;
   readonly hasBody: boolean;
@@ -130,6 +133,14 @@ class Exchange implements BodyOwner {
    *  last attempt's response headers arrived (ms since start). */
   bytesSent = 0;
   upstreamHeadersMs: number | undefined;
+  /** The current attempt is timed by `deps.deadlines` (its body, if any, was read whole), not by undici. */
+  private timedHere = false;
+  // Expiring: the links of deps.deadlines (deadlines.ts).
+  expiresAt = 0;
+  prevExpiring: Expiring | undefined = undefined;
+  nextExpiring: Expiring | undefined = undefined;
+  expiringIn: DeadlineList | undefined = undefined;
+  private onDrainFn: (() => void) | undefined;
 
   constructor(
     readonly deps: ForwarderDeps,
@@ -215,6 +226,11 @@ class Exchange implements BodyOwner {
     this.phase = 'waiting';
     this.upstreamAbort = undefined;
     this.sentAt = performance.now();
+    this.dispatching = true;
+    // A body that streams is timed by undici: its writer knows when it waits on the upstream (then the
+    // response timeout runs) and when on the client (then it does not). Anything else is timed here.
+    const streamsBody = this.body !== undefined && this.body.whole === undefined;
+    this.timedHere = !streamsBody;
     const headers = upstreamRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
       clientIp: this.clientIp,
       proto: protoOf(this.req.socket),
@@ -229,13 +245,14 @@ class Exchange implements BodyOwner {
         // undici takes an async iterable body (client-h1 writeIterable); its 6.x typings leave it out.
         // A body read whole (request buffering) goes as one Buffer, which a retry can send again.
         body: (this.body?.whole ?? this.body ?? null) as Dispatcher.DispatchOptions['body'],
-        headersTimeout: svc.cfg.timeouts.response,
-        bodyTimeout: svc.cfg.timeouts.idle,
+        headersTimeout: streamsBody ? svc.cfg.timeouts.response : 0,
+        bodyTimeout: streamsBody ? svc.cfg.timeouts.idle : 0,
         // undici's Request takes `servername` (lib/core/request.js); its 6.x typings leave it out.
         servername: rt.dispatchServername,
       } as Dispatcher.DispatchOptions,
       this,
     );
+    this.dispatching = false;
   }
 
   // --- undici Dispatcher handler (one attempt at a time; `this` is the handler, so no per-attempt
@@ -246,17 +263,33 @@ class Exchange implements BodyOwner {
   private phase: 'waiting' | 'streaming' | 'discarding' | 'aborted' | 'idle' = 'idle';
   private upstreamAbort: ((err?: Error) => void) | undefined;
   private sentAt = 0;
+  /** Inside this attempt's pool.dispatch() call. */
+  private dispatching = false;
   private resume: (() => void) | undefined;
 
   onConnect(abort: (err?: Error) => void): void {
     this.upstreamAbort = abort;
     if (this.done) return abort(CLIENT_GONE);
+    // On a pooled connection undici calls this inside dispatch(): `sentAt` is now.
+    if (this.timedHere) this.deps.deadlines.arm(this, this.svc.cfg.timeouts.response, this.dispatching ? this.sentAt : performance.now());
     // undici calls this on a connected socket, just before writing the request: the moment an upstream
     // is really there to take the body.
     if (this.awaitingContinue) {
       this.awaitingContinue = false;
       this.res.writeContinue();
     }
+  }
+
+  /** The request is written (undici: its headers timer restarts here): a whole body's upload is over. */
+  onRequestSent(): void {
+    if (this.timedHere && this.body !== undefined && this.phase === 'waiting') this.deps.deadlines.arm(this, this.svc.cfg.timeouts.response, performance.now());
+  }
+
+  /** Expiring: no response head within `timeouts.response`, or no body byte within `timeouts.idle`
+   *  while the client was taking what came. Aborting reports it back through onError, as undici's own
+   *  timeouts did. */
+  expire(): void {
+    this.upstreamAbort?.(this.phase === 'waiting' ? RESPONSE_TIMEOUT : BODY_TIMEOUT);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
@@ -268,7 +301,7 @@ class Exchange implements BodyOwner {
     const now = performance.now();
     const latencyMs = now - this.sentAt;
     this.upstreamHeadersMs = now - this.startMs;
-    rt.recordLatency(latencyMs, statusCode >= 500);
+    rt.recordLatency(latencyMs, statusCode >= 500, now);
     rt.series.observeSeconds(latencyMs / 1000);
     rt.requests++;
     rt.series.countStatus(statusCode);
@@ -279,6 +312,7 @@ class Exchange implements BodyOwner {
       if (this.startRetry()) {
         // Read and drop this body (small, an error page) so the connection is reused, then retry.
         this.phase = 'discarding';
+        if (this.timedHere) this.deps.deadlines.arm(this, svc.cfg.timeouts.idle, now);
         return true;
       }
     }
@@ -304,20 +338,38 @@ class Exchange implements BodyOwner {
     }
     this.phase = 'streaming';
     this.resume = resume;
+    if (this.timedHere) this.deps.deadlines.arm(this, svc.cfg.timeouts.idle, now);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.phase !== 'streaming') return true;
+    const phase = this.phase;
+    if (phase !== 'streaming') {
+      if (phase === 'discarding' && this.timedHere) this.deps.deadlines.arm(this, this.svc.cfg.timeouts.idle, performance.now());
+      return true;
+    }
     this.bytesSent += chunk.length;
     // Backpressure: a full client socket pauses the upstream read until it drains.
-    if (this.res.write(chunk)) return true;
+    if (this.res.write(chunk)) {
+      if (this.timedHere) this.deps.deadlines.arm(this, this.svc.cfg.timeouts.idle, performance.now());
+      return true;
+    }
     // A client already gone never drains (an HTTP/2 stream the client reset refuses every write): keep
     // reading and dropping until the abort its 'close' brings. Pausing undici on a 'drain' that cannot
     // come held the upstream connection, and an upstream that then closed its close-delimited answer
     // crashed undici's parser (`assert(!this.paused)` on 'end').
     if (this.res.destroyed || this.req.socket.destroyed) return true;
-    this.res.once('drain', this.resume!);
+    if (!this.timedHere) {
+      this.res.once('drain', this.resume!);
+      return false;
+    }
+    // Paused on the client is not upstream silence (undici's body timer waits while paused too): the
+    // idle deadline stops here and starts again on 'drain'.
+    this.deps.deadlines.disarm(this);
+    this.res.once('drain', (this.onDrainFn ??= () => {
+      if (this.phase === 'streaming') this.deps.deadlines.arm(this, this.svc.cfg.timeouts.idle, performance.now());
+      this.resume!();
+    }));
     return false;
   }
 
@@ -325,6 +377,7 @@ class Exchange implements BodyOwner {
     const rt = this.upstream!;
     const phase = this.phase;
     this.phase = 'idle';
+    this.deps.deadlines.disarm(this);
     if (phase === 'aborted') return this.releaseAttempt(rt);
     if (phase === 'discarding') {
       releaseUpstream(this.state, rt);
@@ -344,6 +397,7 @@ class Exchange implements BodyOwner {
     // done, e.g. an upstream that answered without reading the upload): the attempt is settled.
     if (phase === 'idle') return;
     this.phase = 'idle';
+    this.deps.deadlines.disarm(this);
     // We aborted after taking the headers: the answer is already decided; only release the attempt.
     if (phase === 'aborted') return this.releaseAttempt(rt);
     if (phase === 'waiting') {
@@ -477,6 +531,9 @@ class Exchange implements BodyOwner {
 }
 
 const SUCCESS: CallResult = { kind: 'success' };
+/** What an attempt timed here is aborted with (classifyError: a timeout, as undici's own were). */
+const RESPONSE_TIMEOUT = Object.assign(new Error('upstream response timeout'), { code: 'MG_RESPONSE_TIMEOUT' as const });
+const BODY_TIMEOUT = Object.assign(new Error('upstream body idle timeout'), { code: 'MG_BODY_TIMEOUT' as const });
 /** The reason we give undici when we abort an attempt ourselves; recognised by identity. */
 const CLIENT_GONE = Object.assign(new Error('client closed the request'), { code: 'MG_CLIENT_GONE' });
 const TIMEOUT: CallResult = { kind: 'local-origin', cause: 'timeout' };

@@ -35,6 +35,7 @@ import { H2Front } from './h2-front.js';
 import { TlsListener } from './tls-listener.js';
 import { writeLocalRaw } from './upgrade-wire.js';
 import { listenOn } from '../lib/listen.js';
+import { Deadlines } from './deadlines.js';
 
 export interface DataPlaneOptions {
   readonly maxHeaderBytes: number;
@@ -70,16 +71,18 @@ export class DataPlane {
   redirectToPort: number | undefined;
   private draining = false;
   private inFlight = 0;
+  /** Upstream response and body-idle timeouts of this listener's exchanges (one timer for all). */
+  private readonly deadlines = new Deadlines();
   private readonly full: ForwarderDeps;
 
   constructor(
-    private readonly deps: Omit<ForwarderDeps, 'isDraining'>,
+    private readonly deps: Omit<ForwarderDeps, 'isDraining' | 'deadlines'>,
     private readonly upgrades: UpgradeProxy,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly opts: DataPlaneOptions,
   ) {
-    const full: ForwarderDeps = { ...deps, isDraining: () => this.draining };
+    const full: ForwarderDeps = { ...deps, isDraining: () => this.draining, deadlines: this.deadlines };
     this.full = full;
     const shortest = Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs || Infinity);
     this.server = createServer(
@@ -243,8 +246,10 @@ export class DataPlane {
       this.server.closeAllConnections();
       this.tls?.destroyAll();
       await closed;
+      this.deadlines.close();
       return { forced: true };
     }
+    this.deadlines.close();
     return { forced: false };
   }
 }

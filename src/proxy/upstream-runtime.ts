@@ -41,10 +41,11 @@ export class UpstreamRuntime implements UpstreamLoad {
 
   /**
    * Records a response time. A failure (5xx, reset, timeout) is recorded as at least the failure
-   * penalty, so a fast-failing upstream never looks fast to a latency-aware balancer.
+   * penalty, so a fast-failing upstream never looks fast to a latency-aware balancer. `nowMs`: the
+   * caller's performance.now(), when it has one.
    */
-  recordLatency(ms: number, failed = false): void {
-    this.ewma = updatePeakEwma(this.ewma, failed ? failureSampleMs(ms) : ms, performance.now());
+  recordLatency(ms: number, failed = false, nowMs = performance.now()): void {
+    this.ewma = updatePeakEwma(this.ewma, failed ? failureSampleMs(ms) : ms, nowMs);
     if (!failed) this.samples[this.sampleCount++ % RESERVOIR] = ms;
   }
 
