@@ -37,7 +37,7 @@ const WORKLOADS: Workload[] = [
   { id: '1m', label: '1 MiB keep-alive', path: '/1m', bytes: LARGE_BYTES, headers: [] },
 ];
 
-type Measured = LoadResult & { cpuUsPerReq?: number; peakRssMiB?: number; rounds?: number[] };
+type Measured = LoadResult & { cpuUsPerReq?: number; peakRssMiB?: number; rounds?: number[]; round?: number };
 
 interface TargetSpec {
   name: string;
@@ -112,6 +112,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
             const after = cpuTicks(pid);
             if (before !== undefined && after !== undefined && r.requests > 0) r.cpuUsPerReq = ((after - before) * (1e6 / USER_HZ)) / r.requests;
             r.peakRssMiB = readPeakRssMiB(pid);
+            r.round = round;
             const key = `${name}\0${w.label}`;
             samples.set(key, [...(samples.get(key) ?? []), r]);
           } catch (err) {
@@ -134,6 +135,20 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
     return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, peakRssMiB: peaks.length ? Math.max(...peaks) : undefined, rounds: runs.map((r) => Math.round(r.rps)) };
   };
 
+  /**
+   * The median over rounds of (this target's req/s ÷ undici-min's in the same round). Rounds are
+   * interleaved, so a VM that speeds up or slows down between rounds (this one moves by 30%) moves both
+   * sides of each ratio together; the ratio of the two medians above does not cancel that.
+   */
+  const pairedRatio = (name: string, w: Workload): string => {
+    const mine = samples.get(`${name}\0${w.label}`) ?? [];
+    const ref = new Map((samples.get(`undici-min\0${w.label}`) ?? []).map((r) => [r.round, r.rps]));
+    const ratios = mine.flatMap((r) => (ref.get(r.round) ? [r.rps / ref.get(r.round)!] : [])).sort((a, b) => a - b);
+    if (ratios.length === 0) return '—';
+    const mid = ratios[Math.floor((ratios.length - 1) / 2)]!;
+    return `${mid.toFixed(2)}× (${ratios[0]!.toFixed(2)}–${ratios[ratios.length - 1]!.toFixed(2)})`;
+  };
+
   const rows: ResultRow[] = [];
   const cells: Array<Array<string | number>> = [];
   for (const w of workloads) {
@@ -144,7 +159,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       const r = median(t.name, w);
       if (!r) {
         const msg = failed.get(t.name)?.split('\n')[0]?.slice(0, 100) ?? 'not run';
-        cells.push([t.name, w.label, `error: ${msg}`, '—', '—', '—', '—', '—', '—', '—', '—']);
+        cells.push([t.name, w.label, `error: ${msg}`, '—', '—', '—', '—', '—', '—', '—', '—', '—']);
         rows.push({ target: t.name, workload: w.label, error: msg });
         continue;
       }
@@ -159,6 +174,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         r.peakRssMiB === undefined ? '—' : r.peakRssMiB.toFixed(1),
         r.errors + r.non2xx === 0 ? '0' : `${r.errors} / ${r.non2xx} non-2xx`,
         fmtRatio(r.rps, ref),
+        pairedRatio(t.name, w),
         fmtRatio(r.rps, nginx),
       ]);
       rows.push({
@@ -173,16 +189,18 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
         errors: r.errors,
         non2xx: r.non2xx,
         roundsRps: r.rounds?.join(' ') ?? null,
+        pairedVsUndiciMin: pairedRatio(t.name, w),
       });
     }
   }
-  const table = markdownTable(['target', 'workload', 'req/s', 'MiB/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'peak RSS MiB', 'errors', '÷ undici-min', '÷ nginx'], cells);
+  const table = markdownTable(['target', 'workload', 'req/s', 'MiB/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'peak RSS MiB', 'errors', '÷ undici-min', 'paired ÷ undici-min (range)', '÷ nginx'], cells);
   notes.unshift(
     plan
       ? `Pinned (taskset): each proxy alone on CPU ${plan.target}; the two NGINX backends (one process each) and wrk on CPU ${plan.harness}. BENCH_PIN=0 runs unpinned.`
       : 'Unpinned (BENCH_PIN=0, or no taskset): backends, proxy and wrk share every core.',
     'CPU µs/req: the proxy process\'s utime+stime over the measured run ÷ requests. Peak RSS: VmHWM, the highest of the rounds' +
       (peakResets ? ', reset before each run (clear_refs), so it covers that workload only.' : ' over the process\'s life so far (clear_refs was refused).'),
+    '÷ undici-min: the ratio of the two median rows. Paired: the median, over rounds, of this target\'s req/s ÷ undici-min\'s in the same round (and the range), which cancels the VM\'s drift between rounds.',
     'NGINX (master_process off, upstream keepalive 128) and HAProxy (nbthread 1, http-reuse always) run without access logs; meshgate+log writes its access log to a file.',
   );
   return { title, table: `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}`, rows };
