@@ -32,7 +32,8 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { H2_LIMITS, ResetCounter } from './h2-limits.js';
 import { H2Request } from './h2-request.js';
-import { H2Response } from './h2-response.js';
+import { H2Response, type StallWatch } from './h2-response.js';
+import type { Deadlines } from './deadlines.js';
 import { writeLocal } from './forward.js';
 import { requestIdFor } from './headers.js';
 
@@ -75,8 +76,11 @@ export class H2Front {
   private readonly sessions = new Set<ServerHttp2Session>();
   private readonly streams = new WeakMap<ServerHttp2Session, number>();
   private closing = false;
+  /** The stall bound's watch, shared by every answer (h2-response.ts); undefined when it is off. */
+  private readonly stall: StallWatch | undefined;
 
-  constructor(private readonly opts: H2Options, private readonly handlers: H2Handlers, private readonly metrics: Metrics, private readonly log: Logger) {
+  constructor(private readonly opts: H2Options, private readonly handlers: H2Handlers, private readonly metrics: Metrics, private readonly log: Logger, deadlines: Deadlines) {
+    this.stall = opts.stallTimeoutMs > 0 ? { deadlines, ms: opts.stallTimeoutMs, onStall: (stream) => this.onStreamStalled(stream) } : undefined;
     this.server = createServer({
       settings: {
         maxConcurrentStreams: H2_LIMITS.maxConcurrentStreams,
@@ -129,10 +133,11 @@ export class H2Front {
     session.on('stream', (stream: ServerHttp2Stream, headers: H2Headers, _flags: number, rawHeaders: string[]) => {
       this.streams.set(session, (this.streams.get(session) ?? 0) + 1);
       stream.on('error', onStreamError);
-      if (this.opts.stallTimeoutMs > 0) stream.setTimeout(this.opts.stallTimeoutMs, () => this.onStreamTimeout(stream));
+      const res = new H2Response(stream, this.stall);
       // A request with no body (END_STREAM on its HEADERS) has nothing left to stop.
       if (!stream.endAfterHeaders) stream.once('finish', onStreamFinish);
       stream.once('close', () => {
+        res.closed();
         this.streams.set(session, (this.streams.get(session) ?? 1) - 1);
         // A premature reset: the client cancelled the stream before its answer's headers went out.
         if (stream.rstCode === NGHTTP2_NO_ERROR || stream.headersSent || session.destroyed || session.closed) return;
@@ -147,13 +152,12 @@ export class H2Front {
           socket.destroy();
         });
       });
-      this.serve(stream, headers, rawHeaders, socket);
+      this.serve(stream, res, headers, rawHeaders, socket);
     });
   }
 
   /** One request stream into the data path, after what the compatibility API did first (file comment). */
-  private serve(stream: ServerHttp2Stream, headers: H2Headers, rawHeaders: string[], socket: Socket): void {
-    const res = new H2Response(stream);
+  private serve(stream: ServerHttp2Stream, res: H2Response, headers: H2Headers, rawHeaders: string[], socket: Socket): void {
     if (headers[':method'] === 'CONNECT') {
       // No CONNECT tunnels (nor RFC 8441 extended CONNECT: not offered in SETTINGS).
       res.writeHead(405, {}).end();
@@ -196,10 +200,10 @@ export class H2Front {
     });
   }
 
-  /** No byte moved on the stream for the stall timeout: reset it if its answer is stuck behind a
-   *  closed flow-control window; a stream merely waiting on its upstream (a long poll) goes on. */
-  private onStreamTimeout(stream: ServerHttp2Stream): void {
-    if (stream.destroyed || stream.bufferSize === 0) return;
+  /** The answer had bytes waiting behind a closed flow-control window and none left for the stall
+   *  bound (h2-response.ts watches only answers held back, so a long poll waiting on its upstream is
+   *  never one): reset the stream. */
+  private onStreamStalled(stream: ServerHttp2Stream): void {
     this.metrics.localResponses.labels('', '0', 'h2-stream-stalled').inc();
     this.log.debug({ id: stream.id, buffered: stream.bufferSize }, 'http2 stream reset: the client did not open its window');
     stream.close(NGHTTP2_CANCEL);

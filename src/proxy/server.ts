@@ -128,6 +128,7 @@ export class DataPlane {
         { request: (req, res, expectsContinue) => this.onRequest(this.full, req, res, expectsContinue), expectation: (req, res) => this.onExpectation(req, res) },
         this.metrics,
         this.log,
+        this.deadlines,
       )
       : undefined;
     this.tls = new TlsListener(certs, this.server, h2, this.metrics, this.log, { handshakeTimeoutMs: o.headersTimeoutMs, maxConnections: o.maxConnections });

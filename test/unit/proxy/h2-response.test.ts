@@ -6,8 +6,9 @@
  * body is dropped rather than written after the stream ended.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createServer, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { connect, constants, createServer, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { Deadlines } from '../../../src/proxy/deadlines.js';
 import { H2Response } from '../../../src/proxy/h2-response.js';
 
 let server: Http2Server;
@@ -106,5 +107,46 @@ describe('H2Response', () => {
     });
     await done;
     expect(seen).toEqual([100, 204]);
+  });
+});
+
+describe('H2Response stall watch (node.bodyIdleTimeout)', () => {
+  it('resets an answer that ended behind a window the client never opens, and leaves a served one alone', async () => {
+    const stalled: number[] = [];
+    const deadlines = new Deadlines();
+    const srv = createServer();
+    srv.on('stream', (stream: ServerHttp2Stream) => {
+      stream.on('error', () => undefined);
+      const res = new H2Response(stream, { deadlines, ms: 200, onStall: (s) => { stalled.push(s.id ?? 0); s.close(constants.NGHTTP2_CANCEL); } });
+      stream.once('close', () => res.closed());
+      // A short answer, ended at once: only end() can start the watch.
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const get = (c: ClientHttp2Session) => new Promise<{ body: string; rstCode: number | undefined }>((resolve) => {
+      const s = c.request({ ':path': '/' }, { endStream: true });
+      let body = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (body += d));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve({ body, rstCode: s.rstCode }));
+    });
+    const starved = connect(url, { settings: { initialWindowSize: 0 } });
+    const normal = connect(url);
+    for (const c of [starved, normal]) c.on('error', () => undefined);
+    try {
+      const [a, b] = await Promise.all([get(starved), get(normal)]);
+      expect(a).toEqual({ body: '', rstCode: constants.NGHTTP2_CANCEL });
+      expect(b).toEqual({ body: 'hello', rstCode: constants.NGHTTP2_NO_ERROR });
+      expect(stalled).toHaveLength(1);
+      // Closed streams leave the list: nothing is held for them.
+      expect(deadlines.size).toBe(0);
+    } finally {
+      starved.destroy();
+      normal.destroy();
+      deadlines.close();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
   });
 });

@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createLogger } from '../../../src/observability/log.js';
 import { Metrics } from '../../../src/observability/metrics.js';
+import { Deadlines } from '../../../src/proxy/deadlines.js';
 import { H2Front } from '../../../src/proxy/h2-front.js';
 import { TlsListener } from '../../../src/proxy/tls-listener.js';
 import { loadCertificates } from '../../../src/tls/certificates.js';
@@ -49,6 +50,7 @@ beforeAll(async () => {
     { request: (req, res) => answer(req, res), expectation: (_req, res) => res.writeHead(417).end() },
     metrics,
     log,
+    new Deadlines(),
   );
   listener = new TlsListener(loaded.set, http1, h2, metrics, log, { handshakeTimeoutMs: 5_000, maxConnections: 100 });
   listener.server.on('secureConnection', (s: TLSSocket) => accepted.push(s));
