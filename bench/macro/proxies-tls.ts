@@ -33,7 +33,7 @@ const WORKLOADS: Workload[] = [
   { id: 'h2', label: 'HTTP/2 (h2load -c5 -m10)', floor: 'node-h2', run: (ctx, url, seconds, cpu) => runH2load(ctx, { url, clients: 5, streams: 10, seconds, warmupSec: 0, cpu }) },
 ];
 
-type Measured = LoadResult & { cpuUsPerReq?: number };
+type Measured = LoadResult & { cpuUsPerReq?: number; round?: number };
 
 function positiveEnv(name: string, fallback: number): number {
   const n = Number(process.env[name] ?? fallback);
@@ -75,8 +75,11 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       }
     }
     const applies = (name: string, w: Workload) => name !== (w.floor === 'node-h2' ? 'node-https' : 'node-h2');
-    for (const w of WORKLOADS) {
-      for (let round = 1; round <= rounds; round++) {
+    // Rounds outside, workloads inside: meshgate's HTTP/2 run and its HTTP/1.1-over-TLS run of a round
+    // are minutes apart at most, so their ratio is paired in time (this VM's speed drifts by 2x within
+    // an hour; with the workloads outside, the two medians came from different parts of the run).
+    for (let round = 1; round <= rounds; round++) {
+      for (const w of WORKLOADS) {
         for (const [name, t] of started) {
           if (!applies(name, w)) continue;
           ctx.log(`proxies-tls: ${w.label} round ${round}/${rounds} ${name}`);
@@ -87,6 +90,7 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
             const r: Measured = await w.run(ctx, url, seconds, plan?.harness);
             const after = cpuTicks(t.pid!);
             if (before !== undefined && after !== undefined && r.requests > 0) r.cpuUsPerReq = ((after - before) * (1e6 / USER_HZ)) / r.requests;
+            r.round = round;
             samples.set(`${name}\0${w.id}`, [...(samples.get(`${name}\0${w.id}`) ?? []), r]);
           } catch (err) {
             failed.set(name, (err as Error).message);
@@ -103,6 +107,13 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
     return runs[Math.floor((runs.length - 1) / 2)];
   };
   const h1Mesh = median('meshgate-tls', WORKLOADS.find((w) => w.id === 'h1')!)?.rps;
+  /** Median over rounds of meshgate's h2 req/s ÷ its h2load --h1 req/s in the same round, with the range. */
+  const pairedH2 = (): string => {
+    const h1 = new Map((samples.get('meshgate-tls\0h1') ?? []).map((r) => [r.round, r.rps]));
+    const ratios = (samples.get('meshgate-tls\0h2') ?? []).flatMap((r) => (h1.get(r.round) ? [r.rps / h1.get(r.round)!] : [])).sort((a, b) => a - b);
+    if (ratios.length === 0) return '—';
+    return `${ratios[Math.floor((ratios.length - 1) / 2)]!.toFixed(2)}× (${ratios[0]!.toFixed(2)}–${ratios[ratios.length - 1]!.toFixed(2)})`;
+  };
   const cells: Array<Array<string | number>> = [];
   const rows: ResultRow[] = [];
   for (const w of WORKLOADS) {
@@ -111,18 +122,21 @@ export async function run(ctx: BenchContext): Promise<MacroResult> {
       if (name === (w.floor === 'node-h2' ? 'node-https' : 'node-h2')) continue;
       const r = median(name, w);
       if (!r) {
-        cells.push([name, w.label, `error: ${(failed.get(name) ?? 'not run').split('\n')[0]!.slice(0, 90)}`, '—', '—', '—', '—', '—', '—']);
+        cells.push([name, w.label, `error: ${(failed.get(name) ?? 'not run').split('\n')[0]!.slice(0, 90)}`, '—', '—', '—', '—', '—', '—', '—']);
         continue;
       }
-      const vsOwnH1 = name === 'meshgate-tls' && w.id === 'h2' ? fmtRatio(r.rps, h1Mesh) : '—';
-      cells.push([name, w.label, fmtRps(r.rps), fmtMs(r.p50Ms), fmtMs(r.p99Ms), r.cpuUsPerReq === undefined ? '—' : r.cpuUsPerReq.toFixed(0), r.errors + r.non2xx === 0 ? '0' : `${r.errors} / ${r.non2xx}`, fmtRatio(r.rps, floor), vsOwnH1]);
-      rows.push({ target: name, workload: w.id, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerReq: r.cpuUsPerReq ?? null, errors: r.errors, non2xx: r.non2xx });
+      const meshH2 = name === 'meshgate-tls' && w.id === 'h2';
+      const vsOwnH1 = meshH2 ? fmtRatio(r.rps, h1Mesh) : '—';
+      const paired = meshH2 ? pairedH2() : '—';
+      cells.push([name, w.label, fmtRps(r.rps), fmtMs(r.p50Ms), fmtMs(r.p99Ms), r.cpuUsPerReq === undefined ? '—' : r.cpuUsPerReq.toFixed(0), r.errors + r.non2xx === 0 ? '0' : `${r.errors} / ${r.non2xx}`, fmtRatio(r.rps, floor), vsOwnH1, paired]);
+      rows.push({ target: name, workload: w.id, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerReq: r.cpuUsPerReq ?? null, errors: r.errors, non2xx: r.non2xx, ...(meshH2 ? { pairedH2VsOwnH1: paired } : {}) });
     }
   }
-  for (const [name, msg] of failed) if (!started.has(name)) cells.push([name, 'start', `error: ${msg.split('\n')[0]!.slice(0, 90)}`, '—', '—', '—', '—', '—', '—']);
-  const table = markdownTable(['target', 'workload', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', '÷ Node floor', 'h2 ÷ own h1-TLS'], cells);
+  for (const [name, msg] of failed) if (!started.has(name)) cells.push([name, 'start', `error: ${msg.split('\n')[0]!.slice(0, 90)}`, '—', '—', '—', '—', '—', '—', '—']);
+  const table = markdownTable(['target', 'workload', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', '÷ Node floor', 'h2 ÷ own h1-TLS', 'paired h2 ÷ h1-TLS (range)'], cells);
   const notes = [
     plan ? `Pinned: each target alone on CPU ${plan.target}; the backend and the load generator on CPU ${plan.harness}.` : 'Unpinned.',
+    'h2 ÷ own h1-TLS: ratio of the two medians; paired: the median over rounds of the h2 run ÷ the h2load --h1 run of the same round (and the range), which cancels the VM\'s drift.',
     'Node floor: node:https (HTTP/1.1 rows) or node:http2 (HTTP/2 row) + one undici Pool, nothing else (bench/lib/tls-floor-target.ts). NGINX: one process, session cache on, upstream keep-alive.',
   ];
   return { title, table: `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}`, rows };
