@@ -29,6 +29,13 @@ afterAll(async () => {
 });
 
 const call = (id: string, path: string, init: RequestInit = {}): Promise<Response> => cluster.admin(id, path, init, 5_000);
+/**
+ * A membership step's deadline (a hang guard, not a latency check): removing the leader hands
+ * leadership over, commits, then waits up to 2 s for every peer to confirm it routes by the change
+ * (cluster-part.ts) — and the peer being removed may never confirm. Alone that took 1.6–5.5 s; under
+ * the whole suite on two cores one took more than 5 s (CI, 3 Dec).
+ */
+const membershipCall = (id: string, path: string, init: RequestInit): Promise<Response> => cluster.admin(id, path, init, 15_000);
 
 /**
  * Waits until every peer in `want` reports exactly `want` as the voters. (A removed peer may never
@@ -96,7 +103,7 @@ describe('scaling the Raft group under load', () => {
       // Clients stop using a peer before it is removed (as a load balancer in front would be told to):
       // a removed peer can no longer reach the leader, so a read sent to it waits out its deadline.
       voters = voters.filter((v) => v !== victim);
-      const r = await call(via, `/api/v1/cluster/peers/${victim}`, { method: 'DELETE' });
+      const r = await membershipCall(via, `/api/v1/cluster/peers/${victim}`, { method: 'DELETE' });
       expect(r.status, `DELETE ${victim} via ${via}: ${await r.text()}`).toBe(200);
       await votersAre(voters);
       await cluster.kill(victim);
@@ -121,7 +128,7 @@ describe('scaling the Raft group under load', () => {
       const spec = cluster.spec('s-6');
       const body = (role: string) => JSON.stringify({ id: 's-6', address: `127.0.0.1:${spec.raftPort}`, role });
       const follower = voters.find((v) => v !== leader)!;
-      expect((await call(follower, '/api/v1/cluster/peers', { method: 'POST', body: body('learner') })).status).toBe(200);
+      expect((await membershipCall(follower, '/api/v1/cluster/peers', { method: 'POST', body: body('learner') })).status).toBe(200);
       // Its cluster.bootstrap lists the current voters, for their addresses: a first boot waits for every
       // listed peer that the cluster may have counted a vote of ours on, so the removed peers are not listed.
       await cluster.start('s-6', voters);
@@ -129,7 +136,7 @@ describe('scaling the Raft group under load', () => {
         const [a, b] = await Promise.all([cluster.raft(leader), cluster.raft('s-6')]);
         return a !== undefined && b !== undefined && b.appliedIndex >= a.commitIndex - 5;
       }, 20_000, () => 's-6 never caught up');
-      const promote = await call(follower, '/api/v1/cluster/peers', { method: 'POST', body: body('voter') });
+      const promote = await membershipCall(follower, '/api/v1/cluster/peers', { method: 'POST', body: body('voter') });
       expect(promote.status, await promote.text()).toBe(200);
       voters = [...voters, 's-6'];
       await votersAre(voters);
