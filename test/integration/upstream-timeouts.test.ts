@@ -9,6 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { freePort, startPeer, type PeerProcess } from '../helpers/meshgate.js';
+import { python } from '../conformance/lib/http-clients.js';
 
 const RESPONSE_MS = 400;
 const IDLE_MS = 400;
@@ -156,6 +157,23 @@ describe('upstream body idle timeout (timeouts.idle)', () => {
     expect(r.bytes).toBe(1000);
     expect(r.ms).toBeGreaterThanOrEqual(IDLE_MS);
     expect(r.ms).toBeLessThan(10_000);
+  });
+
+  it('Python http.client sees the same: a 504 head for no answer, an IncompleteRead for the mid-body cut', async () => {
+    const script = [
+      'import http.client, sys',
+      'c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=15)',
+      'c.request("GET", "/no-head"); r = c.getresponse(); print(r.status, r.getheader("x-meshgate-reason")); r.read(); c.close()',
+      'c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=15)',
+      'c.request("GET", "/stall-body"); r = c.getresponse()',
+      'try:',
+      '    b = r.read(); print("whole", len(b))',
+      'except http.client.IncompleteRead as e:',
+      '    print("incomplete", len(e.partial))',
+    ].join('\n');
+    const r = await python(script, [new URL(peer.url).port]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['504 upstream-timeout', 'incomplete 1000']);
   });
 
   it('keeps a body whose every silence is shorter than the idle timeout, however long it takes in all', async () => {
