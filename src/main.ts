@@ -6,6 +6,8 @@
  *   meshgate --version | --help  exit 0; a bad option exits 2 naming it
  * Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.
  */
+// First: V8 flags that must be in effect before anything allocates (app/v8-flags.ts).
+import './app/v8-flags.js';
 import { formatIssue } from './config/load.js';
 import { loadConfigWithFiles } from './app/config-files.js';
 import { Peer } from './app/peer.js';

@@ -1,0 +1,24 @@
+/**
+ * V8 settings the data path measured better with, set before the peer allocates anything:
+ * src/main.ts imports this module first (ES modules run in import order).
+ *
+ * `--no-concurrent-array-buffer-sweeping`. Every socket read is a fresh 64 KiB ArrayBuffer, and V8
+ * counts its memory as external until a sweep of dead ArrayBuffers takes it off again. Done
+ * concurrently, that sweep waits for a helper thread, which on a busy core (the proxy alone on one,
+ * or N workers on N cores) runs late; the dead buffers it has not yet subtracted count against the
+ * old generation's limit, and under 1 MiB responses V8 ran a full mark-compact about every 100 ms
+ * with under 1 MiB of new objects between two. Swept on the main thread at the end of each scavenge
+ * instead: half the mark-compacts (41 → 22 per 5 s round), user CPU per 1 MiB response 685–745 →
+ * 471–534 µs, 1.19–1.26× the 1 MiB req/s of the same build without it; 64-byte keep-alive and
+ * `Connection: close` unchanged (docs/benchmarks.md, 4 Dec 2026).
+ *
+ * An operator's own choice wins: a flag named in NODE_OPTIONS or on node's command line is left alone.
+ */
+import { setFlagsFromString } from 'node:v8';
+
+const FLAGS = ['concurrent-array-buffer-sweeping'] as const;
+
+const given = `${process.env['NODE_OPTIONS'] ?? ''} ${process.execArgv.join(' ')}`.replaceAll('_', '-');
+for (const flag of FLAGS) {
+  if (!given.includes(flag)) setFlagsFromString(`--no-${flag}`);
+}
