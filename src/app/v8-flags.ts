@@ -12,13 +12,14 @@
  * 471–534 µs, 1.19–1.26× the 1 MiB req/s of the same build without it; 64-byte keep-alive and
  * `Connection: close` unchanged (docs/benchmarks.md, 4 Dec 2026).
  *
- * An operator's own choice wins: a flag named in NODE_OPTIONS or on node's command line is left alone.
+ * An operator's own choice wins: a flag named on node's command line (`process.execArgv`, which
+ * node:cluster workers inherit) is left alone. NODE_OPTIONS cannot carry it (node refuses the flag there).
  */
 import { setFlagsFromString } from 'node:v8';
 
 const FLAGS = ['concurrent-array-buffer-sweeping'] as const;
 
-const given = `${process.env['NODE_OPTIONS'] ?? ''} ${process.execArgv.join(' ')}`.replaceAll('_', '-');
+const given = process.execArgv.join(' ').replaceAll('_', '-');
 for (const flag of FLAGS) {
   if (!given.includes(flag)) setFlagsFromString(`--no-${flag}`);
 }
