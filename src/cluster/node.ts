@@ -977,6 +977,9 @@ export class RaftNode {
         this.log.warn({ index: e.index }, 'raft: this peer was removed from the group and stops taking part');
       } else {
         link(() => this.transport.removePeer(cc.node));
+        // An admin write waiting for the removed peer's "routes by it" would otherwise wait out its
+        // whole bound (PEERS_ROUTED_TIMEOUT_MS) for a peer that has stopped taking part.
+        this.routedReports.forget(cc.node);
       }
       // Forgotten, so a peer whose data was lost can be added back under its id (identity.ts).
       this.identity.forget(cc.node);

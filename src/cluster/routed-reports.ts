@@ -78,6 +78,20 @@ export class RoutedReports {
     });
   }
 
+  /**
+   * `peer` left the group (its removal is applied here): no wait holds for it any longer — it is
+   * named unconfirmed at once, since it learns no further change — and what it reported is dropped, so
+   * the same id added back later confirms only by what it reports then.
+   */
+  forget(peer: NodeId): void {
+    this.byPeer.delete(peer);
+    for (const w of [...this.waiters]) {
+      if (!w.waitingFor.delete(peer)) continue;
+      w.unconfirmed.push(peer);
+      if (w.waitingFor.size === 0) this.settle(w);
+    }
+  }
+
   /** Shutdown: every wait ends now with what it has. */
   close(): void {
     for (const w of [...this.waiters]) this.settle(w);

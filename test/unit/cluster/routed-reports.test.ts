@@ -64,6 +64,27 @@ describe('RoutedReports', () => {
     expect(await r.waitFor(10, ['b'], [], 1)).toEqual({ confirmed: ['b'], unconfirmed: [] });
   });
 
+  it('a peer removed from the group is not waited for: unconfirmed at once, its old reports dropped', async () => {
+    const t = fakeTimers();
+    const r = new RoutedReports(t);
+    r.record('c', 9);
+    const w = r.waitFor(5, ['b', 'c', 'd'], [], 2_000);
+    r.forget('b');
+    let settled = false;
+    void w.then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false); // 'd' is still a member and has not reported
+    r.record('d', 5);
+    expect(await w).toEqual({ confirmed: ['c', 'd'], unconfirmed: ['b'] });
+    expect(t.pending()).toBe(0); // settled before its bound, timer cleared
+    // The same id added back later confirms only by what it reports then.
+    r.forget('c');
+    expect(r.of('c')).toBe(0);
+    const again = r.waitFor(9, ['c'], [], 2_000);
+    r.forget('c');
+    expect(await again).toEqual({ confirmed: [], unconfirmed: ['c'] });
+  });
+
   it('close() ends every wait with what it has', async () => {
     const r = new RoutedReports(fakeTimers());
     const w = r.waitFor(5, ['b'], [], 60_000);
