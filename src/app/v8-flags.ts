@@ -8,8 +8,8 @@
  * or N workers on N cores) runs late; the dead buffers it has not yet subtracted count against the
  * old generation's limit, and under 1 MiB responses V8 ran a full mark-compact about every 100 ms
  * with under 1 MiB of new objects between two. Swept on the main thread at the end of each scavenge
- * instead: half the mark-compacts (41 → 22 per 5 s round), user CPU per 1 MiB response 685–745 →
- * 471–534 µs, 1.19–1.26× the 1 MiB req/s of the same build without it; 64-byte keep-alive and
+ * instead: half the mark-compacts (36–49 → 20–23 per 5 s round), user CPU per 1 MiB response 630–777 →
+ * 413–572 µs, 1.06–1.25× the 1 MiB req/s without it (six alternated pairs); 64-byte keep-alive and
  * `Connection: close` unchanged (docs/benchmarks.md, 4 Dec 2026).
  *
  * An operator's own choice wins: a flag named on node's command line (`process.execArgv`, which
