@@ -160,7 +160,11 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard for operators (headless Chromium, thre
     const widths = await page.$eval('html', (h) => ({ scroll: h.scrollWidth, client: h.clientWidth }));
     expect(widths.scroll).toBeLessThanOrEqual(widths.client);
     // A URL is not broken every few characters: its cell is at least as wide as half the screen.
-    const urlWidth = await page.$eval('tr[data-upstream="web/a"] td.url', (td) => td.getBoundingClientRect().width);
+    // Measured once laid out: the tables are rebuilt on every refresh (250 ms), and a query that
+    // lands in the middle of a rebuild under a loaded CI machine read a width of 0 once.
+    const urlCell = 'tr[data-upstream="web/a"] td.url';
+    await page.waitForFunction(`(document.querySelector('${urlCell}')?.getBoundingClientRect().width ?? 0) > 0`, undefined, { timeout: 10_000 });
+    const urlWidth = await page.$eval(urlCell, (td) => td.getBoundingClientRect().width);
     expect(urlWidth).toBeGreaterThan(195);
     await page.screenshot({ path: `${ARTIFACTS}dashboard-phone.png`, fullPage: true });
     await page.close();
