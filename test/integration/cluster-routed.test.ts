@@ -193,4 +193,34 @@ describe('an admin write is answered once every peer routes by it', () => {
     const del = await cluster.admin(via, '/api/v1/services/api/upstreams/late', { method: 'DELETE' });
     expect(((await del.json()) as WriteAnswer).routedBy).toEqual(IDS);
   });
+
+  // Last in this file: it removes a peer from the group.
+  it('a write waiting on a peer that is then removed is answered when the removal applies, not at the end of its bound (curl)', async () => {
+    const leader = await cluster.leader();
+    const gone = IDS.find((id) => id !== leader)!;
+    const proc = cluster.procs.get(gone)!.proc;
+    const admin = cluster.procs.get(leader)!.adminUrl;
+    proc.kill('SIGSTOP');
+    try {
+      // Sent at once, while the stopped peer still counts as reachable: the answer waits for its report.
+      const put = curl(['-w', '\n%{http_code}', '-X', 'PUT', '-H', 'authorization: Bearer admin-token', '-H', 'content-type: application/json', '-d', '{"url":"http://127.0.0.1:9"}', `${admin}/api/v1/services/api/upstreams/removal-race`]).then((r) => ({ r, at: performance.now() }));
+      // The write is applied here (so its wait has begun) before the removal is proposed.
+      await waitFor(async () => {
+        const r = await cluster.admin(leader, '/api/v1/services/api/upstreams');
+        return ((await r.json()) as { upstreams: Array<{ id: string }> }).upstreams.some((u) => u.id === 'removal-race');
+      }, 10_000, () => `${leader} never applied the PUT`);
+      const del = await curl(['-w', '\n%{http_code}', '-X', 'DELETE', '-H', 'authorization: Bearer admin-token', `${admin}/api/v1/cluster/peers/${gone}`]);
+      const delAt = performance.now();
+      expect(del.stdout.trim().split('\n').pop(), del.stdout + del.stderr).toBe('200');
+      const { r, at } = await put;
+      const [json, status] = r.stdout.trim().split('\n');
+      expect(status, r.stdout + r.stderr).toBe('200');
+      expect(((JSON.parse(json!)) as WriteAnswer).unconfirmedPeers).toEqual([gone]);
+      // Without forgetting the removed peer the PUT waited out its 2 s bound, well after the DELETE's
+      // answer; with it, both settle as the removal applies (a round trip apart).
+      expect(at - delAt).toBeLessThan(1_000);
+    } finally {
+      proc.kill('SIGCONT');
+    }
+  });
 });
