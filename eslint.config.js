@@ -26,6 +26,7 @@ const HOMES = [
       'src/config/**',
       'src/cluster/storage.ts',
       'src/observability/log.ts', // opens the access-log file (node.accessLog.file) at start, to fail early
+      'src/observability/line-batches.ts', // writes the access log's 64 KiB batches (fs.write, off the request path)
       'src/dashboard/index.ts', // reads its own assets once at start
       'src/app/version.ts', // reads package.json once at start
     ],

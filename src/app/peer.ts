@@ -20,7 +20,7 @@ import { effectiveConfig, restartRequired } from '../config/diff.js';
 import { ConfigWatcher } from '../config/watch.js';
 import type { Config } from '../config/schema.js';
 import { EventBus } from '../observability/events.js';
-import { createAccessLog, createLogger, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
+import { createAccessLog, createLogger, flushAccessLogs, flushLogs, type AccessLog, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { logStateChanges } from '../observability/state-log.js';
 import { followUpstreamSet, wireControlMetrics } from './peer-metrics.js';
@@ -399,6 +399,7 @@ export class Peer {
       await this.probe?.close();
       await this.admin?.close();
       this.log.info({ forced: drained?.forced ?? false, ms: Date.now() - t0 }, 'stopped');
+      await flushAccessLogs();
       flushLogs();
     })();
     return this.stopping;

@@ -18,7 +18,7 @@ import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import type { ClusterMembership, UpstreamId } from '../model/index.js';
 import { EventBus } from '../observability/events.js';
-import { createAccessLog, createLogger, flushLogs, type Logger } from '../observability/log.js';
+import { createAccessLog, createLogger, flushAccessLogs, flushLogs, type Logger } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { createSeededRandom } from '../lib/rng.js';
 import type { RoutingRefresh } from '../proxy/routing-refresh.js';
@@ -181,6 +181,7 @@ class Worker {
       const drained = await this.data?.dataPlane.drain(this.config.node.drainTimeout);
       await this.routingPart?.close(drained?.forced ?? false);
       await this.sticky?.close();
+      await flushAccessLogs();
       this.channel.flush();
       this.channel.close();
       flushLogs();

@@ -2,20 +2,19 @@
  * Logging (pino). The only importer of pino. Two loggers: the operational log, and the access log
  * (one line per request; `node.accessLog`: off, JSON fields, a text template, stdout or a file).
  *
- * The access log writes through an asynchronous sonic-boom destination in batches of 64 KiB,
- * because a synchronous write(2) per request costs more than the rest of the logging (measured in the
- * bench); `flushLogs()` runs on shutdown so no line is lost.
+ * The access log is written in batches of 64 KiB (line-batches.ts), because a write(2) per request
+ * costs more than the rest of the logging (measured in the bench); `flushAccessLogs()` and
+ * `flushLogs()` run on shutdown so no line is lost.
  */
 import { openSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { DEFAULT_JSON_FIELDS, DEFAULT_TEMPLATE, type AccessLogSettings } from '../config/access-log.js';
 import { jsonLine, prettyLine, textLine } from './access-log-format.js';
+import { LineBatches } from './line-batches.js';
 
 export type { Logger };
 
 const destinations: Array<ReturnType<typeof pino.destination>> = [];
-/** Lines held before they reach a destination; handed over by flushLogs() before the destinations flush. */
-const pendingFlushers: Array<() => void> = [];
 
 /** The operational log: asynchronous, but written as soon as the event loop turns (no batching). */
 export function createLogger(opts: { level: LevelWithSilent; nodeId: string; pretty?: boolean }): Logger {
@@ -49,28 +48,19 @@ export interface AccessContext {
   readonly upstreamHeadersMs?: number | undefined;
 }
 
-/**
- * Bytes of access-log lines gathered before they are written (NGINX's `access_log … buffer=64k`).
- * Against 4 KiB: 1.05 vs 1.65 µs of CPU per line, writes included (one write per ~350 lines, not ~20).
- * A SIGKILL loses at most this much, or ACCESS_LOG_MAX_DELAY_MS of lines; SIGTERM loses nothing.
- */
-const ACCESS_LOG_MIN_WRITE = 65536;
 /** Longest a line waits for company: at low traffic `tail -f` still shows it (NGINX's access_log flush=). */
 const ACCESS_LOG_MAX_DELAY_MS = 1000;
 
 /**
  * The access log: one line per request in the configured format (access-log-format.ts builds it),
- * batched into 64 KiB writes to stdout or a file. JSON lines keep the shape pino writes (level, time,
- * node, kind, then the chosen fields); only client-controlled strings go through JSON.stringify.
- *
- * The batching is done here, not by sonic-boom's minLength: sonic-boom measures its whole pending
- * buffer on every write() (Buffer.byteLength of a string grown by +=, which flattens it), so a
- * write() per line cost a copy of up to 16 KiB per request. Lines still leave in writes of at least
- * 64 KiB (those handed over while a write is in flight go out together when it completes), and at
- * most 64 KiB of lines wait for more, and for at most ACCESS_LOG_MAX_DELAY_MS.
+ * gathered into 64 KiB batches (line-batches.ts) written to stdout or a file. JSON lines keep the
+ * shape pino writes (level, time, node, kind, then the chosen fields); only client-controlled
+ * strings go through JSON.stringify. A SIGKILL loses at most the open batch (64 KiB, or
+ * ACCESS_LOG_MAX_DELAY_MS of lines); SIGTERM loses nothing (flushAccessLogs).
  *
  * A `file` target is opened synchronously here, so a path that cannot be opened fails the start with
- * its error (the access log is restart-only: a reload keeps the running target).
+ * its error (the access log is restart-only: a reload keeps the running target). A write error
+ * (a full disk, stdout closed) is reported once per error code as a process warning on stderr.
  */
 export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSettings; pretty?: boolean; colour?: boolean }): AccessLog {
   const settings = opts.settings ?? { enabled: true, format: 'json', fields: DEFAULT_JSON_FIELDS, template: DEFAULT_TEMPLATE, file: undefined };
@@ -83,41 +73,31 @@ export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSett
       throw new Error(`node.accessLog.file: cannot open ${settings.file}: ${(err as Error).message}`);
     }
   }
-  // minLength 0: every hand-over below is already a full batch.
-  const dest = pino.destination({ dest: fd, sync: false, minLength: 0 });
-  destinations.push(dest);
-  let pending = '';
-  // Counted in string length, not bytes: Buffer.byteLength scans the line (0.08–0.15 µs of a ~1 µs
-  // line), and the count only decides when a batch is full. Equal for ASCII lines, nearly all of them;
-  // a line with non-ASCII characters just makes its batch a little larger than 64 KiB.
-  let pendingChars = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const handOver = (): void => {
-    if (timer) {
-      clearTimeout(timer);
-      timer = undefined;
-    }
-    if (pendingChars === 0) return;
-    const lines = pending;
-    pending = '';
-    pendingChars = 0;
-    dest.write(lines);
-  };
-  pendingFlushers.push(handOver);
+  const target = settings.file ?? 'stdout';
+  const batches = new LineBatches(fd, ACCESS_LOG_MAX_DELAY_MS, (err) => {
+    process.emitWarning(`access log: writing to ${target} failed (${err.code ?? err.message}); lines of this batch are lost`, { code: 'MESHGATE_ACCESS_LOG' });
+  });
+  accessBatches.push(batches);
   return {
     write(method, path, status, service, upstream, durationMs, requestId, attempts, reason, ctx) {
-      const text = line(method, path, status, service, upstream, durationMs, requestId, attempts, reason, ctx);
-      pending += text;
-      pendingChars += text.length;
-      if (pendingChars >= ACCESS_LOG_MIN_WRITE) handOver();
-      else if (!timer) timer = setTimeout(handOver, ACCESS_LOG_MAX_DELAY_MS).unref();
+      batches.push(line(method, path, status, service, upstream, durationMs, requestId, attempts, reason, ctx));
     },
   };
 }
 
+const accessBatches: LineBatches[] = [];
+
+/** Writes every access-log line made so far, in order; resolves when written or after `maxMs`. */
+export async function flushAccessLogs(maxMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs)));
+  await Promise.race([Promise.all(accessBatches.map((b) => b.flush())), late]);
+  clearTimeout(timer);
+}
+
 /** Flushes buffered log lines; call before exit. */
 export function flushLogs(): void {
-  for (const f of pendingFlushers) f();
+  for (const b of accessBatches) b.flushSync();
   for (const d of destinations) {
     try {
       d.flushSync();

@@ -3,7 +3,8 @@
  * (not our code) sends the requests; the JSON line carries client address, host, user agent, bytes
  * and the upstream address with µs-rounded timings; a text template goes to a file; a file that
  * cannot be opened stops the start with its name and error; a reload that changes the target keeps
- * the running one (restart-only) and says so.
+ * the running one (restart-only) and says so; under wrk's load and then SIGTERM, the file holds one
+ * whole line per request the peer counted (batches written in order, the last one flushed).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -80,6 +81,29 @@ describe('access log fields, formats and targets', () => {
     expect(text).toContain(`127.0.0.1 "GET /download?bytes=1234" 200 1234 127.0.0.1:${backend.port} al-get\n`);
     expect(text).toContain('127.0.0.1 "POST /upload" 200 ');
     expect(peer.output()).not.toContain('"kind":"access"');
+  });
+
+  it('under wrk load, then SIGTERM: the file holds one whole JSON line per request the peer counted', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'access.log');
+    const c = await config(`{ file: ${file} }`);
+    const peer = await startPeer(c.yaml, { dataPort: c.dp, adminPort: c.ap });
+    // Many 64 KiB batches (about 450 bytes a line), several written while others fill.
+    const { stdout } = await promisify(execFile)('wrk', ['-t1', '-c20', '-d2s', `http://127.0.0.1:${c.dp}/download?bytes=64`], { timeout: 20_000 });
+    const completed = Number(/(\d+) requests in/.exec(stdout)?.[1]);
+    expect(completed).toBeGreaterThan(1000);
+    // wrk closes its connections with requests in flight: the peer answers (and logs) those too.
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${c.ap}/api/v1/status`).then((r) => r.json()) as { inFlight?: number }).inFlight === 0, 5000);
+    const metrics = await (await fetch(`http://127.0.0.1:${c.ap}/metrics`)).text();
+    const counted = [...metrics.matchAll(/^meshgate_requests_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(counted).toBeGreaterThanOrEqual(completed);
+    expect((await peer.stop('SIGTERM')).code).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    const lines = text.slice(0, -1).split('\n');
+    expect(lines.length).toBe(counted);
+    for (const l of lines) expect((JSON.parse(l) as { kind: string }).kind).toBe('access');
+    expect(text.length).toBeGreaterThan(8 * 65536);
   });
 
   it('a file that cannot be opened fails the start with a clear error', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { jsonLine, jsonString, numberText, prettyLine, textLine } from '../../../src/observability/access-log-format.js';
-import { DEFAULT_JSON_FIELDS } from '../../../src/config/access-log.js';
+import { ACCESS_LOG_FIELDS, DEFAULT_JSON_FIELDS } from '../../../src/config/access-log.js';
 import { parseConfigText } from '../../../src/config/load.js';
 
 const ctx = {
@@ -53,6 +53,36 @@ describe('access-log line formats', () => {
       expect(o.path).toBe(path);
       expect(o.upstream).toBe(ups[i]);
     });
+  });
+
+  it('JSON (generated per field set): any field subset and any values, line after line, is exactly what JSON.stringify writes', () => {
+    const fields = ACCESS_LOG_FIELDS.filter((f) => f !== 'time');
+    const str = fc.string({ unit: 'binary', maxLength: 12 });
+    const opt = <T,>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+    const request = fc.record({
+      method: fc.constantFrom('GET', 'POST', 'M"X'), path: str, status: fc.integer({ min: 0, max: 599 }), service: str, upstream: opt(str),
+      durationMs: fc.double({ min: 0, max: 1e7, noNaN: true }), requestId: str, attempts: fc.nat(5), reason: fc.constantFrom('', 'upstream-timeout', 'a"b'),
+      host: opt(str), ua: opt(fc.oneof(str, fc.array(str, { minLength: 1, maxLength: 2 }))), clientIp: opt(str), remote: opt(str), port: opt(fc.nat(65535)),
+      version: opt(fc.constantFrom('1.1', '2.0')), bytesSent: opt(fc.nat()), bytesReceived: opt(fc.nat()), url: opt(fc.constantFrom('http://10.0.0.1:80', 'https://h:8443/', 'x')), up: opt(fc.double({ min: 0, max: 1e5, noNaN: true })),
+    });
+    const rounded = (ms: number) => Math.round(ms * 1000) / 1000;
+    fc.assert(fc.property(fc.subarray(fields, { minLength: 1 }), fc.array(request, { minLength: 1, maxLength: 6 }), (chosen, reqs) => {
+      const line = jsonLine('n"1', chosen);
+      for (const r of reqs) {
+        const c = { req: { headers: { host: r.host, 'user-agent': r.ua }, httpVersion: r.version, socket: { remoteAddress: r.remote, remotePort: r.port } }, clientIp: r.clientIp, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, upstreamAddress: r.url, upstreamHeadersMs: r.up };
+        const text = line(r.method, r.path, r.status, r.service, r.upstream, r.durationMs, r.requestId, r.attempts, r.reason, c);
+        const time = (JSON.parse(text) as { time: number }).time;
+        const value: Record<string, unknown> = {
+          method: r.method, path: r.path, protocol: r.version ? `HTTP/${r.version}` : undefined, status: r.status, service: r.service, upstream: r.upstream,
+          upstreamAddress: r.url === undefined ? undefined : r.url.replace(/^[a-z]+:\/\//, '').replace(/\/$/, ''), durationMs: rounded(r.durationMs),
+          upstreamMs: r.up === undefined ? undefined : rounded(r.up), requestId: r.requestId, attempts: r.attempts, reason: r.reason || undefined,
+          clientIp: r.clientIp ?? r.remote, clientPort: r.port, host: r.host, userAgent: Array.isArray(r.ua) ? r.ua.join(', ') : r.ua, referer: undefined,
+          bytesReceived: r.bytesReceived ?? 0, bytesSent: r.bytesSent ?? 0, traceparent: undefined,
+        };
+        const want = { level: 30, time, node: 'n"1', kind: 'access', ...Object.fromEntries(chosen.map((f) => [f, value[f]])) };
+        expect(text).toBe(`${JSON.stringify(want)}\n`);
+      }
+    }), { numRuns: 3000 });
   });
 
   it('text: Envoy-style placeholders, %% a literal, "-" for absent values, quotes and control characters escaped', () => {
