@@ -106,6 +106,21 @@ describe('access log fields, formats and targets', () => {
     expect(text.length).toBeGreaterThan(8 * 65536);
   });
 
+  it('a target that refuses writes (/dev/full: ENOSPC) is reported once on stderr and requests are still served', async () => {
+    const c = await config('{ file: /dev/full }');
+    const peer = await startPeer(c.yaml, { dataPort: c.dp, adminPort: c.ap });
+    for (let round = 0; round < 3; round++) {
+      await pythonRequests(c.dp);
+      // Past the 1 s wait, so each round's lines are a batch of their own.
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    await waitFor(() => peer.output().includes('MESHGATE_ACCESS_LOG'), 3000, () => peer.output());
+    expect((await fetch(`${peer.url}/download?bytes=10`)).status).toBe(200);
+    expect((await peer.stop('SIGTERM')).code).toBe(0);
+    const warnings = peer.output().split('\n').filter((l) => l.includes('access log: writing to /dev/full failed (ENOSPC)'));
+    expect(warnings).toHaveLength(1);
+  });
+
   it('a file that cannot be opened fails the start with a clear error', async () => {
     const c = await config('{ file: /nonexistent-dir/meshgate/access.log }');
     const peer = await startPeer(c.yaml, { dataPort: c.dp, adminPort: c.ap, waitReady: false });
