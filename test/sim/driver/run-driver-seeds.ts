@@ -16,6 +16,12 @@ import { runDriverSeed, type DriverSimOptions, type DriverSimResult } from './cl
  *   62  (2 voters + 2 spares, churn) the two-voter hazard's power-cut variant (counted as a wedge);
  *   113 (3 voters + 2 spares, churn) a joiner replicated from index 1 without any configuration, was
  *       promoted and lost an acknowledged entry (raft.ts maybeSendAppend now sends the snapshot).
+ * A seed replays its schedule only while the simulator draws the same choices, and it has gained
+ * draws since these were found (core variants, one entry per MsgApp): with raft.ts's fix reverted,
+ * seed 113 no longer fails (checked 4 Dec 2026). So each bug also has a deterministic test that fails
+ * without its fix: 113 scenarios.test.ts "a joiner with empty storage gets the snapshot when the
+ * leader snapshotted without compacting", 3 identity.test.ts "NodeIdentity admission". The seeds stay
+ * as extra schedules.
  */
 export const DRIVER_REGRESSION_SEEDS: readonly number[] = [3, 62, 113];
 export const DRIVER_FRESH_WINDOW = 5;
