@@ -11,7 +11,12 @@
  * One write is in flight at a time; batches sealed meanwhile leave together in one writev when it
  * completes, in order. A partial write continues with the rest; EAGAIN (stdout a non-blocking pipe)
  * is retried after RETRY_MS; any other error drops the batch being written and is reported once per
- * error code through `onError` (the log goes on with the next batch: a full disk may free up).
+ * error code (the log goes on with the next batch: a full disk may free up).
+ *
+ * Bounded: while more than `maxWaitingBytes` wait behind a target that does not keep up (a stalled
+ * pipe reader), a newly full batch is dropped instead of queued, and its lines counted (HAProxy's log
+ * ring drops the same way; NGINX would block its worker instead). Both the start and the end of such
+ * an episode are reported, the end with the number of lines lost.
  */
 import { write, writev, writeSync } from 'node:fs';
 
@@ -21,23 +26,35 @@ export const BATCH_BYTES = 65536;
 const RETRY_MS = 10;
 /** Spare batch buffers kept for reuse (the open one, one being written, one waiting). */
 const SPARES = 2;
+/** Default bound on bytes waiting to be written (512 batches). */
+export const MAX_WAITING_BYTES = 32 * 1024 * 1024;
+/** How long a synchronous flush (an exit) keeps retrying a target that answers EAGAIN. */
+const SYNC_RETRY_MS = 1000;
 
 export class LineBatches {
   private open = Buffer.allocUnsafeSlow(BATCH_BYTES);
   private used = 0;
-  /** Sealed batches not yet written, oldest first (the one in flight is not here). */
+  private openLines = 0;
+  /** Sealed batches not yet written, oldest first (the one in flight is not here), and their bytes. */
   private readonly sealed: Buffer[] = [];
+  private sealedBytes = 0;
+  /** Lines dropped in the current episode of a target not keeping up. */
+  private dropped = 0;
   private readonly spares: Buffer[] = [];
   private inFlight: Buffer[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly reported = new Set<string>();
   private idle: Array<() => void> = [];
 
-  /** `maxDelayMs`: longest a line waits in an open batch (at low traffic `tail -f` still shows it). */
+  /**
+   * `maxDelayMs`: longest a line waits in an open batch (at low traffic `tail -f` still shows it).
+   * `report`: a problem worth telling the operator (a write error, lines dropped), one sentence.
+   */
   constructor(
     private readonly fd: number,
     private readonly maxDelayMs: number,
-    private readonly onError: (err: NodeJS.ErrnoException) => void,
+    private readonly report: (problem: string) => void,
+    private readonly maxWaitingBytes = MAX_WAITING_BYTES,
   ) {}
 
   push(line: string): void {
@@ -46,12 +63,13 @@ export class LineBatches {
     if (BATCH_BYTES - this.used < line.length * 3) {
       this.seal();
       if (line.length * 3 > BATCH_BYTES) {
-        this.sealed.push(Buffer.from(line, 'utf8'));
+        this.enqueue(Buffer.from(line, 'utf8'), 1);
         this.startWrite();
         return;
       }
     }
     this.used += this.open.write(line, this.used);
+    this.openLines++;
     this.timer ??= setTimeout(this.onTimer, this.maxDelayMs).unref();
   }
 
@@ -68,18 +86,24 @@ export class LineBatches {
    */
   flushSync(): void {
     this.seal(false);
+    const giveUpAt = Date.now() + SYNC_RETRY_MS;
     for (const b of this.sealed.splice(0)) {
       let off = 0;
       while (off < b.length) {
         try {
           off += writeSync(this.fd, b, off, b.length - off);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-          this.report(err as NodeJS.ErrnoException);
+          const e = err as NodeJS.ErrnoException;
+          if (e.code === 'EAGAIN' && Date.now() < giveUpAt) {
+            Atomics.wait(SLEEP, 0, 0, RETRY_MS);
+            continue;
+          }
+          this.writeFailed(e);
           break;
         }
       }
     }
+    this.sealedBytes = 0;
   }
 
   private readonly onTimer = (): void => {
@@ -94,19 +118,36 @@ export class LineBatches {
       this.timer = undefined;
     }
     if (this.used === 0) return;
-    this.sealed.push(this.open.subarray(0, this.used));
-    this.open = this.spares.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
+    if (this.enqueue(this.open.subarray(0, this.used), this.openLines)) this.open = this.spares.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
     this.used = 0;
+    this.openLines = 0;
     if (start) this.startWrite();
+  }
+
+  /** Queues a sealed batch of `lines` lines, or drops it (false) while too much is waiting. */
+  private enqueue(batch: Buffer, lines: number): boolean {
+    if (this.sealedBytes + batch.length > this.maxWaitingBytes) {
+      if (this.dropped === 0) this.report(`the target is not keeping up (${Math.round(this.sealedBytes / 2 ** 20)} MiB wait to be written): new lines are dropped until it catches up`);
+      this.dropped += lines;
+      return false;
+    }
+    this.sealed.push(batch);
+    this.sealedBytes += batch.length;
+    return true;
   }
 
   private startWrite(): void {
     if (this.inFlight !== undefined) return;
     if (this.sealed.length === 0) {
+      if (this.dropped > 0) {
+        this.report(`${this.dropped} lines were dropped while the target did not keep up`);
+        this.dropped = 0;
+      }
       for (const resolve of this.idle.splice(0)) resolve();
       return;
     }
     const batch = this.sealed.splice(0);
+    this.sealedBytes = 0;
     this.inFlight = batch;
     if (batch.length === 1) write(this.fd, batch[0]!, 0, batch[0]!.length, null, (err, n) => this.written(batch, err, n));
     else writev(this.fd, batch, (err, n) => this.written(batch, err, n));
@@ -118,7 +159,7 @@ export class LineBatches {
       setTimeout(() => this.retry(batch), RETRY_MS);
       return;
     }
-    if (err) this.report(err);
+    if (err) this.writeFailed(err);
     else {
       // A partial write: the unwritten rest goes first in the next write.
       const rest = unwritten(batch, n);
@@ -132,16 +173,20 @@ export class LineBatches {
   private retry(rest: Buffer[]): void {
     this.inFlight = undefined;
     this.sealed.unshift(...rest);
+    for (const b of rest) this.sealedBytes += b.length;
     this.startWrite();
   }
 
-  private report(err: NodeJS.ErrnoException): void {
+  private writeFailed(err: NodeJS.ErrnoException): void {
     const code = err.code ?? err.message;
     if (this.reported.has(code)) return;
     this.reported.add(code);
-    this.onError(err);
+    this.report(`writing failed (${code}); the lines of that batch are lost`);
   }
 }
+
+/** For a short blocking sleep in flushSync (Atomics.wait on a value that never changes). */
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 /** The part of `batch` after its first `n` bytes. */
 function unwritten(batch: Buffer[], n: number): Buffer[] {

@@ -60,7 +60,8 @@ const ACCESS_LOG_MAX_DELAY_MS = 1000;
  *
  * A `file` target is opened synchronously here, so a path that cannot be opened fails the start with
  * its error (the access log is restart-only: a reload keeps the running target). A write error
- * (a full disk, stdout closed) is reported once per error code as a process warning on stderr.
+ * (a full disk, stdout closed), and lines dropped behind a target that does not keep up, are
+ * reported as process warnings on stderr.
  */
 export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSettings; pretty?: boolean; colour?: boolean }): AccessLog {
   const settings = opts.settings ?? { enabled: true, format: 'json', fields: DEFAULT_JSON_FIELDS, template: DEFAULT_TEMPLATE, file: undefined };
@@ -74,8 +75,8 @@ export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSett
     }
   }
   const target = settings.file ?? 'stdout';
-  const batches = new LineBatches(fd, ACCESS_LOG_MAX_DELAY_MS, (err) => {
-    process.emitWarning(`access log: writing to ${target} failed (${err.code ?? err.message}); lines of this batch are lost`, { code: 'MESHGATE_ACCESS_LOG' });
+  const batches = new LineBatches(fd, ACCESS_LOG_MAX_DELAY_MS, (problem) => {
+    process.emitWarning(`access log to ${target}: ${problem}`, { code: 'MESHGATE_ACCESS_LOG' });
   });
   accessBatches.push(batches);
   return {

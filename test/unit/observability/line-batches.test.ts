@@ -37,7 +37,7 @@ describe('access-log line batches', () => {
     const file = join(tempDir(), 'access.log');
     const fd = openSync(file, 'a');
     fds.push(fd);
-    const errors: unknown[] = [];
+    const errors: string[] = [];
     const b = new LineBatches(fd, 1000, (e) => errors.push(e));
     const all = lines(3000);
     for (const l of all) b.push(l);
@@ -107,15 +107,50 @@ describe('access-log line batches', () => {
     writeFileSync(file, '');
     const fd = openSync(file, 'r');
     fds.push(fd);
-    const errors: NodeJS.ErrnoException[] = [];
-    const b = new LineBatches(fd, 1000, (e) => errors.push(e));
+    const problems: string[] = [];
+    const b = new LineBatches(fd, 1000, (p) => problems.push(p));
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 500; i++) b.push(`${'y'.repeat(400)}\n`);
       await b.flush();
     }
-    expect(errors.map((e) => e.code)).toEqual(['EBADF']);
+    expect(problems).toEqual(['writing failed (EBADF); the lines of that batch are lost']);
     b.push('still taking lines\n');
     b.flushSync();
-    expect(errors).toHaveLength(1);
+    expect(problems).toHaveLength(1);
+  });
+
+  it('behind a reader that stalls, memory stays bounded: lines past the bound are dropped, counted and reported', async () => {
+    const fifo = join(tempDir(), 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    fds.push(fd);
+    const problems: string[] = [];
+    const bound = 1024 * 1024;
+    const b = new LineBatches(fd, 1000, (p) => problems.push(p), bound);
+    const line = `${'z'.repeat(499)}\n`;
+    const total = 20_000; // 10 MB, ten times the bound; nobody reads yet
+    for (let i = 0; i < total; i++) b.push(line);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^the target is not keeping up \(1 MiB wait to be written\): new lines are dropped until it catches up$/);
+    // The reader arrives: everything kept is written, then the episode's count is reported.
+    const chunks: Buffer[] = [];
+    const reader = createReadStream(fifo);
+    reader.on('data', (c) => chunks.push(c as Buffer));
+    await b.flush();
+    await waitUntil(() => problems.length === 2);
+    const dropped = Number(/^(\d+) lines were dropped while the target did not keep up$/.exec(problems[1]!)?.[1]);
+    const kept = total - dropped;
+    await waitUntil(() => Buffer.concat(chunks).length === kept * line.length);
+    reader.destroy();
+    expect(dropped).toBeGreaterThan(total / 2);
+    expect(Buffer.concat(chunks).toString()).toBe(line.repeat(kept));
   });
 });
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > 10_000) throw new Error('condition not met in 10 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
