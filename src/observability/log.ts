@@ -9,7 +9,7 @@
 import { openSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { DEFAULT_JSON_FIELDS, DEFAULT_TEMPLATE, type AccessLogSettings } from '../config/access-log.js';
-import { jsonLine, prettyLine, textLine } from './access-log-format.js';
+import { jsonLine, prettyLine, textLine, type LineFn } from './access-log-format.js';
 import { LineBatches } from './line-batches.js';
 
 export type { Logger };
@@ -65,7 +65,14 @@ const ACCESS_LOG_MAX_DELAY_MS = 1000;
  */
 export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSettings; pretty?: boolean; colour?: boolean }): AccessLog {
   const settings = opts.settings ?? { enabled: true, format: 'json', fields: DEFAULT_JSON_FIELDS, template: DEFAULT_TEMPLATE, file: undefined };
-  const line = opts.pretty ? prettyLine(opts.colour ?? false) : settings.format === 'text' ? textLine(settings.template) : jsonLine(opts.nodeId, settings.fields);
+  let line: LineFn;
+  try {
+    line = opts.pretty ? prettyLine(opts.colour ?? false) : settings.format === 'text' ? textLine(settings.template) : jsonLine(opts.nodeId, settings.fields);
+  } catch (err) {
+    // The line function is generated code (access-log-format.ts): node's --disallow-code-generation-from-strings refuses it.
+    if (err instanceof EvalError) throw new Error(`node.accessLog: the line format is compiled at start, which this node refuses (${err.message}); run without --disallow-code-generation-from-strings or with accessLog: false`);
+    throw err;
+  }
   let fd = 1;
   if (settings.file !== undefined) {
     try {

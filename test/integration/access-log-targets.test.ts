@@ -117,8 +117,20 @@ describe('access log fields, formats and targets', () => {
     await waitFor(() => peer.output().includes('MESHGATE_ACCESS_LOG'), 3000, () => peer.output());
     expect((await fetch(`${peer.url}/download?bytes=10`)).status).toBe(200);
     expect((await peer.stop('SIGTERM')).code).toBe(0);
-    const warnings = peer.output().split('\n').filter((l) => l.includes('access log: writing to /dev/full failed (ENOSPC)'));
+    const warnings = peer.output().split('\n').filter((l) => l.includes('access log to /dev/full: writing failed (ENOSPC); the lines of that batch are lost'));
     expect(warnings).toHaveLength(1);
+  });
+
+  it('a node that refuses generated code (--disallow-code-generation-from-strings) fails the start naming node.accessLog; with the log off it serves', async () => {
+    const env = { NODE_OPTIONS: '--disallow-code-generation-from-strings' };
+    const on = await config('true');
+    const peer = await startPeer(on.yaml, { dataPort: on.dp, adminPort: on.ap, waitReady: false, env });
+    expect((await peer.exited).code).toBe(1);
+    expect(peer.output()).toContain('meshgate: failed to start: node.accessLog: the line format is compiled at start, which this node refuses');
+    const off = await config('false');
+    const plain = await startPeer(off.yaml, { dataPort: off.dp, adminPort: off.ap, env });
+    await pythonRequests(off.dp);
+    expect((await plain.stop()).code).toBe(0);
   });
 
   it('a file that cannot be opened fails the start with a clear error', async () => {
