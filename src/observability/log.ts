@@ -6,11 +6,11 @@
  * costs more than the rest of the logging (measured in the bench); `flushAccessLogs()` and
  * `flushLogs()` run on shutdown so no line is lost.
  */
-import { openSync } from 'node:fs';
+import { constants, fstatSync, openSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { DEFAULT_JSON_FIELDS, DEFAULT_TEMPLATE, type AccessLogSettings } from '../config/access-log.js';
 import { jsonLine, prettyLine, textLine, type LineFn } from './access-log-format.js';
-import { LineBatches } from './line-batches.js';
+import { LineBatches, PIPE_BUF } from './line-batches.js';
 
 export type { Logger };
 
@@ -23,7 +23,9 @@ export function createLogger(opts: { level: LevelWithSilent; nodeId: string; pre
     const options = { colorize: process.stdout.isTTY === true, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,node' };
     return pino({ level: opts.level, base: { node: opts.nodeId }, transport: { target: 'pino-pretty', options } });
   }
-  const dest = pino.destination({ dest: 1, sync: false });
+  // Writes of whole lines, at most PIPE_BUF each: stdout is often a pipe shared with the access log and
+  // other workers, and the kernel may interleave a longer write with theirs (line-batches.ts).
+  const dest = pino.destination({ dest: 1, sync: false, maxWrite: PIPE_BUF });
   destinations.push(dest);
   return pino({ level: opts.level, base: { node: opts.nodeId } }, dest);
 }
@@ -82,9 +84,9 @@ export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSett
     }
   }
   const target = settings.file ?? 'stdout';
-  const batches = new LineBatches(fd, ACCESS_LOG_MAX_DELAY_MS, (problem) => {
-    process.emitWarning(`access log to ${target}: ${problem}`, { code: 'MESHGATE_ACCESS_LOG' });
-  });
+  const report = (problem: string) => process.emitWarning(`access log to ${target}: ${problem}`, { code: 'MESHGATE_ACCESS_LOG' });
+  const out = writeTarget(fd);
+  const batches = new LineBatches(out.fd, ACCESS_LOG_MAX_DELAY_MS, report, undefined, out.mode);
   accessBatches.push(batches);
   return {
     write(method, path, status, service, upstream, durationMs, requestId, attempts, reason, ctx) {
@@ -94,6 +96,31 @@ export function createAccessLog(opts: { nodeId: string; settings?: AccessLogSett
 }
 
 const accessBatches: LineBatches[] = [];
+
+/**
+ * How to write the access log to `fd`. A pipe or socket is shared: the operational log, the other
+ * workers and whoever else holds the container's stdout write to it too, and the kernel interleaves a
+ * write longer than PIPE_BUF with theirs (seen: a warning line cut in two by another worker's batch).
+ * So writes there are pieces of at most PIPE_BUF ending at a line end. A pipe is reopened through
+ * /proc with O_NONBLOCK (its own file description: fd 1's flags stay as they are), so those pieces
+ * are written synchronously, all or nothing, without blocking. A regular file takes each write whole.
+ */
+function writeTarget(fd: number): { fd: number; mode: 'file' | 'shared-stream' | 'non-blocking-pipe' } {
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch {
+    return { fd, mode: 'file' };
+  }
+  if (st.isFIFO()) {
+    try {
+      return { fd: openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK), mode: 'non-blocking-pipe' };
+    } catch {
+      return { fd, mode: 'shared-stream' };
+    }
+  }
+  return { fd, mode: st.isSocket() ? 'shared-stream' : 'file' };
+}
 
 /** Writes every access-log line made so far, in order; resolves when written or after `maxMs`. */
 export async function flushAccessLogs(maxMs = 2000): Promise<void> {

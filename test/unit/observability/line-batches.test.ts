@@ -72,7 +72,7 @@ describe('access-log line batches', () => {
     expect(readFileSync(file, 'utf8')).toBe('a\nb\n');
   });
 
-  it('a non-blocking pipe with a slow reader (EAGAIN, partial writes) still gets every byte in order', async () => {
+  it.each(['file', 'shared-stream', 'non-blocking-pipe'] as const)('a non-blocking pipe with a slow reader (EAGAIN, partial writes) still gets every byte in order (%s mode)', async (mode) => {
     const fifo = join(tempDir(), 'pipe');
     execFileSync('mkfifo', [fifo]);
     // O_RDWR opens a FIFO without waiting for a reader; O_NONBLOCK makes a full pipe answer EAGAIN.
@@ -88,7 +88,7 @@ describe('access-log line batches', () => {
       setTimeout(() => reader.resume(), 1);
     });
     const errors: unknown[] = [];
-    const b = new LineBatches(fd, 1000, (e) => errors.push(e));
+    const b = new LineBatches(fd, 1000, (e) => errors.push(e), undefined, mode);
     const all = lines(2000);
     const want = Buffer.from(all.join(''), 'utf8');
     for (const l of all) b.push(l);
