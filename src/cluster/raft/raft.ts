@@ -461,6 +461,12 @@ export class Raft {
         this.send({ type: 'MsgAppResp', to: m.from, term: this.term });
       } else if (m.type === 'MsgPreVote') {
         this.send({ type: 'MsgPreVoteResp', to: m.from, term: this.term, reject: true });
+      } else if (m.type === 'MsgVote') {
+        // Raft §5.1 / Figure 2: a stale RequestVote is refused with our term, "for the candidate to
+        // update itself". Ignoring it (as etcd does without PreVote) left a candidate whose votes go
+        // to no one who counts it racing our term upward for ever: a lagging voter that still lists
+        // the other as a learner never sends it a vote request (raft sim, 2 voters, seed 98493783).
+        this.send({ type: 'MsgVoteResp', to: m.from, term: this.term, reject: true });
       }
       // Raft §5.1: otherwise a request with a stale term is ignored.
       return;

@@ -32,13 +32,29 @@ describe('§5.1 terms', () => {
     });
   }
 
-  it('ignores a request with a stale term (no state change, no reply without PreVote/CheckQuorum)', () => {
+  it('ignores a stale-term MsgApp (no state change, no reply without PreVote/CheckQuorum)', () => {
     const r = newTestRaft('1', P3);
     r.becomeFollower(2, '2');
     r.step(msg('MsgApp', '3', '1', 1, { index: 0, logTerm: 0, entries: [ent(1, 1)], commit: 0 }));
     expect(r.term).toBe(2);
     expect(r.raftLog.lastIndex()).toBe(0);
     expect(readMessages(r)).toEqual([]);
+  });
+
+  it('refuses a stale-term RequestVote with its term (Figure 2: "for candidate to update itself"), and the candidate updates', () => {
+    const r = newTestRaft('1', P3);
+    r.becomeCandidate();
+    r.becomeCandidate(); // term 2
+    readMessages(r);
+    r.step(msg('MsgVote', '3', '1', 1, { index: 5, logTerm: 1 }));
+    expect(r.term).toBe(2);
+    expect(readMessages(r)).toEqual([msg('MsgVoteResp', '1', '3', 2, { reject: true })]);
+    // The stale candidate learns the term: without this, a candidate whose own vote requests reach no
+    // one that counts it could only out-race that term by chance (raft sim, 2 voters, seed 98493783).
+    const c = newTestRaft('3', P3);
+    c.becomeCandidate();
+    c.step(msg('MsgVoteResp', '1', '3', 2, { reject: true }));
+    expect([c.role, c.term]).toEqual(['follower', 2]);
   });
 
   it('answers a stale-term MsgApp with its term when CheckQuorum is on, so the stale leader steps down', () => {
