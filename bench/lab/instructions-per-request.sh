@@ -12,6 +12,7 @@
 # N (default 2,000) requests 50 at a time, dump, send N more, dump; prints instructions per request of
 # both batches. Our own bench child scripts exit when stdin closes: stdin is a fifo held open here.
 # CACHE=1 adds --cache-sim=yes (D1 / last-level misses per request; about twice as slow).
+# KEEP=DIR keeps the two dumps there (callgrind_annotate them to see which functions differ).
 set -euo pipefail
 name=$1; port=$2; mode=$3; shift 4
 N=${N:-2000}
@@ -41,4 +42,5 @@ for part in 1 2; do
   for i in "${!ev[@]}"; do line+=" ${ev[$i]}=$(( sum[i] / N ))"; done
   echo "$line (per request, N=$N)"
 done
+[ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$dir/cg.$pid.1" "$KEEP/$name.1" && cp "$dir/cg.$pid.2" "$KEEP/$name.2"
 rm -rf "$dir"

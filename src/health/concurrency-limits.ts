@@ -48,6 +48,7 @@ export class ConcurrencyLimits {
 
   setLimits(limits: Partial<ConcurrencyLimitSettings>): void {
     this.limits = resolveLimits(limits);
+    for (const [upstream, n] of this.inFlightBy) if (n === 0) this.inFlightBy.delete(upstream);
   }
 
   get config(): ConcurrencyLimitSettings {
@@ -71,8 +72,10 @@ export class ConcurrencyLimits {
   release(upstream: UpstreamId): void {
     const n = this.inFlightBy.get(upstream);
     if (n === undefined || n <= 0) throw new Error(`concurrency limits: release without acquire for ${this.service}/${upstream}`);
-    if (n === 1) this.inFlightBy.delete(upstream);
-    else this.inFlightBy.set(upstream, n - 1);
+    // An idle upstream keeps its entry at 0 (setLimits, on reload, drops those): deleting and adding
+    // the key again on every idle/busy swing had V8 rebuild the Map's table, garbage that lived long
+    // enough to be promoted (connections.ts has the measurement of the same effect).
+    this.inFlightBy.set(upstream, n - 1);
     if (n - 1 < this.limits.maxInFlightPerUpstream) this.openUpstreams.delete(upstream);
   }
 
