@@ -36,6 +36,7 @@ import { H2Response, type StallWatch } from './h2-response.js';
 import type { Deadlines } from './deadlines.js';
 import { writeLocal } from './forward.js';
 import { requestIdFor } from './headers.js';
+import { LiveSlots } from '../lib/live-slots.js';
 
 export interface H2Options {
   /** `node.maxHeaderSize`: the decoded header list (SETTINGS_MAX_HEADER_LIST_SIZE). */
@@ -73,7 +74,8 @@ const asH1 = (req: H2Request, res: H2Response) => [req as unknown as IncomingMes
 
 export class H2Front {
   readonly server: Http2Server;
-  private readonly sessions = new Set<ServerHttp2Session>();
+  /** LiveSlots, not a Set: one session in and out per connection (lib/live-slots.ts says why). */
+  private readonly sessions = new LiveSlots<ServerHttp2Session>();
   private readonly streams = new WeakMap<ServerHttp2Session, number>();
   private closing = false;
   /** The stall bound's watch, shared by every answer (h2-response.ts); undefined when it is off. */
@@ -124,9 +126,9 @@ export class H2Front {
     // while its client floods it does not always end the socket (seen with node 20's http2). It is also
     // each request's `socket` (h2-request.ts).
     const socket = this.accepting ?? (session.socket as Socket);
-    this.sessions.add(session);
+    const slot = this.sessions.add(session);
     this.streams.set(session, 0);
-    session.once('close', () => this.sessions.delete(session));
+    session.once('close', () => this.sessions.delete(slot));
     session.on('error', (err) => this.log.debug({ err }, 'http2 session error'));
     const resets = new ResetCounter(H2_LIMITS.maxResetsPerWindow, H2_LIMITS.resetWindowMs);
     let tripped = false;
