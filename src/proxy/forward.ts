@@ -349,8 +349,9 @@ class Exchange implements BodyOwner, Expiring {
       return true;
     }
     this.bytesSent += chunk.length;
-    // Backpressure: a full client socket pauses the upstream read until it drains.
-    if (this.res.write(chunk)) {
+    // Backpressure: the upstream read pauses while more than CLIENT_BUFFER_BYTES wait for the client.
+    const res = this.res;
+    if (res.write(chunk) || res.writableLength <= CLIENT_BUFFER_BYTES) {
       if (this.timedHere) this.deps.deadlines.arm(this, this.svc.cfg.timeouts.idle, performance.now());
       return true;
     }
@@ -539,6 +540,19 @@ const CLIENT_GONE = Object.assign(new Error('client closed the request'), { code
 const TIMEOUT: CallResult = { kind: 'local-origin', cause: 'timeout' };
 const CONNECT_FAILURE: CallResult = { kind: 'local-origin', cause: 'connect-failure' };
 const RESET: CallResult = { kind: 'local-origin', cause: 'reset' };
+
+/**
+ * How much of an HTTP/1.1 answer may wait in meshgate for its client (beyond the kernel's socket
+ * buffer) before the upstream read pauses. Not write()'s own answer: that is false for any chunk over
+ * the socket's 16 KiB high-water mark, so each 64 KiB read undici hands over for a large response
+ * paused and resumed the upstream read even when the kernel took the chunk at once. Two reads' worth
+ * lets a client that keeps up take a large body without a pause (1 MiB: −28% user CPU, docs/benchmarks.md
+ * 6 Dec 2026) and bounds what a slow one holds (NGINX's `proxy_buffers`: 32–64 KiB by default). The
+ * socket's own high-water mark stays Node's, so an unread request body still stops at 16 KiB. An
+ * HTTP/2 answer (H2Response) has no `writableLength`: its write() answers alone, its stream's flow
+ * control and the stall watch bound it.
+ */
+const CLIENT_BUFFER_BYTES = 128 * 1024;
 
 /** How long a connection closed on an unread body keeps reading (and dropping) before it is cut. */
 const LINGER_MS = 2_000;

@@ -53,16 +53,6 @@ export interface DataPlaneOptions {
   readonly bodyIdleTimeoutMs: number;
 }
 
-/**
- * Client sockets' stream high-water mark (both ways). Node's default, 16 KiB, is a quarter of the
- * 64 KiB read undici hands over for a large response, so every such chunk made `write()` answer
- * false even when the kernel took it at once: the upstream read paused and resumed once per 64 KiB.
- * Two reads' worth lets a client that keeps up take a large body without a pause, and still bounds
- * what a slow one holds in meshgate to this plus one read (NGINX buffers 32–64 KiB per connection
- * by default, `proxy_buffers`).
- */
-const CLIENT_HIGH_WATER_BYTES = 128 * 1024;
-
 /** 408/400/431 for what Node's parser and timers refuse, with the `x-meshgate-reason` we give it. */
 function clientErrorAnswer(code: string | undefined): [status: number, text: string, reason: string] {
   switch (code) {
@@ -106,7 +96,6 @@ export class DataPlane {
         // Host is checked by requestProblem (request-checks.ts, both paths), which answers with a reason.
         requireHostHeader: false,
         noDelay: true,
-        highWaterMark: CLIENT_HIGH_WATER_BYTES,
       },
       (req: IncomingMessage, res: ServerResponse) => this.onRequest(full, req, res, false),
     );

@@ -1,8 +1,8 @@
 /**
  * Large responses through a real meshgate process: byte-exact to curl with its defaults and to
  * Python's http.client reading in small pieces, and held back for a client that stops reading — the
- * upstream is not read further than socket buffers and meshgate's high-water mark allow, so a slow
- * client costs bounded memory (server.ts CLIENT_HIGH_WATER_BYTES), and nothing is lost when it reads on.
+ * upstream is not read further than socket buffers and meshgate's 128 KiB bound allow, so a slow
+ * client costs bounded memory (forward.ts CLIENT_BUFFER_BYTES), and nothing is lost when it reads on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
@@ -116,7 +116,7 @@ describe('large responses', () => {
         }
         got += d.length;
         h.update(d);
-        if (got >= MiB && sent < n && !paused) pauseOnce();
+        if (got >= MiB && !paused) pauseOnce();
         if (got === n) resolve();
       });
     });
@@ -142,7 +142,7 @@ describe('large responses', () => {
     sock.write(`GET /big/${n} HTTP/1.1\r\nHost: a\r\n\r\n`);
     const heldAt = await stalled;
     // Kernel socket buffers (loopback autotuning: a few MiB each way, on two connections) and
-    // meshgate's 128 KiB high-water mark; reading on without backpressure would have taken it all.
+    // meshgate's 128 KiB bound; reading on without backpressure would have taken it all.
     expect(heldAt).toBeLessThan(48 * MiB);
     await done;
     sock.destroy();
