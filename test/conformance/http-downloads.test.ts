@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { startConformancePeer, type ConformancePeer } from './lib/http-peer.js';
 import { curl, python } from './lib/http-clients.js';
 import { MiB } from './lib/bodies.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/meshgate.js';
 
@@ -41,6 +41,8 @@ function expectedSha(bytes: number): string {
 let backend: Server;
 let sent = 0;
 let mg: ConformancePeer;
+/** The same routes behind the TLS listener (HTTPS answers get the same bound). */
+let mgTls: ConformancePeer;
 
 beforeAll(async () => {
   backend = createServer((req, res) => {
@@ -62,9 +64,11 @@ beforeAll(async () => {
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
   mg = await startConformancePeer(url, { extraRoutes: [{ prefix: '/big', name: 'big', url }] });
+  mgTls = await startConformancePeer(url, { extraRoutes: [{ prefix: '/big', name: 'big', url }], tls: true });
 });
 afterAll(async () => {
   await mg?.stop();
+  await mgTls?.stop();
   await new Promise((r) => backend?.close(r));
 });
 
@@ -72,6 +76,19 @@ describe('large responses', () => {
   it.each([MiB + 1, 64 * MiB])('curl with its defaults gets %i bytes byte-exact', async (n) => {
     const file = join(dir, `big-${n}`);
     const r = await curl(['-o', file, '-w', '%{http_code} %{size_download}', `http://127.0.0.1:${mg.port}/big/${n}`], 60_000);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`200 ${n}`);
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(expectedSha(n));
+  });
+
+  it('curl over HTTPS (the TLS listener) gets 64 MiB byte-exact', async () => {
+    const n = 64 * MiB;
+    const t = mgTls.target;
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, t.tls!.ca);
+    const file = join(dir, 'big-tls');
+    const host = t.tls!.servername;
+    const r = await curl(['--http1.1', '--cacert', ca, '--resolve', `${host}:${t.port}:127.0.0.1`, '-o', file, '-w', '%{http_code} %{size_download}', `https://${host}:${t.port}/big/${n}`], 60_000);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`200 ${n}`);
     expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(expectedSha(n));
