@@ -160,11 +160,12 @@ describe.skipIf(!HAS_CHROMIUM)('dashboard for operators (headless Chromium, thre
     const widths = await page.$eval('html', (h) => ({ scroll: h.scrollWidth, client: h.clientWidth }));
     expect(widths.scroll).toBeLessThanOrEqual(widths.client);
     // A URL is not broken every few characters: its cell is at least as wide as half the screen.
-    // Measured once laid out: the tables are rebuilt on every refresh (250 ms), and a query that
-    // lands in the middle of a rebuild under a loaded CI machine read a width of 0 once.
+    // Measured once laid out, in the same evaluation that finds it so: the tables are rebuilt on every
+    // refresh (250 ms), and a second query landing in the middle of a rebuild on a loaded CI machine
+    // read a width of 0 (twice: once after a separate wait for a non-zero width).
     const urlCell = 'tr[data-upstream="web/a"] td.url';
-    await page.waitForFunction(`(document.querySelector('${urlCell}')?.getBoundingClientRect().width ?? 0) > 0`, undefined, { timeout: 10_000 });
-    const urlWidth = await page.$eval(urlCell, (td) => td.getBoundingClientRect().width);
+    const laidOut = await page.waitForFunction(`(() => { const w = document.querySelector('${urlCell}')?.getBoundingClientRect().width ?? 0; return w > 0 ? w : false; })()`, undefined, { timeout: 10_000 });
+    const urlWidth = (await laidOut.jsonValue()) as number;
     expect(urlWidth).toBeGreaterThan(195);
     await page.screenshot({ path: `${ARTIFACTS}dashboard-phone.png`, fullPage: true });
     await page.close();
