@@ -74,7 +74,7 @@ export class ConcurrencyLimits {
     if (n === undefined || n <= 0) throw new Error(`concurrency limits: release without acquire for ${this.service}/${upstream}`);
     // An idle upstream keeps its entry at 0 (setLimits, on reload, drops those): deleting and adding
     // the key again on every idle/busy swing had V8 rebuild the Map's table, garbage that lived long
-    // enough to be promoted (connections.ts has the measurement of the same effect).
+    // enough to be promoted (lib/live-slots.ts has the measurement of the same effect).
     this.inFlightBy.set(upstream, n - 1);
     if (n - 1 < this.limits.maxInFlightPerUpstream) this.openUpstreams.delete(upstream);
   }

@@ -546,7 +546,7 @@ const RESET: CallResult = { kind: 'local-origin', cause: 'reset' };
  * buffer) before the upstream read pauses. Not write()'s own answer: that is false for any chunk over
  * the socket's 16 KiB high-water mark, so each 64 KiB read undici hands over for a large response
  * paused and resumed the upstream read even when the kernel took the chunk at once. Two reads' worth
- * lets a client that keeps up take a large body without a pause (1 MiB: −28% user CPU, docs/benchmarks.md
+ * lets a client that keeps up take a large body without a pause (1 MiB: −14% user CPU, docs/benchmarks.md
  * 6 Dec 2026) and bounds what a slow one holds (NGINX's `proxy_buffers`: 32–64 KiB by default). The
  * socket's own high-water mark stays Node's, so an unread request body still stops at 16 KiB. An
  * HTTP/2 answer (H2Response) has no `writableLength`: its write() answers alone, its stream's flow
